@@ -1,0 +1,1 @@
+"""The gun firmware, emulated: protocol handler, physics, faults, link servers."""

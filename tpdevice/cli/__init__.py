@@ -1,0 +1,1 @@
+"""tpdevice.cli layer."""

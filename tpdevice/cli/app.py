@@ -1,0 +1,125 @@
+"""The `tpdevice` command: parses arguments, runs one command, reports failures as one line."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Annotated, NoReturn
+
+import typer
+
+from tpdevice import __version__
+from tpdevice.errors import TpDeviceError
+
+_LOGGER = logging.getLogger(__name__)
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+
+app = typer.Typer(
+    name="tpdevice",
+    help="Drive percussive massage guns for trigger-point therapy.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+bench_app = typer.Typer(help="Measure latency and throughput; the last line is one JSON object.")
+app.add_typer(bench_app, name="bench")
+
+TransportOpt = Annotated[str, typer.Option(help="serial, tcp or loopback.")]
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log to stderr.")] = False,
+) -> None:
+    """Drive percussive massage guns for trigger-point therapy."""
+    if verbose:
+        logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s: %(message)s")
+
+
+@app.command()
+def sim(
+    transport: TransportOpt = "serial",
+    count: Annotated[int, typer.Option(min=1, max=1000, help="How many guns.")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed for physics and faults.")] = 0,
+    faults: Annotated[str, typer.Option(help="e.g. drop=0.05,corrupt=0.01,delay_ms=5")] = "",
+    time_scale: Annotated[float, typer.Option(help="Device time runs X times faster.")] = 1.0,
+    model: Annotated[str, typer.Option(help="Simulated gun model preset.")] = "tp-sim-pro",
+) -> None:
+    """Start simulated guns and print one address per line; runs until Ctrl-C or SIGTERM."""
+    from tpdevice.cli import sim_cmd
+
+    sim_cmd.run(transport, count, seed, faults, time_scale, model)
+
+
+@app.command()
+def probe(
+    address: Annotated[str, typer.Argument(help="sim, serial:///dev/..., tcp://host:port")],
+    seconds: Annotated[float, typer.Option(min=0.0, help="How long to show telemetry.")] = 2.0,
+    json_out: Annotated[bool, typer.Option("--json", help="JSON lines instead of tables.")] = False,
+) -> None:
+    """Connect to a gun, print its capabilities and a few seconds of telemetry."""
+    from tpdevice.cli import probe_cmd
+
+    probe_cmd.run(address, seconds, json_out)
+
+
+@bench_app.command("link")
+def bench_link(
+    device: Annotated[str, typer.Option(help="Address to measure; sim, serial, tcp.")] = "sim",
+    n: Annotated[int, typer.Option(min=10, help="Round trips to time.")] = 2000,
+) -> None:
+    """Command -> ACK round trip against a raw echo floor over the same kind of link."""
+    from tpdevice.cli import bench_link as bench
+
+    bench.run(device, n)
+
+
+@bench_app.command("decode")
+def bench_decode(
+    frames: Annotated[int, typer.Option(min=1000, help="Frames to decode.")] = 200_000,
+) -> None:
+    """Stream decoder throughput on one core (frames/s)."""
+    from tpdevice.cli import bench_decode as bench
+
+    bench.run(frames)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+def fail(message: str, code: int) -> NoReturn:
+    """Print one line to stderr and exit with the code."""
+    sys.stderr.write(f"tpdevice: {message}\n")
+    raise SystemExit(code)
+
+
+def _usage_text(err: typer.TyperException) -> str:
+    """One line out of a usage error, naming the option when typer knows it."""
+    text = getattr(err, "format_message", lambda: str(err))()
+    return " ".join(str(text).split())
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: never lets a traceback reach the user (TPDEVICE_DEBUG=1 shows one)."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except TpDeviceError as err:
+        fail(f"error: {err}", getattr(err, "exit_code", EXIT_ERROR))
+    except (KeyboardInterrupt, typer.Abort):
+        fail("interrupted", EXIT_INTERRUPTED)
+    except typer.TyperException as err:
+        fail(f"error: {_usage_text(err)}", EXIT_USAGE)
+    except Exception as err:
+        if os.environ.get("TPDEVICE_DEBUG"):
+            raise
+        fail(
+            f"internal error: {type(err).__name__}: {err} (TPDEVICE_DEBUG=1 shows more)",
+            EXIT_INTERNAL,
+        )
