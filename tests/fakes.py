@@ -1,0 +1,327 @@
+"""A scripted fake device and transport with fault injection, for fast device-layer tests.
+
+The fake firmware answers like docs/protocol.md says (HELLO -> CAPABILITIES, others -> ACK,
+a retransmission window of 32 seqs answered byte for byte without acting twice, program
+pulls), and lets a test drop, duplicate, delay or garble what goes either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from tpdevice.device import ClientOptions, DeviceClient
+from tpdevice.protocol import (
+    Ack,
+    Capabilities,
+    Frame,
+    FrameFlag,
+    Message,
+    MsgType,
+    ProgramBegin,
+    ProgramCommit,
+    ProgramPull,
+    ProgramStep,
+    ResultCode,
+    StreamDecoder,
+    TimeSync,
+    TimeSyncReply,
+    decode_message,
+    encode_stream,
+)
+from tpdevice.transport import Transport, TransportOpenError
+
+WINDOW = 32
+
+Handler = Callable[[Message], Message | None]
+
+
+def fake_capabilities(**changes: object) -> Capabilities:
+    """Plausible CAPABILITIES; keyword arguments override fields."""
+    values: dict[str, object] = {
+        "protocol_version": 1,
+        "features": 0x3F,
+        "freq_min_hz": 20.0,
+        "freq_max_hz": 45.0,
+        "force_max_n": 200.0,
+        "telemetry_hz": 20,
+        "telemetry_max_hz": 50,
+        "max_program_steps": 64,
+        "watchdog_ms": 1000,
+        "watchdog_min_ms": 100,
+        "watchdog_max_ms": 5000,
+        "model": "Fake",
+        "serial": "F-0001",
+        "firmware": "0.0.1",
+    }
+    values.update(changes)
+    return Capabilities(**values)  # type: ignore[arg-type]
+
+
+@dataclass
+class Faults:
+    """What to do to frames; counters are consumed one frame at a time."""
+
+    drop_requests: int = 0  # drop the next N host requests (no answer at all)
+    drop_types: dict[MsgType, int] = field(default_factory=dict)  # per request type
+    drop_responses: int = 0  # act on the next N requests but lose their answers
+    duplicate_responses: bool = False
+    delay_s: float = 0.0
+    garbage: bytes | None = None  # answer every write with this instead of frames
+    silent: bool = False  # never answer
+    drop_probability: float = 0.0  # random loss of host frames and of responses
+    rng: random.Random = field(default_factory=lambda: random.Random(1))
+
+
+class FakeDevice:
+    """Scripted firmware behind a FakeTransport."""
+
+    def __init__(self, capabilities: Capabilities | None = None) -> None:
+        self.capabilities = capabilities or fake_capabilities()
+        self.faults = Faults()
+        self.results: dict[MsgType, ResultCode] = {}  # forced ACK results by request type
+        self.step_results: dict[int, ResultCode] = {}  # forced ACK results by step index
+        self.handlers: dict[MsgType, Handler] = {}
+        self.stall_pulls_after: int | None = None  # stop pulling after this many steps
+        self.received: list[tuple[Frame, Message]] = []  # every valid frame from the host
+        self.acted: list[Message] = []  # requests acted on (not answered from the window)
+        self.host_acks: list[tuple[Frame, Message]] = []  # host ACKs of device events
+        self.hellos = 0
+        self.device_time_us = 1_000_000
+        self._window: dict[int, bytes] = {}
+        self._decoder = StreamDecoder()
+        self._transport: FakeTransport | None = None
+        self._seq = 0
+        self._program: tuple[int, int] | None = None  # (count, hash) being uploaded
+        self._staged: list[ProgramStep] = []
+        self.committed: list[ProgramStep] = []
+
+    # --- wiring ------------------------------------------------------------------------
+
+    def attach(self, transport: FakeTransport) -> None:
+        """A host transport opened."""
+        self._transport = transport
+        self._decoder = StreamDecoder()
+
+    def detach(self, transport: FakeTransport) -> None:
+        """The host transport closed."""
+        if self._transport is transport:
+            self._transport = None
+
+    @property
+    def attached(self) -> bool:
+        """True while a host transport is open."""
+        return self._transport is not None
+
+    def hang_up(self) -> None:
+        """Drop the link from the device side."""
+        if self._transport is not None:
+            self._transport.lose()
+
+    # --- what the test sees --------------------------------------------------------------
+
+    def requests(self, msg_type: MsgType | None = None) -> list[Message]:
+        """Host requests received (with retransmissions), optionally of one type."""
+        return [
+            m
+            for f, m in self.received
+            if not f.flags & FrameFlag.RESPONSE and (msg_type is None or m.TYPE is msg_type)
+        ]
+
+    def frames(self, msg_type: MsgType) -> list[Frame]:
+        """Host request frames of one type, with their seq and flags."""
+        return [
+            f for f, m in self.received if m.TYPE is msg_type and not f.flags & FrameFlag.RESPONSE
+        ]
+
+    def acted_on(self, msg_type: MsgType) -> list[Message]:
+        """Requests of one type that were acted on (first copies only)."""
+        return [m for m in self.acted if m.TYPE is msg_type]
+
+    # --- device -> host ----------------------------------------------------------------
+
+    def emit(self, message: Message, *, seq: int | None = None, retransmit: bool = False) -> int:
+        """Send a device-originated message; returns its device seq."""
+        if seq is None:
+            self._seq = (self._seq + 1) % 65536
+            seq = self._seq
+        flags = FrameFlag.FROM_DEVICE | (FrameFlag.RETRANSMIT if retransmit else 0)
+        self.send_raw(encode_stream(message, seq, flags))
+        return seq
+
+    def send_raw(self, data: bytes, delay_s: float | None = None) -> None:
+        """Deliver bytes to the host after the configured delay."""
+        transport = self._transport
+        if transport is None:
+            return
+        loop = asyncio.get_running_loop()
+        delay_s = self.faults.delay_s if delay_s is None else delay_s
+        if delay_s > 0:
+            loop.call_later(delay_s, transport.feed, data)
+        else:
+            loop.call_soon(transport.feed, data)
+
+    # --- host -> device ----------------------------------------------------------------
+
+    def on_host_bytes(self, data: bytes) -> None:
+        """Bytes written by the host."""
+        faults = self.faults
+        if faults.garbage is not None:
+            self.send_raw(faults.garbage)
+            return
+        for frame in self._decoder.feed(data):
+            self._on_frame(frame)
+
+    def _on_frame(self, frame: Frame) -> None:
+        message = decode_message(frame)
+        self.received.append((frame, message))
+        if frame.flags & FrameFlag.RESPONSE:
+            self.host_acks.append((frame, message))
+            return
+        if self._drop_request(message):
+            return
+        if message.TYPE is MsgType.HELLO:
+            self._window.clear()
+        reply = self._window.get(frame.seq)
+        after: list[Message] = []
+        if reply is None:
+            self.acted.append(message)
+            response, after = self._act(message)
+            reply = encode_stream(response, frame.seq, FrameFlag.RESPONSE)
+            self._remember(frame.seq, reply)
+        self._answer(reply)
+        for extra in after:
+            self.emit(extra)
+
+    def _drop_request(self, message: Message) -> bool:
+        faults = self.faults
+        if faults.silent:
+            return True
+        if faults.drop_requests > 0:
+            faults.drop_requests -= 1
+            return True
+        left = faults.drop_types.get(message.TYPE, 0)
+        if left > 0:
+            faults.drop_types[message.TYPE] = left - 1
+            return True
+        return faults.drop_probability > 0 and faults.rng.random() < faults.drop_probability
+
+    def _answer(self, reply: bytes) -> None:
+        faults = self.faults
+        if faults.drop_responses > 0:
+            faults.drop_responses -= 1
+            return
+        if faults.drop_probability > 0 and faults.rng.random() < faults.drop_probability:
+            return
+        self.send_raw(reply)
+        if faults.duplicate_responses:
+            self.send_raw(reply)
+
+    def _remember(self, seq: int, reply: bytes) -> None:
+        self._window[seq] = reply
+        while len(self._window) > WINDOW:
+            del self._window[next(iter(self._window))]
+
+    # --- the firmware's answers ----------------------------------------------------------
+
+    def _act(self, message: Message) -> tuple[Message, list[Message]]:
+        """The response to a new request and device messages to send after it."""
+        handler = self.handlers.get(message.TYPE)
+        if handler is not None:
+            response = handler(message)
+            if response is not None:
+                return response, []
+        if message.TYPE is MsgType.HELLO:
+            self.hellos += 1
+            return self.capabilities, []
+        if isinstance(message, TimeSync):
+            self.device_time_us += 1000
+            return TimeSyncReply(message.host_time_us, self.device_time_us), []
+        forced = self.results.get(message.TYPE)
+        if forced is not None:
+            return Ack(message.TYPE, forced), []
+        if isinstance(message, ProgramBegin | ProgramStep | ProgramCommit):
+            return self._program_step(message)
+        return Ack(message.TYPE, ResultCode.OK), []
+
+    def _program_step(self, message: Message) -> tuple[Message, list[Message]]:
+        if isinstance(message, ProgramBegin):
+            self._program, self._staged = (message.step_count, message.program_hash), []
+            return Ack(message.TYPE), [ProgramPull(0)]
+        if isinstance(message, ProgramStep):
+            result = self.step_results.get(message.index, ResultCode.OK)
+            if self._program is None or message.index != len(self._staged):
+                result = ResultCode.BAD_STATE
+            if result is not ResultCode.OK:
+                return Ack(message.TYPE, result), []
+            self._staged.append(message)
+            if self.stall_pulls_after is not None and len(self._staged) >= self.stall_pulls_after:
+                return Ack(message.TYPE), []
+            return Ack(message.TYPE), [ProgramPull(len(self._staged))]
+        assert isinstance(message, ProgramCommit) and self._program is not None
+        digest = 0
+        for step in self._staged:
+            digest = zlib.crc32(step.encode_payload(), digest)
+        if digest != message.program_hash or digest != self._program[1]:
+            return Ack(message.TYPE, ResultCode.CRC), []
+        self.committed, self._program = self._staged, None
+        return Ack(message.TYPE), []
+
+
+class FakeTransport(Transport):
+    """A Transport wired to a FakeDevice; writes reach it on the next loop iteration."""
+
+    def __init__(self, device: FakeDevice, address: str = "fake://gun") -> None:
+        super().__init__(address)
+        self.device = device
+        self.refuse_open = False
+        self.written: list[bytes] = []
+
+    async def _open(self) -> None:
+        if self.refuse_open:
+            raise TransportOpenError(f"{self.address}: connection refused")
+        self.device.attach(self)
+
+    def write(self, data: bytes) -> None:
+        self._check_writable()
+        self.written.append(data)
+        asyncio.get_running_loop().call_soon(self.device.on_host_bytes, data)
+
+    def _release(self) -> None:
+        self.device.detach(self)
+
+    def feed(self, data: bytes) -> None:
+        """Bytes from the device (delivered only while open)."""
+        self._deliver(data)
+
+    def lose(self) -> None:
+        """The link died under the host."""
+        self._connection_lost(None)
+
+
+FAST = {
+    "request_timeout_s": 0.02,
+    "retries": 3,
+    "handshake_timeout_s": 0.02,
+    "handshake_retries": 1,
+}
+
+
+def fast_options(**changes: object) -> ClientOptions:
+    """ClientOptions with short timeouts for tests; keyword arguments override."""
+    values: dict[str, object] = dict(FAST)
+    values.update(changes)
+    return ClientOptions(**values)  # type: ignore[arg-type]
+
+
+async def connected_client(
+    device: FakeDevice | None = None, **changes: object
+) -> tuple[DeviceClient, FakeDevice]:
+    """A DeviceClient connected to a FakeDevice over a FakeTransport."""
+    device = device or FakeDevice()
+    client = DeviceClient("fake://gun", lambda: FakeTransport(device), fast_options(**changes))
+    await client.connect()
+    return client, device

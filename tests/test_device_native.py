@@ -1,0 +1,51 @@
+"""FrameHelper: SLIP bytes to messages and back, counting what it rejects."""
+
+from __future__ import annotations
+
+from tpdevice.drivers import FrameHelper
+from tpdevice.protocol import (
+    Ack,
+    Frame,
+    FrameFlag,
+    Message,
+    MsgType,
+    Start,
+    encode_frame,
+    encode_stream,
+    slip_encode,
+)
+
+
+def _helper() -> tuple[FrameHelper, list[bytes], list[tuple[Frame, Message]]]:
+    written: list[bytes] = []
+    got: list[tuple[Frame, Message]] = []
+    helper = FrameHelper("fake://gun", written.append, lambda f, m: got.append((f, m)))
+    return helper, written, got
+
+
+def test_send_writes_one_slip_frame() -> None:
+    helper, written, _ = _helper()
+    helper.send(Start(), 7, FrameFlag.RETRANSMIT)
+    assert written == [encode_stream(Start(), 7, FrameFlag.RETRANSMIT)]
+    assert helper.stats.frames_sent == 1
+
+
+def test_split_chunks_and_garbage_are_handled() -> None:
+    helper, _, got = _helper()
+    data = b"noise" + encode_stream(Ack(MsgType.START), 3, FrameFlag.RESPONSE)
+    for i in range(len(data)):
+        helper.data_received(data[i : i + 1])
+    assert [(f.seq, m) for f, m in got] == [(3, Ack(MsgType.START))]
+    assert helper.bad_frames == 1  # "noise" before the first END
+    assert helper.garbage_bytes == 5
+
+
+def test_malformed_payload_is_counted_and_skipped() -> None:
+    helper, _, got = _helper()
+    helper.data_received(slip_encode(encode_frame(MsgType.ACK, 1, FrameFlag.RESPONSE, b"\x11")))
+    helper.data_received(slip_encode(encode_frame(0x66, 2, 0, b"")))  # unknown type
+    helper.data_received(encode_stream(Ack(MsgType.STOP), 4, FrameFlag.RESPONSE))
+    assert helper.stats.malformed == 2
+    assert helper.stats.messages == 1
+    assert [f.seq for f, _ in got] == [4]
+    assert helper.decoder_stats()["frames"] == 3
