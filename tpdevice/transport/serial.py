@@ -57,6 +57,8 @@ class SerialTransport(Transport):
             raise TransportOpenError(f"{self.address}: {_open_cause(exc)}") from exc
         self._serial, self._fd = port, port.fileno()
         try:
+            # Frames the device sent while nobody had the port open are stale, not news.
+            port.reset_input_buffer()
             os.set_blocking(self._fd, False)
             asyncio.get_running_loop().add_reader(self._fd, self._on_readable)
         except BaseException:

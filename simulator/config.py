@@ -1,0 +1,65 @@
+"""What one simulated firmware is, as data: gun model, identity, limits and features."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from simulator.physics import DEFAULT_MODEL, PRESETS, GunModelSpec
+from tpdevice.protocol import Feature
+
+__all__ = ["ALL_FEATURES", "FirmwareConfig"]
+
+ALL_FEATURES = (
+    Feature.FORCE_SENSOR
+    | Feature.CONTACT_SENSOR
+    | Feature.PROGRAM
+    | Feature.TIME_SYNC
+    | Feature.BATTERY
+    | Feature.TEMPERATURE
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FirmwareConfig:
+    """One firmware build on one gun model; remove FORCE_SENSOR for a 'no force sensor' gun."""
+
+    spec: GunModelSpec = field(default_factory=lambda: PRESETS[DEFAULT_MODEL])
+    serial: str = "SIM-0000"
+    firmware_version: str = "sim-1.0.0"
+    watchdog_default_ms: int = 1000
+    watchdog_min_ms: int = 100
+    watchdog_max_ms: int = 10_000
+    telemetry_max_hz: int = 50
+    max_program_steps: int = 512
+    features: Feature = ALL_FEATURES
+    # Longest physics step while the motor turns; bounds cap/contact detection lateness.
+    tick_s: float = 0.01
+    # Longest physics step while idle: only heat and charge change, both slowly.
+    idle_step_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        """Raise ValueError for limits no firmware could grant."""
+        if not 1 <= self.watchdog_min_ms <= self.watchdog_default_ms <= self.watchdog_max_ms:
+            raise ValueError("need 1 <= watchdog_min_ms <= watchdog_default_ms <= watchdog_max_ms")
+        if self.watchdog_max_ms > 0xFFFF:
+            raise ValueError(f"watchdog_max_ms={self.watchdog_max_ms} does not fit in u16")
+        if not 1 <= self.telemetry_max_hz <= 0xFF:
+            raise ValueError(f"telemetry_max_hz={self.telemetry_max_hz} must be 1..255")
+        if not 1 <= self.max_program_steps <= 0xFFFF:
+            raise ValueError(f"max_program_steps={self.max_program_steps} must be 1..65535")
+        if not 0.0 < self.tick_s <= self.idle_step_s:
+            raise ValueError("need 0 < tick_s <= idle_step_s")
+
+    def has(self, feature: Feature) -> bool:
+        """True if the firmware advertises this feature bit."""
+        return bool(self.features & feature)
+
+    def grant_watchdog_ms(self, requested_ms: int) -> int:
+        """The request clamped to the limits; 0 means the default (it cannot be switched off)."""
+        if requested_ms == 0:
+            return self.watchdog_default_ms
+        return min(max(requested_ms, self.watchdog_min_ms), self.watchdog_max_ms)
+
+    def grant_telemetry_hz(self, requested_hz: int) -> int:
+        """The request clamped to 1..telemetry_max_hz."""
+        return min(max(requested_hz, 1), self.telemetry_max_hz)

@@ -1,0 +1,382 @@
+"""The firmware's inner machine: motor state, physics stepping, safety, device-originated frames."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable
+
+from simulator.config import FirmwareConfig
+from simulator.invariants import InvariantMonitor
+from simulator.physics import GunPhysics
+from simulator.program import (
+    PULL_TIMEOUT_S,
+    PendingPull,
+    Program,
+    ProgramRunner,
+    ProgramUpload,
+    StepChange,
+)
+from simulator.reliable import ReliableOutbox
+from simulator.safety import FaultTable, ForceCapGuard, Watchdog
+from tpdevice.protocol import (
+    NO_STEP,
+    Fault,
+    FaultCode,
+    Feature,
+    FrameFlag,
+    Message,
+    MotorState,
+    ProgramPull,
+    ProgramStep,
+    ResultCode,
+    SetOutput,
+    StepEvent,
+    Telemetry,
+    encode_message,
+)
+
+__all__ = ["FirmwareCore"]
+
+_LOGGER = logging.getLogger(__name__)
+
+_ARMED = frozenset({MotorState.RUNNING, MotorState.PAUSED})  # the watchdog guards these
+_BUSY = frozenset({MotorState.RUNNING, MotorState.STOPPING, MotorState.PAUSED})
+_DEVICE = FrameFlag.FROM_DEVICE
+_RETRANSMIT = FrameFlag.FROM_DEVICE | FrameFlag.RETRANSMIT
+_CONTACT_HYSTERESIS_N = 1.0
+_EPSILON_S = 1e-6
+# Requests arrive far more often than physics needs steps; the command->ACK path stays short.
+_REQUEST_LAG_S = 0.001  # float noise in device time; far below any timing that matters
+_MAX_FREQ_HZ, _MAX_FORCE_N, _MAX_TEMP_C = 655.35, 6553.5, 3276.7
+
+
+def _device_ms(time_s: float) -> int:
+    """Device time in ms since boot as the u32 on the wire (wraps after 49.7 days)."""
+    return round(time_s * 1000.0) & 0xFFFF_FFFF
+
+
+class FirmwareCore:
+    """Motor state, physics, safety guards, program timing and the frames the device originates."""
+
+    def __init__(
+        self,
+        config: FirmwareConfig,
+        physics: GunPhysics,
+        monitor: InvariantMonitor | None = None,
+        *,
+        start_s: float = 0.0,
+    ) -> None:
+        self.config = config
+        self.physics = physics
+        self.monitor = monitor
+        self.state = MotorState.IDLE
+        self.output = SetOutput(0.0)
+        self.faults = FaultTable()
+        self.watchdog = Watchdog(config.watchdog_default_ms)
+        self.telemetry_hz = 0
+        self.hello_done = False
+        self.program: Program | None = None
+        self.upload: ProgramUpload | None = None
+        self.runner: ProgramRunner | None = None
+        self._outbox = ReliableOutbox()
+        self._force_guard = ForceCapGuard()
+        self._out: list[bytes] = []
+        self._seq = 0
+        self._active = self.output  # what the motor follows: manual output or the program step
+        self._hand_n = 0.0
+        self._contact = False  # as the program's hold timer sees it
+        self._physics_s = start_s
+        self._telemetry_due_s = math.inf
+        self._telemetry_origin_s = start_s
+        self._telemetry_sent = 0
+        self._reading = physics.reading()
+
+    @property
+    def unacked(self) -> int:
+        """FAULT / STEP_EVENT frames still being retransmitted."""
+        return len(self._outbox)
+
+    def tick(self, now_s: float) -> list[bytes]:
+        """Advance physics, safety and program to now_s; telemetry and retransmissions due."""
+        self._catch_up(now_s)
+        if now_s >= self._telemetry_due_s - _EPSILON_S:
+            self._emit(self._telemetry(now_s))
+            self._telemetry_sent += 1
+            self._telemetry_due_s = (
+                self._telemetry_origin_s + (self._telemetry_sent + 1) / self.telemetry_hz
+            )
+            if self._telemetry_due_s <= now_s:  # fell behind: keep the pace, do not burst
+                self._pace_telemetry(now_s)
+        self._out.extend(self._outbox.due(now_s))
+        self._repeat_pull(now_s)
+        return self._drain()
+
+    def next_deadline_s(self) -> float:
+        """Device time by which `tick` should run next."""
+        busy = self.state in _BUSY or self.physics.motor.running
+        step_s = self.config.tick_s if busy else self.config.idle_step_s
+        pull = self.upload.pull if self.upload is not None else None
+        retransmit_s = self._outbox.next_due_s()
+        return min(
+            self._physics_s + step_s,
+            self._telemetry_due_s,
+            self._internal_deadline_s(),
+            math.inf if retransmit_s is None else retransmit_s,
+            math.inf if pull is None else pull.due_s,
+        )
+
+    def _pace_telemetry(self, origin_s: float) -> None:
+        """Telemetry every 1/telemetry_hz from origin_s on, computed from the origin (no drift)."""
+        self._telemetry_origin_s, self._telemetry_sent = origin_s, 0
+        self._telemetry_due_s = origin_s + 1.0 / self.telemetry_hz
+
+    def _pull(self, upload: ProgramUpload, now_s: float) -> None:
+        """Ask for the next step (index == step_count: everything arrived)."""
+        seq = self._emit(ProgramPull(upload.next_index))
+        upload.pull = PendingPull(upload.next_index, seq, now_s + PULL_TIMEOUT_S)
+
+    def _repeat_pull(self, now_s: float) -> None:
+        """Repeat an unanswered pull with its sequence number; abandon the upload after 5."""
+        upload = self.upload
+        pull = upload.pull if upload is not None else None
+        if pull is None or now_s < pull.due_s:
+            return
+        if pull.retries_left <= 0:
+            _LOGGER.info("%s: upload abandoned at step %d", self.config.serial, pull.index)
+            self.upload = None
+            return
+        pull.retries_left -= 1
+        pull.due_s = now_s + PULL_TIMEOUT_S
+        self._out.append(encode_message(ProgramPull(pull.index), pull.seq, _RETRANSMIT))
+
+    def _set_state(self, state: MotorState, now_s: float, why: str) -> None:
+        """The one place the motor state changes; the motor follows it."""
+        if state is self.state:
+            return
+        _LOGGER.debug(
+            "%s: motor %s -> %s (%s)", self.config.serial, self.state.name, state.name, why
+        )
+        self.state = state
+        self._apply_output(now_s)
+
+    def _apply_output(self, now_s: float) -> None:
+        """Point the motor at the active output (0 Hz unless running)."""
+        step = self.runner.step if self.runner is not None else None
+        self._active = self.output if step is None else _step_output(step)
+        freq_hz = self._active.freq_hz if self.state is MotorState.RUNNING else 0.0
+        motor, slew_hz_per_s = self.physics.motor, self.config.spec.slew_hz_per_s
+        motor.target_freq_hz = freq_hz
+        ramp = self._active.freq_ramp_hz_per_s
+        motor.slew_hz_per_s = min(ramp, slew_hz_per_s) if ramp > 0.0 else slew_hz_per_s
+        if freq_hz > 0.0 and self.monitor is not None:
+            self.monitor.on_output(now_s, freq_hz)
+
+    def _run_motor(self, now_s: float, why: str) -> None:
+        """START / run: clear latched faults, arm the watchdog, drive the motor."""
+        for code in self.faults.latched():
+            self.faults.clear(code)
+            self._emit_fault(code, False, now_s)
+        self._feed(now_s)
+        self._force_guard.reset()
+        self._set_state(MotorState.RUNNING, now_s, why)
+        self._apply_output(now_s)
+
+    def _stop_motor(self, now_s: float, why: str) -> None:
+        """Abort a program and ramp down; a faulted or idle motor keeps its state."""
+        self._abort_program(now_s)
+        if self.state in _ARMED:
+            self._set_state(self._stopped_state(), now_s, why)
+
+    def _stopped_state(self) -> MotorState:
+        return MotorState.STOPPING if self.physics.motor.running else MotorState.IDLE
+
+    def _abort_program(self, now_s: float) -> None:
+        if self.runner is not None:
+            self._report([self.runner.abort(now_s)], now_s)
+            self.runner = None
+            self._apply_output(now_s)
+
+    def _start_refusal(self) -> ResultCode | None:
+        """Why the motor may not start now, or None."""
+        if self.physics.thermal.overheated:
+            return ResultCode.OVERHEAT
+        if self.physics.battery.low_battery:
+            return ResultCode.LOW_BATTERY
+        return None
+
+    def _feed(self, now_s: float) -> None:
+        self.watchdog.feed(now_s)
+        if self.monitor is not None:
+            self.monitor.on_watchdog_fed(now_s)
+
+    def _senses_contact(self) -> bool:
+        return self.config.has(Feature.FORCE_SENSOR) or self.config.has(Feature.CONTACT_SENSOR)
+
+    def _catch_up_for_request(self, now_s: float) -> None:
+        """Before a request: physics may lag under a millisecond, an expired watchdog may not."""
+        if now_s - self._physics_s >= _REQUEST_LAG_S or (
+            self.state in _ARMED and self.watchdog.expired(now_s)
+        ):
+            self._catch_up(now_s)
+
+    def _catch_up(self, now_s: float) -> None:
+        """Step physics to now_s in bounded steps, splitting at watchdog/cap/step deadlines."""
+        while self._physics_s < now_s:
+            busy = self.state in _BUSY or self.physics.motor.running
+            step_s = self.config.tick_s if busy else self.config.idle_step_s
+            time_s = min(now_s, self._physics_s + step_s, self._internal_deadline_s())
+            dt_s, self._physics_s = time_s - self._physics_s, time_s
+            self._step(dt_s, time_s)
+
+    def _internal_deadline_s(self) -> float:
+        """The next time a safety guard or the program timer must act (after physics time)."""
+        deadlines: list[float | None] = [self._force_guard.deadline_s]
+        if self.state in _ARMED:
+            deadlines.append(self.watchdog.deadline_s)
+        runner = self.runner
+        if runner is not None:
+            in_contact = self._contact
+            deadlines.append(runner.next_deadline_s(self._physics_s, in_contact))
+        after_s = self._physics_s
+        return min((d for d in deadlines if d is not None and d > after_s), default=math.inf)
+
+    def _step(self, dt_s: float, now_s: float) -> None:
+        """One physics step, then the guards, the program timer and the invariant monitor."""
+        active = self._active
+        self._reading = self.physics.step(
+            dt_s,
+            target_n=self._hand_target_n(dt_s),
+            tolerance_n=active.force_tolerance_n,
+            cap_n=active.force_cap_n or self.config.spec.force_max_n,
+        )
+        self._check_safety(now_s)
+        runner = self.runner
+        if runner is not None and not runner.paused:
+            self._advance_program(runner, dt_s, now_s)
+        if self.state is MotorState.STOPPING and not self.physics.motor.running:
+            self._set_state(MotorState.IDLE, now_s, "motor stopped")
+        if self.monitor is not None:
+            self.monitor.on_sample(
+                now_s,
+                dt_s,
+                freq_hz=self.physics.motor.freq_hz,
+                driven=self.physics.motor.target_freq_hz > 0.0,
+                force_n=self._reading.force_n,
+                force_cap_n=self._enforced_cap_n(),
+            )
+
+    def _hand_target_n(self, dt_s: float) -> float:
+        """The simulated hand presses toward the band at the output's ramp, releases at once."""
+        goal_n = self._active.force_target_n if self.state is MotorState.RUNNING else 0.0
+        ramp = self._active.force_ramp_n_per_s
+        if ramp <= 0.0 or goal_n <= self._hand_n:
+            self._hand_n = goal_n
+        else:
+            self._hand_n = min(goal_n, self._hand_n + ramp * dt_s)
+        return self._hand_n
+
+    def _enforced_cap_n(self) -> float | None:
+        """The force cap in force, or None on a gun that cannot measure force."""
+        if not self.config.has(Feature.FORCE_SENSOR):
+            return None
+        return self._active.force_cap_n or self.config.spec.force_max_n
+
+    def _check_safety(self, now_s: float) -> None:
+        """Watchdog, force cap, temperature and battery, in that order."""
+        if self.state in _ARMED and self.watchdog.expired(now_s):
+            self._trip(FaultCode.WATCHDOG, now_s)
+        cap_n = self._enforced_cap_n()
+        driven = self.physics.motor.target_freq_hz > 0.0
+        if cap_n is not None and self._force_guard.update(
+            now_s, self._reading.force_n, cap_n, driven=driven
+        ):
+            self._trip(FaultCode.OVER_FORCE, now_s)
+        self._track_condition(FaultCode.OVERHEAT, self._reading.overheated, now_s)
+        self._track_condition(FaultCode.LOW_BATTERY, self._reading.low_battery, now_s)
+
+    def _trip(self, code: FaultCode, now_s: float) -> None:
+        """Stop the motor and any program, raise the fault, hold the FAULTED state."""
+        _LOGGER.warning("%s: %s at %.3f s", self.config.serial, code.name.lower(), now_s)
+        self._abort_program(now_s)
+        self._force_guard.reset()
+        if self.faults.raise_fault(code):
+            self._emit_fault(code, True, now_s)
+        self._set_state(MotorState.FAULTED, now_s, code.name.lower())
+
+    def _track_condition(self, code: FaultCode, present: bool, now_s: float) -> None:
+        """Raise a condition fault when it appears; clear it (and FAULTED) when it ends."""
+        if present and code not in self.faults:
+            self._trip(code, now_s)
+        elif not present and self.faults.clear(code):
+            self._emit_fault(code, False, now_s)
+            if self.state is MotorState.FAULTED and not self.faults:
+                self._set_state(self._stopped_state(), now_s, f"{code.name.lower()} cleared")
+
+    def _advance_program(self, runner: ProgramRunner, dt_s: float, now_s: float) -> None:
+        self._contact = self._in_contact(runner.step)
+        changes = runner.advance(dt_s, now_s, self._contact)
+        if not changes:
+            return
+        self._report(changes, now_s)
+        if runner.done:
+            self.runner = None
+            self._set_state(self._stopped_state(), now_s, "program done")
+        self._apply_output(now_s)
+
+    def _in_contact(self, step: ProgramStep) -> bool:
+        """Head on the tissue: the step's force threshold (with hysteresis), or the sensor."""
+        if not self.config.has(Feature.FORCE_SENSOR):
+            return self._reading.contact
+        threshold_n = step.contact_threshold_n
+        if self._contact:  # sensor noise must not flicker a hold on and off at the threshold
+            threshold_n = max(threshold_n - _CONTACT_HYSTERESIS_N, threshold_n / 2.0)
+        return self._reading.force_n >= threshold_n
+
+    def _telemetry(self, now_s: float) -> Telemetry:
+        reading, has = self._reading, self.config.has
+        force_n = reading.force_n if has(Feature.FORCE_SENSOR) else 0.0
+        return Telemetry(
+            device_time_ms=_device_ms(now_s),
+            freq_hz=min(reading.freq_hz, _MAX_FREQ_HZ),
+            force_n=min(force_n, _MAX_FORCE_N),
+            contact=reading.contact and self._senses_contact(),
+            battery_pct=round(reading.battery_pct),
+            motor_temp_c=max(-_MAX_TEMP_C, min(reading.motor_temp_c, _MAX_TEMP_C)),
+            state=self.state,
+            step_index=self.runner.index if self.runner is not None else NO_STEP,
+        )
+
+    def _report(self, changes: Iterable[StepChange], now_s: float) -> None:
+        for change in changes:
+            event = StepEvent(_device_ms(change.time_s), change.index, change.kind)
+            self._emit_reliable(event, now_s)
+
+    def _emit_fault(self, code: FaultCode, active: bool, now_s: float) -> None:
+        self._emit_reliable(Fault(_device_ms(now_s), code, active), now_s)
+
+    def _emit(self, message: Message) -> int:
+        """Queue a device-originated frame with the next device sequence number; return it."""
+        self._seq = (self._seq + 1) & 0xFFFF
+        self._out.append(encode_message(message, self._seq, _DEVICE))
+        return self._seq
+
+    def _emit_reliable(self, message: Message, now_s: float) -> None:
+        """Queue a frame the host must ACK; it is repeated until it does."""
+        seq = self._emit(message)
+        self._outbox.track(seq, encode_message(message, seq, _RETRANSMIT), now_s)
+
+    def _drain(self) -> list[bytes]:
+        out, self._out = self._out, []
+        return out
+
+
+def _step_output(step: ProgramStep) -> SetOutput:
+    """The output a program step asks for."""
+    return SetOutput(
+        step.freq_hz,
+        step.force_target_n,
+        step.force_tolerance_n,
+        step.force_cap_n,
+        step.force_ramp_n_per_s,
+    )

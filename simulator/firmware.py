@@ -1,0 +1,292 @@
+"""The gun firmware as a pure state machine: frames in, raw frames out; no I/O, no asyncio."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from simulator.config import FirmwareConfig
+from simulator.core import FirmwareCore
+from simulator.invariants import InvariantMonitor
+from simulator.physics import GunPhysics
+from simulator.program import (
+    ProgramRunner,
+    ProgramUpload,
+)
+from simulator.reliable import DedupWindow
+from tpdevice.protocol import (
+    PROTOCOL_VERSION,
+    Ack,
+    Capabilities,
+    Feature,
+    Frame,
+    FrameFlag,
+    Heartbeat,
+    Hello,
+    HoldPolicy,
+    Message,
+    MessageError,
+    MotorState,
+    MsgType,
+    ProgramAction,
+    ProgramBegin,
+    ProgramCommit,
+    ProgramControl,
+    ProgramStep,
+    ResultCode,
+    SetOutput,
+    Stop,
+    TimeSync,
+    TimeSyncReply,
+    decode_message,
+    encode_message,
+    seq_newer,
+)
+
+__all__ = ["Firmware"]
+
+_LOGGER = logging.getLogger(__name__)
+
+Handler = Callable[[Any, Frame, float], Message]
+
+_EPSILON = 1e-9  # wire values are exact in 0.01 Hz / 0.1 N; absorb float noise only
+
+
+def _ack(frame: Frame, result: ResultCode = ResultCode.OK) -> Ack:
+    return Ack(frame.msg_type, result)
+
+
+class Firmware(FirmwareCore):
+    """One gun's protocol handler: `handle_frame` answers the host, `tick` runs time forward."""
+
+    def __init__(
+        self,
+        config: FirmwareConfig,
+        physics: GunPhysics,
+        monitor: InvariantMonitor | None = None,
+        *,
+        start_s: float = 0.0,
+    ) -> None:
+        super().__init__(config, physics, monitor, start_s=start_s)
+        self._window = DedupWindow()
+        self._setpoint_seq: int | None = None
+        self._handlers = self._build_handlers()
+
+    def handle_frame(self, frame: Frame, now_s: float) -> list[bytes]:
+        """Handle one valid frame from the host at device time now_s; return raw frames to send."""
+        self._catch_up_for_request(now_s)
+        if frame.flags & FrameFlag.RESPONSE:
+            self._on_host_response(frame)
+            return self._drain()
+        stored = self._window.get(frame.seq)
+        if stored is not None:
+            _LOGGER.debug("seq %d answered from the window, not acted on", frame.seq)
+            return [*self._drain(), stored]
+        before = self._drain()
+        response = encode_message(self._handle_request(frame, now_s), frame.seq, FrameFlag.RESPONSE)
+        self._window.store(frame.seq, response)
+        if self.monitor is not None:
+            self.monitor.on_request(frame, now_s)
+        return [*before, response, *self._drain()]
+
+    def _build_handlers(self) -> dict[int, Handler]:
+        """The requests this build understands; the others are `unsupported`."""
+        handlers: dict[int, Handler] = {
+            MsgType.HELLO: self._on_hello,
+            MsgType.HEARTBEAT: self._on_heartbeat,
+            MsgType.SET_OUTPUT: self._on_set_output,
+            MsgType.START: self._on_start,
+            MsgType.STOP: self._on_stop,
+        }
+        if self.config.has(Feature.TIME_SYNC):
+            handlers[MsgType.TIME_SYNC] = self._on_time_sync
+        if self.config.has(Feature.PROGRAM):
+            handlers[MsgType.PROGRAM_BEGIN] = self._on_program_begin
+            handlers[MsgType.PROGRAM_STEP] = self._on_program_step
+            handlers[MsgType.PROGRAM_COMMIT] = self._on_program_commit
+            handlers[MsgType.PROGRAM_CONTROL] = self._on_program_control
+        return handlers
+
+    def _handle_request(self, frame: Frame, now_s: float) -> Message:
+        """Check the request is known, allowed and decodable, then act on it once."""
+        handler = self._handlers.get(frame.msg_type)
+        if handler is None:
+            return _ack(frame, ResultCode.UNSUPPORTED)
+        if not self.hello_done and frame.msg_type != MsgType.HELLO:
+            return _ack(frame, ResultCode.BAD_STATE)
+        try:
+            message = decode_message(frame)
+        except MessageError as err:
+            _LOGGER.debug("malformed request seq %d: %s", frame.seq, err)
+            return _ack(frame, ResultCode.MALFORMED)
+        return handler(message, frame, now_s)
+
+    def _on_host_response(self, frame: Frame) -> None:
+        """The host acknowledged a FAULT or STEP_EVENT (by the device's sequence number)."""
+        if frame.msg_type == MsgType.ACK and frame.flags & FrameFlag.FROM_DEVICE:
+            self._outbox.ack(frame.seq)
+
+    def _on_hello(self, hello: Hello, frame: Frame, now_s: float) -> Message:
+        """Open a session: fresh dedup window and setpoint order, granted watchdog and rate."""
+        self._window.clear()
+        self._setpoint_seq = None
+        self.hello_done = True
+        self.watchdog.timeout_ms = self.config.grant_watchdog_ms(hello.watchdog_ms)
+        self.telemetry_hz = self.config.grant_telemetry_hz(hello.telemetry_hz)
+        self._pace_telemetry(now_s)
+        if self.monitor is not None:
+            self.monitor.on_hello(now_s, self.watchdog.timeout_ms)
+        _LOGGER.info(
+            "%s: hello, watchdog %d ms, telemetry %d Hz",
+            self.config.serial,
+            self.watchdog.timeout_ms,
+            self.telemetry_hz,
+        )
+        return self._capabilities()
+
+    def _capabilities(self) -> Capabilities:
+        config, spec = self.config, self.config.spec
+        return Capabilities(
+            protocol_version=PROTOCOL_VERSION,
+            features=int(config.features),
+            freq_min_hz=spec.freq_min_hz,
+            freq_max_hz=spec.freq_max_hz,
+            force_max_n=spec.force_max_n,
+            telemetry_hz=self.telemetry_hz,
+            telemetry_max_hz=config.telemetry_max_hz,
+            max_program_steps=config.max_program_steps,
+            watchdog_ms=self.watchdog.timeout_ms,
+            watchdog_min_ms=config.watchdog_min_ms,
+            watchdog_max_ms=config.watchdog_max_ms,
+            model=spec.model,
+            serial=config.serial,
+            firmware=config.firmware_version,
+        )
+
+    def _on_heartbeat(self, heartbeat: Heartbeat, frame: Frame, now_s: float) -> Message:
+        self._feed(now_s)
+        return _ack(frame)
+
+    def _on_time_sync(self, sync: TimeSync, frame: Frame, now_s: float) -> Message:
+        return TimeSyncReply(sync.host_time_us, round(now_s * 1e6))
+
+    def _on_set_output(self, output: SetOutput, frame: Frame, now_s: float) -> Message:
+        """Apply a setpoint unless out of range, a program runs, or a newer one was applied."""
+        if self.runner is not None:
+            return _ack(frame, ResultCode.BAD_STATE)
+        if not self._output_in_range(output.freq_hz, output.force_cap_n):
+            return _ack(frame, ResultCode.OUT_OF_RANGE)
+        if self._setpoint_seq is not None and not seq_newer(frame.seq, self._setpoint_seq):
+            _LOGGER.debug("stale setpoint %d dropped (newest %d)", frame.seq, self._setpoint_seq)
+            return _ack(frame)
+        self._setpoint_seq = frame.seq
+        self.output = output
+        self._apply_output(now_s)
+        return _ack(frame)
+
+    def _on_start(self, message: Message, frame: Frame, now_s: float) -> Message:
+        """Run the motor at the current output and arm the watchdog; clears latched faults."""
+        if self.runner is not None:  # a program drives the motor; pause is left by `resume`
+            return _ack(frame, ResultCode.BAD_STATE if self.runner.paused else ResultCode.OK)
+        if self.state is MotorState.RUNNING:
+            return _ack(frame)
+        refusal = self._start_refusal()
+        if refusal is not None:
+            return _ack(frame, refusal)
+        self._run_motor(now_s, "start")
+        return _ack(frame)
+
+    def _on_stop(self, stop: Stop, frame: Frame, now_s: float) -> Message:
+        """Ramp to zero and abort a program; always ok, and a fault stays latched."""
+        _LOGGER.info("%s: stop (%s)", self.config.serial, stop.reason.name.lower())
+        self._stop_motor(now_s, "stop")
+        return _ack(frame)
+
+    def _on_program_begin(self, begin: ProgramBegin, frame: Frame, now_s: float) -> Message:
+        """Empty the staging buffer and pull step 0 (the committed program stays)."""
+        if not 1 <= begin.step_count <= self.config.max_program_steps:
+            return _ack(frame, ResultCode.OUT_OF_RANGE)
+        self.upload = ProgramUpload(begin.step_count, begin.program_hash)
+        self._pull(self.upload, now_s)
+        return _ack(frame)
+
+    def _on_program_step(self, step: ProgramStep, frame: Frame, now_s: float) -> Message:
+        """Stage the pulled step if its values are in range, then pull the next one."""
+        upload = self.upload
+        if upload is None or upload.complete or step.index != upload.next_index:
+            return _ack(frame, ResultCode.BAD_STATE)
+        if not self._output_in_range(step.freq_hz, step.force_cap_n):
+            return _ack(frame, ResultCode.OUT_OF_RANGE)
+        if step.hold_policy is HoldPolicy.CONTACT and not self._senses_contact():
+            return _ack(frame, ResultCode.UNSUPPORTED)
+        result = upload.add(step, frame.payload)
+        if result is ResultCode.OK:
+            self._pull(upload, now_s)
+        return _ack(frame, result)
+
+    def _on_program_commit(self, commit: ProgramCommit, frame: Frame, now_s: float) -> Message:
+        """Swap in the staged program atomically if the hashes match; `crc` discards it."""
+        upload = self.upload
+        if upload is None or not upload.complete or self.runner is not None:
+            return _ack(frame, ResultCode.BAD_STATE)
+        self.upload = None
+        program = upload.commit(commit.program_hash)
+        if program is None:
+            return _ack(frame, ResultCode.CRC)
+        self.program = program
+        _LOGGER.info("%s: program of %d steps committed", self.config.serial, len(program.steps))
+        return _ack(frame)
+
+    def _on_program_control(self, control: ProgramControl, frame: Frame, now_s: float) -> Message:
+        actions = {
+            ProgramAction.RUN: self._program_run,
+            ProgramAction.PAUSE: self._program_pause,
+            ProgramAction.RESUME: self._program_resume,
+            ProgramAction.ABORT: self._program_abort,
+        }
+        return _ack(frame, actions[control.action](now_s))
+
+    def _program_run(self, now_s: float) -> ResultCode:
+        """Start the committed program from its first step; arms the watchdog."""
+        if self.program is None or self.runner is not None:
+            return ResultCode.BAD_STATE
+        refusal = self._start_refusal()
+        if refusal is not None:
+            return refusal
+        self.runner = ProgramRunner(self.program)
+        self._report(self.runner.start(now_s), now_s)
+        self._run_motor(now_s, "program run")
+        return ResultCode.OK
+
+    def _program_pause(self, now_s: float) -> ResultCode:
+        """Stop the motor and freeze the step timers."""
+        runner = self.runner
+        if runner is None or runner.paused:
+            return ResultCode.BAD_STATE
+        self._report([runner.pause(now_s)], now_s)
+        self._set_state(MotorState.PAUSED, now_s, "program paused")
+        return ResultCode.OK
+
+    def _program_resume(self, now_s: float) -> ResultCode:
+        """Restart the motor and the timers; like START, it feeds the watchdog."""
+        runner = self.runner
+        if runner is None or not runner.paused:
+            return ResultCode.BAD_STATE
+        self._report([runner.resume(now_s)], now_s)
+        self._feed(now_s)
+        self._set_state(MotorState.RUNNING, now_s, "program resumed")
+        return ResultCode.OK
+
+    def _program_abort(self, now_s: float) -> ResultCode:
+        """Abort a running program (ok if none runs, like STOP)."""
+        self._stop_motor(now_s, "program abort")
+        return ResultCode.OK
+
+    def _output_in_range(self, freq_hz: float, force_cap_n: float) -> bool:
+        """A rate of 0 or within the model's range, and a cap no higher than its maximum."""
+        spec = self.config.spec
+        freq_ok = freq_hz == 0.0 or (
+            spec.freq_min_hz - _EPSILON <= freq_hz <= spec.freq_max_hz + _EPSILON
+        )
+        return freq_ok and force_cap_n <= spec.force_max_n + _EPSILON

@@ -1,0 +1,213 @@
+"""Simulated guns running in the event loop: firmware + physics + monitor + link, on a clock."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from types import TracebackType
+
+from simulator.clock import RealClock, ScaledClock, SimClock
+from simulator.config import FirmwareConfig
+from simulator.faults import FaultSpec
+from simulator.firmware import Firmware
+from simulator.invariants import InvariantMonitor, Violation
+from simulator.links import TRANSPORTS, FrameLink, make_link
+from simulator.physics import DEFAULT_MODEL, PRESETS, ContactScenario, GunPhysics
+from tpdevice.protocol import Frame
+
+__all__ = ["SimulatedGun", "SimulatorFleet", "serve", "tick_s_for_scale"]
+
+_LOGGER = logging.getLogger(__name__)
+
+# With manual time no real wait ever passes; poll gently instead of spinning.
+_MIN_REAL_WAIT_S = 0.001
+# Aim for physics steps no closer than ~2 ms of real time when time is scaled up.
+_REAL_TICK_S = 0.002
+_MAX_TICK_S = 0.1
+
+
+def tick_s_for_scale(time_scale: float, base_tick_s: float = 0.01) -> float:
+    """Device-time physics step for a time scale: finer than real-time cost allows is wasted."""
+    return min(_MAX_TICK_S, max(base_tick_s, _REAL_TICK_S * time_scale))
+
+
+class SimulatedGun:
+    """One simulated gun: frames are answered in the link's data callback, time ticks on a timer."""
+
+    def __init__(
+        self,
+        link: FrameLink,
+        *,
+        config: FirmwareConfig | None = None,
+        clock: SimClock | None = None,
+        seed: int = 0,
+        scenario: ContactScenario = ContactScenario.FOLLOW_BAND,
+    ) -> None:
+        self.link = link
+        self.clock: SimClock = clock or RealClock()
+        self.config = config or FirmwareConfig(serial=f"SIM-{seed:04d}")
+        spec = self.config.spec
+        self.physics = GunPhysics.from_spec(spec, random.Random(seed), scenario)
+        self.monitor = InvariantMonitor(
+            freq_min_hz=spec.freq_min_hz,
+            freq_max_hz=spec.freq_max_hz,
+            watchdog_ms=self.config.watchdog_default_ms,
+        )
+        self.firmware = Firmware(
+            self.config, self.physics, self.monitor, start_s=self.clock.now_s()
+        )
+        self._timer: asyncio.Handle | None = None
+        self._timer_when = 0.0  # uvloop's handles have no when()
+        self._running = False
+
+    @property
+    def address(self) -> str:
+        """What a host types to reach this gun (`serial://...`, `tcp://...`, `sim`)."""
+        return self.link.address
+
+    @property
+    def violations(self) -> list[Violation]:
+        """Invariant violations recorded so far (tests expect none)."""
+        return self.monitor.violations
+
+    async def start(self) -> None:
+        """Open the link and start ticking."""
+        await self.link.start(self._on_frame)
+        self._running = True
+        self._schedule()
+        _LOGGER.info(
+            "%s: simulated %s on %s", self.config.serial, self.config.spec.model, self.address
+        )
+
+    async def stop(self) -> None:
+        """Stop ticking and close the link; idempotent."""
+        self._running = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        await self.link.stop()
+        for violation in self.monitor.violations:
+            _LOGGER.warning("%s: invariant violated: %s", self.config.serial, violation)
+
+    def _on_frame(self, frame: Frame) -> None:
+        """Answer at once, in the data callback: no wait for the next tick."""
+        out = self.firmware.handle_frame(frame, self.clock.now_s())
+        if out:
+            self.link.send(out)
+        self._schedule()  # a START makes the motor busy: tick sooner
+
+    def _tick(self) -> None:
+        self._timer = None
+        out = self.firmware.tick(self.clock.now_s())
+        if out:
+            self.link.send(out)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        """(Re)arm the timer for the firmware's next deadline, if that is sooner."""
+        if not self._running:
+            return
+        ahead_s = self.firmware.next_deadline_s() - self.clock.now_s()
+        wait_s = self.clock.real_delay_s(ahead_s)
+        if ahead_s > 0.0 and wait_s <= 0.0:
+            wait_s = _MIN_REAL_WAIT_S
+        loop = asyncio.get_running_loop()
+        when = loop.time() + wait_s
+        if self._timer is not None:
+            if self._timer_when <= when:
+                return
+            self._timer.cancel()
+        self._timer = loop.call_at(when, self._tick)
+        self._timer_when = when
+
+
+class SimulatorFleet:
+    """N simulated guns on one transport kind, seeded seed, seed+1, ...; an async context."""
+
+    def __init__(
+        self,
+        transport: str = "serial",
+        count: int = 1,
+        *,
+        seed: int = 0,
+        faults: FaultSpec | None = None,
+        time_scale: float = 1.0,
+        model: str = DEFAULT_MODEL,
+        scenario: ContactScenario = ContactScenario.FOLLOW_BAND,
+    ) -> None:
+        if transport not in TRANSPORTS:
+            raise ValueError(f"unknown transport {transport!r} (one of {', '.join(TRANSPORTS)})")
+        if count < 1:
+            raise ValueError(f"count must be >= 1, got {count}")
+        if model not in PRESETS:
+            raise ValueError(f"unknown gun model {model!r} (one of {', '.join(PRESETS)})")
+        clock = RealClock() if time_scale == 1.0 else ScaledClock(time_scale)
+        tick_s = tick_s_for_scale(time_scale)
+        self.guns = [
+            SimulatedGun(
+                make_link(transport, faults, rng=random.Random(f"link-{seed + i}")),
+                config=FirmwareConfig(
+                    spec=PRESETS[model], serial=f"SIM-{seed + i:04d}", tick_s=tick_s
+                ),
+                clock=clock,
+                seed=seed + i,
+                scenario=scenario,
+            )
+            for i in range(count)
+        ]
+
+    @property
+    def addresses(self) -> list[str]:
+        """One address per gun, in order."""
+        return [gun.address for gun in self.guns]
+
+    @property
+    def violations(self) -> list[Violation]:
+        """Every gun's invariant violations."""
+        return [v for gun in self.guns for v in gun.violations]
+
+    async def start(self) -> list[str]:
+        """Start every gun; return their addresses. A failure stops the ones started."""
+        try:
+            for gun in self.guns:
+                await gun.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self.addresses
+
+    async def stop(self) -> None:
+        """Stop every gun; idempotent."""
+        for gun in self.guns:
+            await gun.stop()
+
+    async def __aenter__(self) -> SimulatorFleet:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+
+async def serve(
+    transport: str,
+    count: int,
+    seed: int,
+    faults: FaultSpec,
+    time_scale: float,
+    print_address: Callable[[str], None],
+    stop_event: asyncio.Event,
+) -> None:
+    """Run `count` guns until stop_event is set, printing one address per gun once listening."""
+    fleet = SimulatorFleet(transport, count, seed=seed, faults=faults, time_scale=time_scale)
+    async with fleet:
+        for address in fleet.addresses:
+            print_address(address)
+        await stop_event.wait()

@@ -1,0 +1,140 @@
+"""Safety invariants checked from outside the firmware's logic; tests assert none is broken."""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass
+
+from simulator.reliable import WINDOW_SIZE
+from simulator.safety import FORCE_CAP_HOLD_S
+from tpdevice.protocol import Frame, MsgType
+
+__all__ = ["InvariantMonitor", "Violation"]
+
+_LOGGER = logging.getLogger(__name__)
+
+_FREQ_EPSILON_HZ = 1e-6
+
+
+def _type_name(frame: Frame) -> str:
+    try:
+        return MsgType(frame.msg_type).name
+    except ValueError:
+        return f"0x{frame.msg_type:02X}"
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One broken invariant, at device time."""
+
+    device_time_s: float
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.device_time_s:.3f} s: {self.text}"
+
+
+class InvariantMonitor:
+    """Records every violation of the device's safety invariants with device time and text."""
+
+    def __init__(
+        self,
+        *,
+        freq_min_hz: float,
+        freq_max_hz: float,
+        watchdog_ms: int,
+        force_cap_hold_s: float = FORCE_CAP_HOLD_S,
+    ) -> None:
+        self.freq_min_hz = freq_min_hz
+        self.freq_max_hz = freq_max_hz
+        self.watchdog_ms = watchdog_ms
+        self.force_cap_hold_s = force_cap_hold_s
+        self.violations: list[Violation] = []
+        self._fed_s = 0.0
+        self._over_cap_since_s: float | None = None
+        self._flagged: set[str] = set()
+        self._recent: deque[tuple[int, int, bytes]] = deque(maxlen=WINDOW_SIZE)
+
+    def on_hello(self, now_s: float, watchdog_ms: int) -> None:
+        """A new host session: the granted timeout applies and sequence numbers start afresh."""
+        self.watchdog_ms = watchdog_ms
+        self._recent.clear()
+
+    def on_request(self, frame: Frame, now_s: float) -> None:
+        """The firmware acted on a host request; the same request twice is a dedup failure."""
+        key = (frame.msg_type, frame.seq, frame.payload)
+        if key in self._recent:
+            self._record(now_s, f"host request seq={frame.seq} {_type_name(frame)} acted on twice")
+        self._recent.append(key)
+
+    def on_watchdog_fed(self, now_s: float) -> None:
+        """A fresh HEARTBEAT (or START / run / resume) reached the firmware."""
+        self._fed_s = now_s
+
+    def on_output(self, now_s: float, freq_hz: float) -> None:
+        """The motor was commanded to freq_hz (> 0)."""
+        low, high = self.freq_min_hz - _FREQ_EPSILON_HZ, self.freq_max_hz + _FREQ_EPSILON_HZ
+        if not low <= freq_hz <= high:
+            self._record(
+                now_s,
+                f"motor commanded to {freq_hz:g} Hz, outside "
+                f"{self.freq_min_hz:g}..{self.freq_max_hz:g} Hz",
+            )
+
+    def on_sample(
+        self,
+        now_s: float,
+        dt_s: float,
+        *,
+        freq_hz: float,
+        driven: bool,
+        force_n: float,
+        force_cap_n: float | None,
+    ) -> None:
+        """One physics step ended; `driven` is False while the motor ramps down or is off."""
+        self._check_watchdog(now_s, dt_s, running=driven and freq_hz > 0.0)
+        self._check_force_cap(now_s, dt_s, driven, force_n, force_cap_n)
+
+    def _check_watchdog(self, now_s: float, dt_s: float, *, running: bool) -> None:
+        """The motor must not be driven past the watchdog timeout (plus one tick) unfed."""
+        silent_s = now_s - self._fed_s
+        broken = running and silent_s > self.watchdog_ms / 1000.0 + dt_s
+        if self._new_episode("watchdog", broken):
+            self._record(
+                now_s,
+                f"motor driven {silent_s * 1000:.0f} ms after the last heartbeat "
+                f"(watchdog {self.watchdog_ms} ms)",
+            )
+
+    def _check_force_cap(
+        self, now_s: float, dt_s: float, driven: bool, force_n: float, cap_n: float | None
+    ) -> None:
+        """The motor must not stay driven with the force above the cap past the hold time."""
+        if cap_n is None or not driven or force_n <= cap_n:
+            self._over_cap_since_s = None
+            self._new_episode("force_cap", False)
+            return
+        if self._over_cap_since_s is None:
+            self._over_cap_since_s = now_s
+        over_s = now_s - self._over_cap_since_s
+        if self._new_episode("force_cap", over_s > self.force_cap_hold_s + dt_s):
+            self._record(
+                now_s,
+                f"force {force_n:.1f} N above the {cap_n:g} N cap for {over_s * 1000:.0f} ms "
+                "with the motor driven",
+            )
+
+    def _new_episode(self, name: str, broken: bool) -> bool:
+        """True when a condition starts being broken: record once per episode, not per sample."""
+        if not broken:
+            self._flagged.discard(name)
+            return False
+        if name in self._flagged:
+            return False
+        self._flagged.add(name)
+        return True
+
+    def _record(self, now_s: float, text: str) -> None:
+        _LOGGER.warning("invariant violated at %.3f s: %s", now_s, text)
+        self.violations.append(Violation(now_s, text))

@@ -1,0 +1,94 @@
+"""Sequence-number bookkeeping: the host-request dedup window and acknowledged device frames."""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+
+__all__ = ["MAX_RETRIES", "RETRY_INTERVAL_S", "WINDOW_SIZE", "DedupWindow", "ReliableOutbox"]
+
+_LOGGER = logging.getLogger(__name__)
+
+WINDOW_SIZE = 32
+RETRY_INTERVAL_S = 0.2
+MAX_RETRIES = 5
+
+
+class DedupWindow:
+    """The responses to the last `size` host sequence numbers handled, byte for byte."""
+
+    __slots__ = ("_responses", "size")
+
+    def __init__(self, size: int = WINDOW_SIZE) -> None:
+        self.size = size
+        self._responses: OrderedDict[int, bytes] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._responses)
+
+    def get(self, seq: int) -> bytes | None:
+        """The stored response to `seq`, or None if it is not in the window."""
+        return self._responses.get(seq)
+
+    def store(self, seq: int, response: bytes) -> None:
+        """Remember the response to `seq`, forgetting the oldest beyond `size`."""
+        self._responses[seq] = response
+        self._responses.move_to_end(seq)
+        while len(self._responses) > self.size:
+            self._responses.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget every stored response (a new HELLO)."""
+        self._responses.clear()
+
+
+@dataclass(slots=True)
+class _Pending:
+    retransmit: bytes
+    due_s: float
+    retries_left: int
+
+
+class ReliableOutbox:
+    """Device frames awaiting the host's ACK, repeated every 200 ms at most 5 times."""
+
+    __slots__ = ("_pending", "interval_s", "max_retries")
+
+    def __init__(
+        self, interval_s: float = RETRY_INTERVAL_S, max_retries: int = MAX_RETRIES
+    ) -> None:
+        self.interval_s = interval_s
+        self.max_retries = max_retries
+        self._pending: dict[int, _Pending] = {}
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def track(self, seq: int, retransmit: bytes, sent_s: float) -> None:
+        """Repeat `retransmit` (the frame with the RETRANSMIT flag) until `seq` is acknowledged."""
+        self._pending[seq] = _Pending(retransmit, sent_s + self.interval_s, self.max_retries)
+
+    def ack(self, seq: int) -> bool:
+        """Stop repeating `seq`; False if it was not pending (a duplicate or late ACK)."""
+        return self._pending.pop(seq, None) is not None
+
+    def due(self, now_s: float) -> list[bytes]:
+        """The retransmissions due at `now_s`, oldest first; gives up after the last one."""
+        frames: list[bytes] = []
+        for seq, pending in list(self._pending.items()):
+            if now_s < pending.due_s:
+                continue
+            frames.append(pending.retransmit)
+            pending.retries_left -= 1
+            pending.due_s += self.interval_s
+            if pending.due_s <= now_s:  # a long gap: resume the pace, do not burst
+                pending.due_s = now_s + self.interval_s
+            if pending.retries_left <= 0:
+                _LOGGER.debug("no ACK for device seq %d after %d retries", seq, self.max_retries)
+                del self._pending[seq]
+        return frames
+
+    def next_due_s(self) -> float | None:
+        """When the next retransmission is due, or None if nothing is pending."""
+        return min((p.due_s for p in self._pending.values()), default=None)

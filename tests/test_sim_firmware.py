@@ -1,0 +1,450 @@
+"""The simulated firmware as a state machine: handshake, NACKs, dedup, setpoints, safety."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import pytest
+
+from simulator.config import ALL_FEATURES, FirmwareConfig
+from simulator.invariants import InvariantMonitor
+from simulator.physics import ContactScenario
+from simulator.testing import FirmwareHarness
+from tpdevice.protocol import (
+    NO_STEP,
+    Ack,
+    Capabilities,
+    FaultCode,
+    Feature,
+    Frame,
+    FrameFlag,
+    Heartbeat,
+    Hello,
+    MotorState,
+    MsgType,
+    ProgramBegin,
+    ResultCode,
+    SetOutput,
+    Start,
+    Stop,
+    StopReason,
+    Telemetry,
+    TimeSync,
+    TimeSyncReply,
+    decode_frame,
+    encode_frame,
+    encode_message,
+)
+
+
+@pytest.fixture
+def host() -> FirmwareHarness:
+    harness = FirmwareHarness()
+    harness.hello(watchdog_ms=500, telemetry_hz=20)
+    return harness
+
+
+def _running(host: FirmwareHarness, freq_hz: float = 35.0, **output: float) -> None:
+    assert host.ack(SetOutput(freq_hz, **output)).result is ResultCode.OK
+    assert host.ack(Start()).result is ResultCode.OK
+
+
+def _result(host: FirmwareHarness, raw: bytes) -> ResultCode:
+    (received,) = host.send_raw(raw)
+    assert isinstance(received.message, Ack)
+    return received.message.result
+
+
+# --- handshake --------------------------------------------------------------------------------
+
+
+def test_capabilities_describe_the_gun() -> None:
+    host = FirmwareHarness(FirmwareConfig(serial="SN-7", firmware_version="9.9"))
+    caps = host.hello(watchdog_ms=800, telemetry_hz=10)
+    assert (caps.model, caps.serial, caps.firmware) == ("tp-sim-pro", "SN-7", "9.9")
+    assert caps.features == int(ALL_FEATURES)
+    assert (caps.freq_min_hz, caps.freq_max_hz, caps.force_max_n) == (29.0, 40.0, 120.0)
+    assert (caps.watchdog_ms, caps.telemetry_hz) == (800, 10)
+    assert (caps.watchdog_min_ms, caps.watchdog_max_ms, caps.telemetry_max_hz) == (100, 10_000, 50)
+
+
+@pytest.mark.parametrize(
+    ("watchdog_ms", "granted_ms"), [(0, 1000), (1, 100), (60_000, 10_000), (250, 250)]
+)
+def test_watchdog_grant_is_clamped_and_cannot_be_switched_off(
+    watchdog_ms: int, granted_ms: int
+) -> None:
+    assert FirmwareHarness().hello(watchdog_ms=watchdog_ms).watchdog_ms == granted_ms
+
+
+@pytest.mark.parametrize(("telemetry_hz", "granted_hz"), [(0, 1), (200, 50), (25, 25)])
+def test_telemetry_grant_is_clamped(telemetry_hz: int, granted_hz: int) -> None:
+    assert FirmwareHarness().hello(telemetry_hz=telemetry_hz).telemetry_hz == granted_hz
+
+
+def test_telemetry_flows_at_the_granted_rate_from_hello_on() -> None:
+    host = FirmwareHarness()
+    assert host.run(1.0) == []
+    host.hello(telemetry_hz=20)
+    host.run(2.0)
+    telemetry = host.messages(Telemetry)
+    assert len(telemetry) == 40
+    times = [t.device_time_ms for t in telemetry if isinstance(t, Telemetry)]
+    assert {b - a for a, b in itertools.pairwise(times)} == {50}
+    last = telemetry[-1]
+    assert isinstance(last, Telemetry)
+    assert (last.state, last.step_index, last.battery_pct) == (MotorState.IDLE, NO_STEP, 100)
+
+
+def test_hello_keeps_what_the_motor_does(host: FirmwareHarness) -> None:
+    _running(host)
+    host.run(0.2, heartbeat_s=0.1)
+    host.hello(watchdog_ms=500)
+    assert host.firmware.state is MotorState.RUNNING
+    assert host.physics.motor.target_freq_hz == 35.0
+
+
+def test_time_sync_echoes_host_time_with_device_clock(host: FirmwareHarness) -> None:
+    host.clock.advance(1.25)
+    reply = host.request(TimeSync(123_456_789))
+    assert reply == TimeSyncReply(123_456_789, 1_250_000)
+
+
+# --- every NACK -------------------------------------------------------------------------------
+
+
+def test_requests_before_hello_are_bad_state() -> None:
+    host = FirmwareHarness()
+    for message in (Start(), Heartbeat(1), SetOutput(35.0), Stop(), ProgramBegin(1, 0)):
+        assert host.ack(message).result is ResultCode.BAD_STATE
+    assert host.firmware.state is MotorState.IDLE
+
+
+def test_unknown_or_device_side_types_are_unsupported(host: FirmwareHarness) -> None:
+    assert _result(host, encode_frame(0x55, 90, 0, b"")) is ResultCode.UNSUPPORTED
+    assert _result(host, encode_frame(MsgType.TELEMETRY, 91, 0, bytes(15))) is (
+        ResultCode.UNSUPPORTED
+    )
+
+
+def test_features_the_gun_lacks_are_unsupported() -> None:
+    features = ALL_FEATURES & ~(Feature.PROGRAM | Feature.TIME_SYNC)
+    host = FirmwareHarness(FirmwareConfig(features=features))
+    host.hello()
+    assert host.ack(ProgramBegin(2, 0)).result is ResultCode.UNSUPPORTED
+    assert host.ack(TimeSync(1)).result is ResultCode.UNSUPPORTED
+
+
+@pytest.mark.parametrize(
+    ("msg_type", "payload"),
+    [
+        (MsgType.SET_OUTPUT, b"\x01\x02\x03"),  # too short
+        (MsgType.STOP, b"\x63"),  # reason 99 is not a StopReason
+        (MsgType.HELLO, b"\x01"),
+    ],
+)
+def test_malformed_payloads(host: FirmwareHarness, msg_type: int, payload: bytes) -> None:
+    assert _result(host, encode_frame(msg_type, 77, 0, payload)) is ResultCode.MALFORMED
+
+
+@pytest.mark.parametrize(
+    "output",
+    [SetOutput(40.5), SetOutput(10.0), SetOutput(35.0, force_cap_n=120.1)],
+    ids=["above-range", "below-range", "cap-above-max"],
+)
+def test_out_of_range_output_changes_nothing(host: FirmwareHarness, output: SetOutput) -> None:
+    _running(host, 30.0)
+    assert host.ack(output).result is ResultCode.OUT_OF_RANGE
+    assert host.firmware.output == SetOutput(30.0)
+    assert host.physics.motor.target_freq_hz == 30.0
+
+
+def test_range_limits_and_zero_are_accepted(host: FirmwareHarness) -> None:
+    for output in (SetOutput(29.0), SetOutput(40.0, force_cap_n=120.0), SetOutput(0.0)):
+        assert host.ack(output).result is ResultCode.OK
+
+
+def test_overheat_trips_refuses_start_and_clears_when_cool(host: FirmwareHarness) -> None:
+    _running(host)
+    host.physics.thermal.motor_temp_c = 75.0  # past the 70 degC cutoff
+    host.run(0.1, heartbeat_s=0.05)
+    assert [(f.code, f.active) for f in host.faults()] == [(FaultCode.OVERHEAT, True)]
+    assert host.firmware.state is MotorState.FAULTED
+    assert host.physics.motor.target_freq_hz == 0.0
+    assert host.ack(Start()).result is ResultCode.OVERHEAT
+    host.physics.thermal.motor_temp_c = 40.0
+    host.run(0.1)
+    assert [(f.code, f.active) for f in host.faults()] == [
+        (FaultCode.OVERHEAT, True),
+        (FaultCode.OVERHEAT, False),
+    ]
+    assert host.firmware.state is MotorState.IDLE
+    assert host.ack(Start()).result is ResultCode.OK
+
+
+def test_low_battery_trips_and_refuses_start(host: FirmwareHarness) -> None:
+    _running(host)
+    host.physics.battery.battery_pct = 5.0
+    host.run(0.05, heartbeat_s=0.05)
+    assert [(f.code, f.active) for f in host.faults()] == [(FaultCode.LOW_BATTERY, True)]
+    assert host.ack(Start()).result is ResultCode.LOW_BATTERY
+    assert host.physics.motor.target_freq_hz == 0.0
+
+
+# --- idempotent retransmission ----------------------------------------------------------------
+
+
+def test_same_seq_twice_is_answered_identically_and_acted_on_once(host: FirmwareHarness) -> None:
+    host.ack(SetOutput(35.0))
+    first = host.firmware.handle_frame(_frame(Start(), 50), host.clock.now_s())
+    host.ack(Stop(StopReason.USER))
+    host.run(1.0)
+    assert host.firmware.state is MotorState.IDLE
+    again = host.firmware.handle_frame(_frame(Start(), 50, FrameFlag.RETRANSMIT), 1.0)
+    assert again == first
+    assert host.firmware.state is MotorState.IDLE  # not started a second time
+    assert host.monitor.violations == []
+
+
+def test_retransmitted_heartbeat_does_not_feed_the_watchdog(host: FirmwareHarness) -> None:
+    _running(host)
+    host.send(Heartbeat(0), seq=200)
+    host.run(0.4)
+    host.send(Heartbeat(0), seq=200, flags=FrameFlag.RETRANSMIT)  # answered, not acted on
+    host.run(0.2)
+    assert host.firmware.state is MotorState.FAULTED
+    assert host.monitor.violations == []
+
+
+def test_window_holds_the_last_32_sequence_numbers(host: FirmwareHarness) -> None:
+    host.ack(SetOutput(35.0))
+    host.send(Start(), seq=1000)
+    host.ack(Stop())
+    for _ in range(30):
+        host.send(Heartbeat(0))
+    host.send(Start(), seq=1000)
+    assert host.firmware.state is MotorState.IDLE  # still in the window
+    host.ack(Heartbeat(0))
+    host.send(Start(), seq=1000)  # evicted: a new request
+    assert host.firmware.state is MotorState.RUNNING
+
+
+def test_hello_clears_the_window(host: FirmwareHarness) -> None:
+    host.ack(SetOutput(35.0))
+    host.send(Start(), seq=3)
+    host.ack(Stop())
+    host.hello(watchdog_ms=500)
+    host.send(Start(), seq=3)  # a new session may reuse numbers
+    assert host.firmware.state is MotorState.RUNNING
+
+
+def test_a_retransmitted_hello_is_answered_from_the_window() -> None:
+    host = FirmwareHarness()
+    first = host.send(Hello(1, 500, 20), seq=1)
+    assert host.send(Hello(1, 500, 20), seq=1, flags=FrameFlag.RETRANSMIT) == first
+
+
+# --- newest setpoint wins ---------------------------------------------------------------------
+
+
+def test_older_setpoint_arriving_late_is_ok_and_dropped(host: FirmwareHarness) -> None:
+    _running(host, 30.0)
+    assert host.ack(SetOutput(35.0), seq=10).result is ResultCode.OK
+    assert host.ack(SetOutput(31.0), seq=9).result is ResultCode.OK
+    assert host.firmware.output.freq_hz == 35.0
+    assert host.physics.motor.target_freq_hz == 35.0
+
+
+def test_setpoint_order_survives_seq_wrap(host: FirmwareHarness) -> None:
+    host.ack(SetOutput(30.0), seq=65535)
+    host.ack(SetOutput(33.0), seq=2)
+    assert host.firmware.output.freq_hz == 33.0
+    host.ack(SetOutput(36.0), seq=65534)
+    assert host.firmware.output.freq_hz == 33.0
+
+
+def test_hello_restarts_setpoint_order(host: FirmwareHarness) -> None:
+    host.ack(SetOutput(35.0), seq=900)
+    host.hello()
+    host.ack(SetOutput(31.0), seq=1)
+    assert host.firmware.output.freq_hz == 31.0
+
+
+# --- watchdog ---------------------------------------------------------------------------------
+
+
+def test_watchdog_expiry_stops_the_motor_until_a_new_start(host: FirmwareHarness) -> None:
+    _running(host)
+    host.run(1.0, heartbeat_s=0.125)
+    assert host.firmware.state is MotorState.RUNNING
+    host.run(1.0)  # the host goes silent at t = 1.0
+    (fault,) = host.faults()
+    assert (fault.code, fault.active, fault.device_time_ms) == (FaultCode.WATCHDOG, True, 1500)
+    assert host.firmware.state is MotorState.FAULTED
+    assert host.physics.motor.freq_hz == 0.0
+    host.run(1.0, heartbeat_s=0.1)  # heartbeats alone do not restart it
+    assert host.physics.motor.freq_hz == 0.0
+    assert host.ack(Start()).result is ResultCode.OK
+    assert [(f.code, f.active) for f in host.faults()][-1] == (FaultCode.WATCHDOG, False)
+    host.run(0.3, heartbeat_s=0.1)
+    assert host.firmware.state is MotorState.RUNNING
+    assert host.physics.motor.freq_hz > 0.0
+    assert host.monitor.violations == []
+
+
+def test_watchdog_fires_on_time_even_with_coarse_ticks(host: FirmwareHarness) -> None:
+    _running(host)
+    host.run(2.0, step_s=0.3)
+    assert [f.device_time_ms for f in host.faults()] == [500]
+    assert host.monitor.violations == []
+
+
+def test_other_requests_do_not_feed_the_watchdog(host: FirmwareHarness) -> None:
+    _running(host)
+    for _ in range(10):
+        host.run(0.1)
+        host.ack(SetOutput(35.0))
+    assert host.firmware.state is MotorState.FAULTED
+
+
+def test_fault_is_retransmitted_until_acknowledged() -> None:
+    host = FirmwareHarness(auto_ack=False)
+    host.hello(watchdog_ms=500)
+    _running(host)
+    host.run(3.0)
+    frames = [r for r in host.received if r.frame.msg_type == MsgType.FAULT]
+    assert len(frames) == 6  # the original and 5 repeats
+    assert {r.frame.seq for r in frames} == {frames[0].frame.seq}
+    assert [bool(r.frame.flags & FrameFlag.RETRANSMIT) for r in frames] == [False] + [True] * 5
+    assert [round(r.time_s - frames[0].time_s, 3) for r in frames] == [0, 0.2, 0.4, 0.6, 0.8, 1.0]
+
+
+def test_acknowledged_fault_is_not_repeated() -> None:
+    host = FirmwareHarness(auto_ack=False)
+    host.hello(watchdog_ms=500)
+    _running(host)
+    host.run(0.75)
+    seq = next(r.frame.seq for r in host.received if r.frame.msg_type == MsgType.FAULT)
+    host.ack_device(seq)
+    host.run(2.0)
+    assert len([r for r in host.received if r.frame.msg_type == MsgType.FAULT]) == 2
+    assert host.firmware.unacked == 0
+
+
+def test_stop_is_always_ok_and_keeps_a_fault(host: FirmwareHarness) -> None:
+    assert host.ack(Stop(StopReason.EMERGENCY)).result is ResultCode.OK
+    _running(host)
+    host.run(1.0)
+    assert host.ack(Stop()).result is ResultCode.OK
+    assert host.firmware.state is MotorState.FAULTED
+
+
+def test_start_while_running_changes_nothing(host: FirmwareHarness) -> None:
+    _running(host)
+    host.run(0.3)
+    assert host.ack(Start()).result is ResultCode.OK
+    host.run(0.25)  # START did not feed the watchdog: it expires at 0.5 s
+    assert host.firmware.state is MotorState.FAULTED
+
+
+def test_stop_ramps_down_then_idles(host: FirmwareHarness) -> None:
+    _running(host)
+    host.run(1.0, heartbeat_s=0.1)
+    host.ack(Stop())
+    assert host.firmware.state is MotorState.STOPPING
+    host.run(1.0)
+    assert host.firmware.state is MotorState.IDLE
+    assert host.physics.motor.freq_hz == 0.0
+
+
+# --- force cap --------------------------------------------------------------------------------
+
+
+def test_force_above_the_cap_for_250_ms_trips_over_force() -> None:
+    host = FirmwareHarness(scenario=ContactScenario.STEADY)  # the hand presses 20 N
+    host.hello(watchdog_ms=500)
+    _running(host, force_target_n=5.0, force_cap_n=10.0)
+    host.run(3.0, heartbeat_s=0.1)
+    (fault,) = host.faults()
+    assert (fault.code, fault.active) == (FaultCode.OVER_FORCE, True)
+    over = [
+        t.device_time_ms
+        for t in host.messages(Telemetry)
+        if isinstance(t, Telemetry) and t.force_n > 10.0
+    ]
+    assert fault.device_time_ms - over[0] >= 250 - 50  # first over-cap sample seen in telemetry
+    assert host.firmware.state is MotorState.FAULTED
+    assert host.physics.motor.target_freq_hz == 0.0
+    assert host.monitor.violations == []
+    assert host.ack(Start()).result is ResultCode.OK  # START clears it
+    last = host.faults()[-1]
+    assert (last.code, last.active) == (FaultCode.OVER_FORCE, False)
+
+
+def test_gun_without_force_sensor_reports_no_force_and_enforces_no_cap() -> None:
+    config = FirmwareConfig(features=ALL_FEATURES & ~Feature.FORCE_SENSOR)
+    host = FirmwareHarness(config, scenario=ContactScenario.STEADY)
+    caps = host.hello(watchdog_ms=500)
+    assert not caps.features & Feature.FORCE_SENSOR
+    _running(host, force_target_n=5.0, force_cap_n=10.0)
+    host.run(2.0, heartbeat_s=0.1)
+    assert host.faults() == []
+    assert {t.force_n for t in host.messages(Telemetry) if isinstance(t, Telemetry)} == {0.0}
+    assert any(t.contact for t in host.messages(Telemetry) if isinstance(t, Telemetry))
+
+
+# --- the invariant monitor itself -------------------------------------------------------------
+
+
+def _monitor() -> InvariantMonitor:
+    return InvariantMonitor(freq_min_hz=29.0, freq_max_hz=40.0, watchdog_ms=500)
+
+
+def test_monitor_flags_a_motor_driven_past_the_watchdog_once() -> None:
+    monitor = _monitor()
+    monitor.on_watchdog_fed(1.0)
+    for i in range(100):
+        now_s = 1.0 + i * 0.01
+        monitor.on_sample(now_s, 0.01, freq_hz=35.0, driven=True, force_n=0.0, force_cap_n=None)
+    (violation,) = monitor.violations
+    assert violation.device_time_s == pytest.approx(1.52)
+    assert "after the last heartbeat" in violation.text
+
+
+def test_monitor_allows_the_ramp_down() -> None:
+    monitor = _monitor()
+    monitor.on_sample(5.0, 0.01, freq_hz=20.0, driven=False, force_n=0.0, force_cap_n=None)
+    assert monitor.violations == []
+
+
+def test_monitor_flags_a_request_acted_on_twice() -> None:
+    monitor = _monitor()
+    frame = _frame(Start(), 7)
+    monitor.on_request(frame, 0.0)
+    monitor.on_request(dataclasses.replace(frame, flags=FrameFlag.RETRANSMIT), 0.1)
+    assert "seq=7 START acted on twice" in monitor.violations[0].text
+    monitor.on_hello(0.2, 500)
+    monitor.on_request(frame, 0.3)  # a new session may reuse the number
+    assert len(monitor.violations) == 1
+
+
+def test_monitor_flags_frequency_out_of_range_and_force_over_cap() -> None:
+    monitor = _monitor()
+    monitor.on_output(0.0, 45.0)
+    monitor.on_watchdog_fed(0.0)
+    for i in range(40):
+        monitor.on_sample(i * 0.01, 0.01, freq_hz=35.0, driven=True, force_n=50.0, force_cap_n=40)
+    texts = [v.text for v in monitor.violations]
+    assert "45 Hz, outside 29..40 Hz" in texts[0]
+    assert "above the 40 N cap" in texts[1]
+
+
+def test_capabilities_round_trip_through_the_frame(host: FirmwareHarness) -> None:
+    response = host.request(Hello(1, 0, 0))
+    assert isinstance(response, Capabilities)
+    assert response.watchdog_ms == 1000
+
+
+def _frame(message: Start, seq: int, flags: int = 0) -> Frame:
+    return decode_frame(encode_message(message, seq, flags))
