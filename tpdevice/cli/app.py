@@ -28,7 +28,10 @@ app = typer.Typer(
 bench_app = typer.Typer(help="Measure latency and throughput; the last line is one JSON object.")
 app.add_typer(bench_app, name="bench")
 
-TransportOpt = Annotated[str, typer.Option(help="serial, tcp or loopback.")]
+TransportOpt = Annotated[str, typer.Option(help="serial or tcp.")]
+LoopOpt = Annotated[
+    str, typer.Option("--loop", help="Event loop: auto (uvloop when installed), asyncio, uvloop.")
+]
 
 
 @app.callback()
@@ -48,11 +51,15 @@ def sim(
     faults: Annotated[str, typer.Option(help="e.g. drop=0.05,corrupt=0.01,delay_ms=5")] = "",
     time_scale: Annotated[float, typer.Option(help="Device time runs X times faster.")] = 1.0,
     model: Annotated[str, typer.Option(help="Simulated gun model preset.")] = "tp-sim-pro",
+    scenario: Annotated[
+        str, typer.Option(help="Hand contact: none, steady, follow_band, heavy_spikes.")
+    ] = "follow_band",
+    loop: LoopOpt = "auto",
 ) -> None:
     """Start simulated guns and print one address per line; runs until Ctrl-C or SIGTERM."""
     from tpdevice.cli import sim_cmd
 
-    sim_cmd.run(transport, count, seed, faults, time_scale, model)
+    sim_cmd.run(transport, count, seed, faults, time_scale, model, scenario, loop)
 
 
 @app.command()
@@ -60,22 +67,29 @@ def probe(
     address: Annotated[str, typer.Argument(help="sim, serial:///dev/..., tcp://host:port")],
     seconds: Annotated[float, typer.Option(min=0.0, help="How long to show telemetry.")] = 2.0,
     json_out: Annotated[bool, typer.Option("--json", help="JSON lines instead of tables.")] = False,
+    watchdog_ms: Annotated[
+        int, typer.Option(min=0, max=65535, help="Watchdog to ask for (0 = device default).")
+    ] = 1000,
+    telemetry_hz: Annotated[
+        int, typer.Option(min=1, max=255, help="Telemetry rate to ask for.")
+    ] = 20,
 ) -> None:
     """Connect to a gun, print its capabilities and a few seconds of telemetry."""
     from tpdevice.cli import probe_cmd
 
-    probe_cmd.run(address, seconds, json_out)
+    probe_cmd.run(address, seconds, json_out, watchdog_ms=watchdog_ms, telemetry_hz=telemetry_hz)
 
 
 @bench_app.command("link")
 def bench_link(
     device: Annotated[str, typer.Option(help="Address to measure; sim, serial, tcp.")] = "sim",
     n: Annotated[int, typer.Option(min=10, help="Round trips to time.")] = 2000,
+    loop: LoopOpt = "auto",
 ) -> None:
     """Command -> ACK round trip against a raw echo floor over the same kind of link."""
     from tpdevice.cli import bench_link as bench
 
-    bench.run(device, n)
+    bench.run(device, n, loop=loop)
 
 
 @bench_app.command("decode")

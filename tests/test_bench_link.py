@@ -1,0 +1,117 @@
+"""`tpdevice bench link` ends with a complete JSON line; speed is reported, not asserted."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from tpdevice.cli.app import main
+from tpdevice.cli.bench_child import BenchError
+from tpdevice.cli.bench_link import resolve_target
+
+REQUIRED = {
+    "bench", "transport", "n", "loop", "p50_ms", "p99_ms", "max_ms", "floor_p50_ms",
+    "floor_p99_ms", "ratio_p50", "frames_per_s", "target_p50_ms", "target_ratio",
+}  # fmt: skip
+SERIAL_ONLY = {"wire_115200_ms", "ratio_wire"}
+
+
+def bench(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[dict[str, Any], str]:
+    """Run `bench link ARGV` in process; the final JSON object and stderr."""
+    try:
+        main(["bench", "link", *argv])
+    except SystemExit as exc:
+        pytest.fail(f"bench exited with {exc.code}: {capsys.readouterr().err}")
+    out, err = capsys.readouterr()
+    return json.loads(out.splitlines()[-1]), err
+
+
+def check(result: dict[str, Any], transport: str, n: int) -> None:
+    """The keys every link bench reports, with sane values."""
+    assert set(result) >= REQUIRED
+    assert (result["bench"], result["transport"], result["n"]) == ("link", transport, n)
+    assert result["target_p50_ms"] == 0.5
+    assert result["target_ratio"] == 5
+    assert 0 < result["p50_ms"] <= result["p99_ms"] <= result["max_ms"]
+    assert 0 < result["floor_p50_ms"] <= result["floor_p99_ms"]
+    assert result["frames_per_s"] > 0
+
+
+def test_sim_in_process(capsys: pytest.CaptureFixture[str]) -> None:
+    result, err = bench(capsys, "--device", "sim", "--n", "50")
+    check(result, "loopback", 50)
+    assert not set(result) & SERIAL_ONLY
+    assert "raw echo floor" in err
+
+
+def test_sim_on_plain_asyncio(capsys: pytest.CaptureFixture[str]) -> None:
+    result, _ = bench(capsys, "--device", "sim", "--n", "50", "--loop", "asyncio")
+    check(result, "loopback", 50)
+    assert result["loop"] == "asyncio"
+
+
+def test_serial_starts_its_own_simulator(capsys: pytest.CaptureFixture[str]) -> None:
+    result, err = bench(capsys, "--device", "serial", "--n", "50")
+    check(result, "serial", 50)
+    assert result["device"].startswith("serial:///dev/pts/")
+    assert result["wire_115200_ms"] == pytest.approx(
+        (result["request_bytes"] + result["ack_bytes"]) * 10 / 115.2, abs=1e-3
+    )
+    assert result["ratio_wire"] > 0
+    assert "wire time" in err
+
+
+def test_tcp_starts_its_own_simulator(capsys: pytest.CaptureFixture[str]) -> None:
+    result, _ = bench(capsys, "--device", "tcp", "--n", "50")
+    check(result, "tcp", 50)
+    assert not set(result) & SERIAL_ONLY
+
+
+def test_targets() -> None:
+    assert resolve_target("sim").kind == "loopback"
+    assert resolve_target("serial").address is None
+    external = resolve_target("tcp://10.0.0.2:7000")
+    assert (external.kind, external.address) == ("tcp", "tcp://10.0.0.2:7000")
+    with pytest.raises(BenchError, match="supports sim, serial and tcp"):
+        resolve_target("ble://AA:BB:CC:DD:EE:FF")
+
+
+def test_unreachable_device_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "link", "--device", "serial:///dev/tpdevice-no-such-tty", "--n", "10"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 1
+    assert err.count("\n") == 1
+    assert "no such device" in err
+
+
+def test_serial_echo_server_echoes_and_stops_cleanly() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulator.echo", "--transport", "serial"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        address = proc.stdout.readline().strip()
+        assert address.startswith("serial:///dev/pts/")
+        fd = os.open(address.removeprefix("serial://"), os.O_RDWR | os.O_NOCTTY)
+        try:
+            os.write(fd, b"\xc0hello\xc0")
+            assert os.read(fd, 64) == b"\xc0hello\xc0"
+        finally:
+            os.close(fd)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    assert err == ""
