@@ -38,7 +38,7 @@ async def test_sigkill_of_the_controller_stops_the_motor_within_the_watchdog() -
         child.send_signal(signal.SIGKILL)
         await child.wait()
         async with asyncio.timeout(5):
-            while gun.firmware.state is MotorState.RUNNING:
+            while gun.firmware.state is MotorState.RUNNING:  # noqa: ASYNC110 (the firmware has no event to await)
                 await asyncio.sleep(0.01)
         assert FaultCode.WATCHDOG in gun.firmware.faults.active
     # The monitor flags a motor running past the watchdog, measured in device time.
