@@ -36,6 +36,9 @@ class FirmwareConfig:
     tick_s: float = 0.01
     # Longest physics step while idle: only heat and charge change, both slowly.
     idle_step_s: float = 1.0
+    # Device seconds per real second. The link timers (watchdog, event retransmits, pull
+    # repeats) guard a real host connection, so they keep real time under a time scale.
+    time_scale: float = 1.0
 
     def __post_init__(self) -> None:
         """Raise ValueError for limits no firmware could grant."""
@@ -49,6 +52,12 @@ class FirmwareConfig:
             raise ValueError(f"max_program_steps={self.max_program_steps} must be 1..65535")
         if not 0.0 < self.tick_s <= self.idle_step_s:
             raise ValueError("need 0 < tick_s <= idle_step_s")
+        if not self.time_scale > 0.0:
+            raise ValueError(f"time_scale={self.time_scale} must be > 0")
+
+    def link_s(self, real_s: float) -> float:
+        """A link timer's span in device seconds (link timers keep real time)."""
+        return real_s * self.time_scale
 
     def has(self, feature: Feature) -> bool:
         """True if the firmware advertises this feature bit."""

@@ -17,7 +17,7 @@ from simulator.program import (
     ProgramUpload,
     StepChange,
 )
-from simulator.reliable import ReliableOutbox
+from simulator.reliable import RETRY_INTERVAL_S, ReliableOutbox
 from simulator.safety import FaultTable, ForceCapGuard, Watchdog
 from tpdevice.protocol import (
     NO_STEP,
@@ -73,13 +73,13 @@ class FirmwareCore:
         self.state = MotorState.IDLE
         self.output = SetOutput(0.0)
         self.faults = FaultTable()
-        self.watchdog = Watchdog(config.watchdog_default_ms)
+        self.watchdog = Watchdog(config.watchdog_default_ms, config.time_scale)
         self.telemetry_hz = 0
         self.hello_done = False
         self.program: Program | None = None
         self.upload: ProgramUpload | None = None
         self.runner: ProgramRunner | None = None
-        self._outbox = ReliableOutbox()
+        self._outbox = ReliableOutbox(config.link_s(RETRY_INTERVAL_S))
         self._force_guard = ForceCapGuard()
         self._out: list[bytes] = []
         self._seq = 0
@@ -134,7 +134,8 @@ class FirmwareCore:
     def _pull(self, upload: ProgramUpload, now_s: float) -> None:
         """Ask for the next step (index == step_count: everything arrived)."""
         seq = self._emit(ProgramPull(upload.next_index))
-        upload.pull = PendingPull(upload.next_index, seq, now_s + PULL_TIMEOUT_S)
+        due_s = now_s + self.config.link_s(PULL_TIMEOUT_S)
+        upload.pull = PendingPull(upload.next_index, seq, due_s)
 
     def _repeat_pull(self, now_s: float) -> None:
         """Repeat an unanswered pull with its sequence number; abandon the upload after 5."""
@@ -147,7 +148,7 @@ class FirmwareCore:
             self.upload = None
             return
         pull.retries_left -= 1
-        pull.due_s = now_s + PULL_TIMEOUT_S
+        pull.due_s = now_s + self.config.link_s(PULL_TIMEOUT_S)
         self._out.append(encode_message(ProgramPull(pull.index), pull.seq, _RETRANSMIT))
 
     def _set_state(self, state: MotorState, now_s: float, why: str) -> None:

@@ -81,6 +81,7 @@ class FrameLink:
         line_down_s: float = LINE_DOWN_S,
     ) -> None:
         self.faults = faults or FaultSpec()
+        self._faulty = self.faults.active  # asked on every frame; the spec is frozen
         rng = rng or random.Random(0)
         self.rx_faults = FaultInjector(self.faults, random.Random(rng.getrandbits(64)))
         self.tx_faults = FaultInjector(self.faults, random.Random(rng.getrandbits(64)))
@@ -116,7 +117,7 @@ class FrameLink:
         """Send raw frames to the host (SLIP-encoded, faults applied, order kept)."""
         if self.line_down:
             return
-        if not self.faults.active:
+        if not self._faulty:
             self._write(b"".join(map(slip_encode, frames)))
             return
         now_s = self._now_s()
@@ -129,7 +130,7 @@ class FrameLink:
         if self.line_down:
             return
         frames = self.decoder.feed(data)
-        if not self.faults.active:
+        if not self._faulty:
             for frame in frames:
                 self._on_frame(frame)
             return

@@ -54,6 +54,7 @@ class SimulatedGun:
             freq_min_hz=spec.freq_min_hz,
             freq_max_hz=spec.freq_max_hz,
             watchdog_ms=self.config.watchdog_default_ms,
+            time_scale=self.config.time_scale,
         )
         self.firmware = Firmware(
             self.config, self.physics, self.monitor, start_s=self.clock.now_s()
@@ -149,7 +150,10 @@ class SimulatorFleet:
             SimulatedGun(
                 make_link(transport, faults, rng=random.Random(f"link-{seed + i}")),
                 config=FirmwareConfig(
-                    spec=PRESETS[model], serial=f"SIM-{seed + i:04d}", tick_s=tick_s
+                    spec=PRESETS[model],
+                    serial=f"SIM-{seed + i:04d}",
+                    tick_s=tick_s,
+                    time_scale=time_scale,
                 ),
                 clock=clock,
                 seed=seed + i,

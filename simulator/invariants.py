@@ -45,10 +45,12 @@ class InvariantMonitor:
         freq_max_hz: float,
         watchdog_ms: int,
         force_cap_hold_s: float = FORCE_CAP_HOLD_S,
+        time_scale: float = 1.0,
     ) -> None:
         self.freq_min_hz = freq_min_hz
         self.freq_max_hz = freq_max_hz
         self.watchdog_ms = watchdog_ms
+        self.time_scale = time_scale  # the watchdog counts real time: device s per real s
         self.force_cap_hold_s = force_cap_hold_s
         self.violations: list[Violation] = []
         self._fed_s = 0.0
@@ -99,7 +101,7 @@ class InvariantMonitor:
     def _check_watchdog(self, now_s: float, dt_s: float, *, running: bool) -> None:
         """The motor must not be driven past the watchdog timeout (plus one tick) unfed."""
         silent_s = now_s - self._fed_s
-        broken = running and silent_s > self.watchdog_ms / 1000.0 + dt_s
+        broken = running and silent_s > self.watchdog_ms / 1000.0 * self.time_scale + dt_s
         if self._new_episode("watchdog", broken):
             self._record(
                 now_s,

@@ -16,18 +16,19 @@ LATCHED_FAULTS = frozenset({FaultCode.WATCHDOG, FaultCode.OVER_FORCE})
 
 
 class Watchdog:
-    """Dead-man timer: expired once `timeout_ms` passed since the last feed."""
+    """Dead-man timer: expired once `timeout_ms` of real time passed since the last feed."""
 
-    __slots__ = ("fed_s", "timeout_ms")
+    __slots__ = ("fed_s", "time_scale", "timeout_ms")
 
-    def __init__(self, timeout_ms: int) -> None:
+    def __init__(self, timeout_ms: int, time_scale: float = 1.0) -> None:
         self.timeout_ms = timeout_ms
+        self.time_scale = time_scale  # device seconds per real second
         self.fed_s = 0.0
 
     @property
     def deadline_s(self) -> float:
         """Device time at which the watchdog expires unless fed."""
-        return self.fed_s + self.timeout_ms / 1000.0
+        return self.fed_s + self.timeout_ms / 1000.0 * self.time_scale
 
     def feed(self, now_s: float) -> None:
         """Restart the timeout from now (a fresh HEARTBEAT, START or run)."""

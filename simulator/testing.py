@@ -61,6 +61,7 @@ class FirmwareHarness:
             freq_min_hz=spec.freq_min_hz,
             freq_max_hz=spec.freq_max_hz,
             watchdog_ms=self.config.watchdog_default_ms,
+            time_scale=self.config.time_scale,
         )
         self.firmware = Firmware(self.config, self.physics, self.monitor)
         self.auto_ack = auto_ack

@@ -448,3 +448,17 @@ def test_capabilities_round_trip_through_the_frame(host: FirmwareHarness) -> Non
 
 def _frame(message: Start, seq: int, flags: int = 0) -> Frame:
     return decode_frame(encode_message(message, seq, flags))
+
+
+def test_watchdog_keeps_real_time_under_a_time_scale() -> None:
+    """At 8x, a host heartbeating every 250 real ms (2 device s) keeps a 1000 ms watchdog fed."""
+    host = FirmwareHarness(FirmwareConfig(time_scale=8.0))
+    host.hello(watchdog_ms=1000)
+    _running(host)
+    host.run(20.0, heartbeat_s=2.0)
+    assert host.firmware.state is MotorState.RUNNING
+    host.run(10.0)  # silent: 1000 real ms = 8 device s later the motor stops
+    (fault,) = host.faults()
+    assert fault.code is FaultCode.WATCHDOG
+    assert fault.device_time_ms == 28_000
+    assert host.monitor.violations == []
