@@ -177,7 +177,8 @@ async def watch_telemetry(client: DeviceClient, seconds: float, out: ProbeOutput
         beat.cancel()
         await asyncio.wait([beat])
     if lost:
-        raise ProbeError(f"{client.address}: link lost during the probe after {count} samples")
+        cause = f" ({client.last_error})" if client.last_error else ""
+        raise ProbeError(f"link lost during the probe after {count} samples{cause}")
     return count
 
 

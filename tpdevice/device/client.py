@@ -104,6 +104,7 @@ class DeviceClient:
         self._setpoints: SetpointChannel | None = None
         self._capabilities: Capabilities | None = None
         self._next_seq = 1
+        self.last_error: DeviceConnectionError | None = None  # why the last link was lost
         self._feed = DeviceFeed(
             address,
             self._state,
@@ -340,6 +341,7 @@ class DeviceClient:
         """The live link died: DISCONNECTED, then reconnect if enabled."""
         if connection is not self._connection:
             return
+        self.last_error = error
         self._next_seq = connection.next_seq
         self._connection = self._setpoints = None
         if self.state is ConnectionState.CLOSED:
