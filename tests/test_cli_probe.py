@@ -71,6 +71,31 @@ def test_zero_seconds_prints_only_capabilities(capsys: pytest.CaptureFixture[str
     assert [json.loads(line)["type"] for line in out.splitlines()] == ["capabilities"]
 
 
+def test_spin_runs_the_motor_then_stops_it(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_main(capsys, "probe", "sim", "--json", "--seconds", "1.2", "--spin", "33")
+    assert code == 0, err
+    samples = [json.loads(line) for line in out.splitlines()][1:]
+    assert samples[0]["freq_hz"] < 30  # it spins up from rest...
+    assert samples[-1]["state"] == "running"
+    assert abs(samples[-1]["freq_hz"] - 33) < 1.5  # ...to the requested rate
+
+
+@pytest.mark.parametrize(
+    ("argv", "text"),
+    [
+        (["--spin", "80"], "sim: freq_hz=80 is outside the device range 29..40 Hz"),
+        (["--spin", "33", "--force", "500"], "force_target_n=500 exceeds the device maximum"),
+    ],
+)
+def test_spin_outside_the_device_range_is_one_line(
+    capsys: pytest.CaptureFixture[str], argv: list[str], text: str
+) -> None:
+    code, _, err = run_main(capsys, "probe", "sim", "--seconds", "0.1", *argv)
+    assert code == 1
+    assert text in err
+    assert "Traceback" not in err
+
+
 def free_port() -> int:
     """A TCP port nobody listens on (bound, then released)."""
     with socket.socket() as sock:

@@ -73,11 +73,20 @@ def probe(
     telemetry_hz: Annotated[
         int, typer.Option(min=1, max=255, help="Telemetry rate to ask for.")
     ] = 20,
+    spin_hz: Annotated[
+        float, typer.Option("--spin", min=0.0, help="Run the motor at HZ meanwhile (0 = off).")
+    ] = 0.0,
+    force_n: Annotated[
+        float, typer.Option("--force", min=0.0, help="Pressure band target (N) with --spin.")
+    ] = 20.0,
 ) -> None:
     """Connect to a gun, print its capabilities and a few seconds of telemetry."""
     from tpdevice.cli import probe_cmd
 
-    probe_cmd.run(address, seconds, json_out, watchdog_ms=watchdog_ms, telemetry_hz=telemetry_hz)
+    spin = probe_cmd.Spin(spin_hz, force_n) if spin_hz > 0 else None
+    probe_cmd.run(
+        address, seconds, json_out, watchdog_ms=watchdog_ms, telemetry_hz=telemetry_hz, spin=spin
+    )
 
 
 @bench_app.command("link")

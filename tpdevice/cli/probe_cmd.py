@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from rich.console import Console
@@ -13,13 +14,32 @@ from rich.table import Table
 from tpdevice.cli.bench_loop import resolve_loop_name, run_on_loop
 from tpdevice.device import ConnectionState, DeviceClient, open_client, run_heartbeat
 from tpdevice.errors import TpDeviceError
-from tpdevice.protocol import NO_STEP, Capabilities, Feature, Telemetry
+from tpdevice.protocol import NO_STEP, Capabilities, Feature, StopReason, Telemetry
 from tpdevice.transport import DeviceAddress, parse_address
 
-__all__ = ["JsonOutput", "ProbeError", "TableOutput", "capabilities_dict", "run", "telemetry_dict"]
+__all__ = [
+    "JsonOutput",
+    "ProbeError",
+    "Spin",
+    "TableOutput",
+    "capabilities_dict",
+    "run",
+    "telemetry_dict",
+]
 
 _GONE = frozenset({ConnectionState.DISCONNECTED, ConnectionState.CLOSED})
 _ROW = "{:>12} {:>8} {:>7} {:>7} {:>9} {:>8}  {}"
+SPIN_TOLERANCE_N = 5.0
+SPIN_CAP_MARGIN_N = 15.0
+SPIN_RAMP_N_PER_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Spin:
+    """Run the motor during the probe: rate and the pressure band's target."""
+
+    freq_hz: float
+    force_n: float = 20.0
 
 
 class ProbeError(TpDeviceError):
@@ -182,17 +202,40 @@ async def watch_telemetry(client: DeviceClient, seconds: float, out: ProbeOutput
     return count
 
 
+async def spin_up(client: DeviceClient, spin: Spin) -> None:
+    """Run the motor at the requested rate with a gentle pressure band for the hand."""
+    cap_n = spin.force_n + SPIN_CAP_MARGIN_N
+    if client.capabilities is not None:
+        cap_n = min(cap_n, client.capabilities.force_max_n)
+    await client.set_output(
+        spin.freq_hz,
+        force_target_n=spin.force_n,
+        force_tolerance_n=SPIN_TOLERANCE_N,
+        force_cap_n=cap_n,
+        force_ramp_n_per_s=SPIN_RAMP_N_PER_S,
+    )
+    await client.start()
+
+
 async def probe(
-    address: DeviceAddress, seconds: float, out: ProbeOutput, options: dict[str, Any]
+    address: DeviceAddress,
+    seconds: float,
+    out: ProbeOutput,
+    options: dict[str, Any],
+    spin: Spin | None = None,
 ) -> None:
-    """Connect, show the capabilities, watch telemetry, close."""
+    """Connect, show the capabilities, optionally spin the motor, watch telemetry, close."""
     client = await open_client(address, reconnect=False, **options)
     try:
         out.capabilities(address.text, client.capabilities)
+        if spin is not None:
+            await spin_up(client, spin)
         samples = await watch_telemetry(client, seconds, out) if seconds > 0 else 0
+        if spin is not None:
+            await client.stop(StopReason.USER)
         out.finished(samples, seconds)
     finally:
-        await client.close()
+        await client.close()  # sends STOP first if the motor still runs
 
 
 def run(
@@ -203,6 +246,7 @@ def run(
     watchdog_ms: int = 1000,
     telemetry_hz: int = 20,
     loop: str | None = None,
+    spin: Spin | None = None,
 ) -> None:
     """Probe one address; every failure is a TpDeviceError (one line, non-zero exit)."""
     parsed = parse_address(address)
@@ -210,4 +254,4 @@ def run(
         sys.stderr.write("tpdevice probe: using the built-in simulator (in process)\n")
     out: ProbeOutput = JsonOutput() if json_out else TableOutput()
     options = {"watchdog_ms": watchdog_ms, "telemetry_hz": telemetry_hz}
-    run_on_loop(probe(parsed, seconds, out, options), resolve_loop_name(loop))
+    run_on_loop(probe(parsed, seconds, out, options, spin), resolve_loop_name(loop))
