@@ -41,7 +41,7 @@ TARGET_RATIO = 5
 PIPELINE_WINDOW = 16
 WIRE_BAUD = 115200
 BITS_PER_BYTE_8N1 = 10
-TELEMETRY_HZ = 1  # the lowest rate: telemetry frames would only add noise to the timing
+TELEMETRY_HZ = 20  # what a session runs with: the ACKs share the link with telemetry
 _KINDS = {"sim": "loopback", "serial": "serial", "tcp": "tcp"}
 
 
@@ -143,9 +143,9 @@ def _result(
         "sequential_per_s": round(n / sum(device_s)),
         "request_bytes": len(frames[0]), "ack_bytes": len(frames[1]),
         "telemetry_hz": TELEMETRY_HZ, "gc_disabled": True,
-        "target_p50_ms": TARGET_P50_MS, "target_ratio": TARGET_RATIO,
     }  # fmt: skip
-    if target.kind == "serial":
+    if target.kind == "serial":  # the DESIGN targets are set for a pty
+        result.update(target_p50_ms=TARGET_P50_MS, target_ratio=TARGET_RATIO)
         wire_ms = (len(frames[0]) + len(frames[1])) * BITS_PER_BYTE_8N1 * 1000 / WIRE_BAUD
         result["wire_115200_ms"] = round(wire_ms, 4)
         result["ratio_wire"] = ratio(timing["p50_ms"], wire_ms)
@@ -173,10 +173,13 @@ def summarize(result: dict[str, Any]) -> None:
         f"max {result['floor_max_ms']:.4f} ms  ({result['request_bytes']} bytes)"
     )
     ratio_ok = link_ratio is not None and link_ratio <= TARGET_RATIO
-    console.print(
-        f"  p50 target {TARGET_P50_MS} ms: {_verdict(p50 <= TARGET_P50_MS)};  "
-        f"ratio {link_ratio}x (target <= {TARGET_RATIO}x): {_verdict(ratio_ok)}"
+    targets = (
+        f"p50 target {TARGET_P50_MS} ms: {_verdict(p50 <= TARGET_P50_MS)};  "
+        f"ratio target <= {TARGET_RATIO}x: {_verdict(ratio_ok)}"
+        if "target_ratio" in result
+        else "targets are set for a pty (--device serial)"
     )
+    console.print(f"  ratio {link_ratio}x;  {targets}")
     if "wire_115200_ms" in result:
         console.print(
             f"  115200-baud 8N1 wire time of request + ACK: {result['wire_115200_ms']} ms "
