@@ -50,12 +50,7 @@ class SimulatedGun:
         self.config = config or FirmwareConfig(serial=f"SIM-{seed:04d}")
         spec = self.config.spec
         self.physics = GunPhysics.from_spec(spec, random.Random(seed), scenario)
-        self.monitor = InvariantMonitor(
-            freq_min_hz=spec.freq_min_hz,
-            freq_max_hz=spec.freq_max_hz,
-            watchdog_ms=self.config.watchdog_default_ms,
-            time_scale=self.config.time_scale,
-        )
+        self.monitor = InvariantMonitor.for_config(self.config)
         self.firmware = Firmware(
             self.config, self.physics, self.monitor, start_s=self.clock.now_s()
         )
@@ -201,16 +196,9 @@ class SimulatorFleet:
 
 
 async def serve(
-    transport: str,
-    count: int,
-    seed: int,
-    faults: FaultSpec,
-    time_scale: float,
-    print_address: Callable[[str], None],
-    stop_event: asyncio.Event,
+    fleet: SimulatorFleet, print_address: Callable[[str], None], stop_event: asyncio.Event
 ) -> None:
-    """Run `count` guns until stop_event is set, printing one address per gun once listening."""
-    fleet = SimulatorFleet(transport, count, seed=seed, faults=faults, time_scale=time_scale)
+    """Run the fleet until stop_event is set, printing one address per gun once listening."""
     async with fleet:
         for address in fleet.addresses:
             print_address(address)

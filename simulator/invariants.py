@@ -6,6 +6,7 @@ import logging
 from collections import deque
 from dataclasses import dataclass
 
+from simulator.config import FirmwareConfig
 from simulator.reliable import WINDOW_SIZE
 from simulator.safety import FORCE_CAP_HOLD_S
 from tpdevice.protocol import Frame, MsgType
@@ -57,6 +58,16 @@ class InvariantMonitor:
         self._over_cap_since_s: float | None = None
         self._flagged: set[str] = set()
         self._recent: deque[tuple[int, int, bytes]] = deque(maxlen=WINDOW_SIZE)
+
+    @classmethod
+    def for_config(cls, config: FirmwareConfig) -> InvariantMonitor:
+        """A monitor for one firmware build: its model's range, default watchdog, time scale."""
+        return cls(
+            freq_min_hz=config.spec.freq_min_hz,
+            freq_max_hz=config.spec.freq_max_hz,
+            watchdog_ms=config.watchdog_default_ms,
+            time_scale=config.time_scale,
+        )
 
     def on_hello(self, now_s: float, watchdog_ms: int) -> None:
         """A new host session: the granted timeout applies and sequence numbers start afresh."""

@@ -57,12 +57,7 @@ class FirmwareHarness:
         self.config = config or FirmwareConfig()
         spec = self.config.spec
         self.physics = GunPhysics.from_spec(spec, random.Random(seed), scenario)
-        self.monitor = InvariantMonitor(
-            freq_min_hz=spec.freq_min_hz,
-            freq_max_hz=spec.freq_max_hz,
-            watchdog_ms=self.config.watchdog_default_ms,
-            time_scale=self.config.time_scale,
-        )
+        self.monitor = InvariantMonitor.for_config(self.config)
         self.firmware = Firmware(self.config, self.physics, self.monitor)
         self.auto_ack = auto_ack
         self.seq = 0

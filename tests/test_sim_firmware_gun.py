@@ -158,7 +158,8 @@ async def test_serve_prints_addresses_and_stops_on_the_event() -> None:
             stop.set()
 
     async with asyncio.timeout(5.0):
-        await serve("tcp", 3, 1, FaultSpec(drop=0.01), 2.0, print_address, stop)
+        fleet = SimulatorFleet("tcp", 3, seed=1, faults=FaultSpec(drop=0.01), time_scale=2.0)
+        await serve(fleet, print_address, stop)
     assert len(printed) == 3 and all(a.startswith("tcp://127.0.0.1:") for a in printed)
     port = int(printed[0].rsplit(":", 1)[1])
     with socket.socket() as sock:

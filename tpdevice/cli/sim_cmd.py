@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from simulator.faults import FaultSpec, FaultSpecError, parse_fault_spec
 from simulator.gun import SimulatorFleet
+from simulator.gun import serve as serve_fleet
 from simulator.physics import PRESETS, ContactScenario
 from tpdevice.cli.bench_loop import resolve_loop_name, run_on_loop
 from tpdevice.cli.errors import CliError
@@ -104,16 +105,9 @@ async def serve(settings: SimSettings) -> None:
         scenario=settings.scenario,
     )
     try:
-        try:
-            await fleet.start()
-        except OSError as err:
-            raise SimError(f"simulator: cannot open a {settings.transport} link: {err}") from err
-        try:
-            for address in fleet.addresses:
-                _print_address(address)
-            await stop.wait()
-        finally:
-            await fleet.stop()
+        await serve_fleet(fleet, _print_address, stop)
+    except OSError as err:
+        raise SimError(f"simulator: cannot open a {settings.transport} link: {err}") from err
     finally:
         for signum in signals:
             loop.remove_signal_handler(signum)
