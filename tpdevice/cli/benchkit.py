@@ -17,13 +17,13 @@ def percentile(sorted_values: Sequence[float], fraction: float) -> float:
     return sorted_values[rank]
 
 
-def summarize_ms(samples_s: Sequence[float]) -> dict[str, float]:
+def summarize_ms(samples_s: Sequence[float], digits: int = 4) -> dict[str, float]:
     """p50/p99/max of durations given in seconds, reported in milliseconds."""
     ordered = sorted(samples_s)
     return {
-        "p50_ms": round(percentile(ordered, 0.50) * 1000, 4),
-        "p99_ms": round(percentile(ordered, 0.99) * 1000, 4),
-        "max_ms": round(ordered[-1] * 1000, 4),
+        "p50_ms": round(percentile(ordered, 0.50) * 1000, digits),
+        "p99_ms": round(percentile(ordered, 0.99) * 1000, digits),
+        "max_ms": round(ordered[-1] * 1000, digits),
     }
 
 
