@@ -12,6 +12,7 @@ from tpdevice.protocol.enums import (
     StepEventKind,
     StepKind,
     StopReason,
+    msg_type_name,
 )
 from tpdevice.protocol.errors import FrameError, MessageError, ProtocolError
 from tpdevice.protocol.frame import (
@@ -97,6 +98,7 @@ __all__ = [
     "encode_message",
     "encode_stream",
     "message_class",
+    "msg_type_name",
     "program_hash",
     "seq_newer",
     "slip_encode",

@@ -25,6 +25,14 @@ class MsgType(enum.IntEnum):
     ACK = 0x7F
 
 
+def msg_type_name(msg_type: int) -> str:
+    """The MsgType name of a type byte, or its hex value when this side does not know it."""
+    try:
+        return MsgType(msg_type).name
+    except ValueError:
+        return f"0x{msg_type:02X}"
+
+
 class ResultCode(enum.IntEnum):
     """The result an ACK carries; anything but OK and IN_PROGRESS is a NACK."""
 
