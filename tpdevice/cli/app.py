@@ -12,7 +12,6 @@ import typer
 from tpdevice import __version__
 from tpdevice.errors import TpDeviceError
 
-_LOGGER = logging.getLogger(__name__)
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 70
@@ -117,6 +116,14 @@ def version() -> None:
     typer.echo(__version__)
 
 
+def quiet_library_logs() -> None:
+    """Without -v, library log records must not reach stderr: failures are one line."""
+    for name in ("tpdevice", "simulator"):
+        logger = logging.getLogger(name)
+        if not logger.handlers:
+            logger.addHandler(logging.NullHandler())
+
+
 def fail(message: str, code: int) -> NoReturn:
     """Print one line to stderr and exit with the code."""
     sys.stderr.write(f"tpdevice: {message}\n")
@@ -131,14 +138,18 @@ def _usage_text(err: typer.TyperException) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: never lets a traceback reach the user (TPDEVICE_DEBUG=1 shows one)."""
+    quiet_library_logs()
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
     except TpDeviceError as err:
         fail(f"error: {err}", getattr(err, "exit_code", EXIT_ERROR))
     except (KeyboardInterrupt, typer.Abort):
         fail("interrupted", EXIT_INTERRUPTED)
     except typer.TyperException as err:
-        fail(f"error: {_usage_text(err)}", EXIT_USAGE)
+        text = _usage_text(err)
+        if not text:  # `tpdevice` alone: the help was printed, nothing more to say
+            raise SystemExit(EXIT_USAGE) from None
+        fail(f"error: {text}", EXIT_USAGE)
     except Exception as err:
         if os.environ.get("TPDEVICE_DEBUG"):
             raise
@@ -146,3 +157,7 @@ def main(argv: list[str] | None = None) -> None:
             f"internal error: {type(err).__name__}: {err} (TPDEVICE_DEBUG=1 shows more)",
             EXIT_INTERNAL,
         )
+    if isinstance(code, int) and code == EXIT_INTERRUPTED:  # typer's answer to Ctrl-C
+        fail("interrupted", code)
+    if isinstance(code, int) and code != 0:
+        raise SystemExit(code)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import importlib.util
+import signal
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -43,7 +44,35 @@ def _factory(name: str) -> LoopFactory | None:
     return factory
 
 
+class TerminatedError(CliError):
+    """SIGTERM arrived: the command was cancelled and cleaned up (motors stopped, children gone)."""
+
+    exit_code = 128 + signal.SIGTERM
+
+
 def run_on_loop(main: Coroutine[Any, Any, T], name: str) -> T:
-    """Run a coroutine to completion on a fresh loop of the named kind."""
+    """Run a coroutine on a fresh loop; Ctrl-C and SIGTERM cancel it so its cleanup runs."""
     with asyncio.Runner(loop_factory=_factory(name)) as runner:
-        return runner.run(main)
+        return runner.run(_cancelled_by_sigterm(main))
+
+
+async def _cancelled_by_sigterm(main: Coroutine[Any, Any, T]) -> T:
+    """Await main; SIGTERM cancels it (like Ctrl-C) and raises TerminatedError afterwards."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    terminated = asyncio.Event()
+
+    def on_sigterm() -> None:
+        terminated.set()
+        if task is not None:
+            task.cancel()
+
+    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    try:
+        return await main
+    except asyncio.CancelledError:
+        if terminated.is_set():
+            raise TerminatedError("terminated") from None
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)

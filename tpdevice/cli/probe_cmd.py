@@ -101,7 +101,7 @@ class ProbeOutput(Protocol):
     def telemetry(self, sample: Telemetry) -> None:
         """Show one telemetry sample."""
 
-    def finished(self, samples: int, seconds: float) -> None:
+    def finished(self, samples: int, duration_s: float) -> None:
         """The telemetry window is over."""
 
 
@@ -120,7 +120,7 @@ class JsonOutput:
         """One telemetry line."""
         self._line(telemetry_dict(sample))
 
-    def finished(self, samples: int, seconds: float) -> None:
+    def finished(self, samples: int, duration_s: float) -> None:
         """Nothing more to say in JSON."""
 
 
@@ -166,13 +166,13 @@ class TableOutput:
         )  # fmt: skip
         self.console.print(_ROW.format(*row))
 
-    def finished(self, samples: int, seconds: float) -> None:
+    def finished(self, samples: int, duration_s: float) -> None:
         """A closing line."""
-        self.console.print(f"{samples} telemetry samples in {seconds:g} s", style="dim")
+        self.console.print(f"{samples} telemetry samples in {duration_s:g} s", style="dim")
 
 
-async def watch_telemetry(client: DeviceClient, seconds: float, out: ProbeOutput) -> int:
-    """Show telemetry for `seconds` while heartbeating; ProbeError if the link drops."""
+async def watch_telemetry(client: DeviceClient, duration_s: float, out: ProbeOutput) -> int:
+    """Show telemetry for `duration_s` while heartbeating; ProbeError if the link drops."""
     stream = client.telemetry()
     lost: list[ConnectionState] = []
 
@@ -185,7 +185,7 @@ async def watch_telemetry(client: DeviceClient, seconds: float, out: ProbeOutput
     beat = asyncio.create_task(run_heartbeat(client))
     count = 0
     try:
-        async with asyncio.timeout(seconds):
+        async with asyncio.timeout(duration_s):
             async for sample in stream:
                 out.telemetry(sample)
                 count += 1
@@ -219,28 +219,30 @@ async def spin_up(client: DeviceClient, spin: Spin) -> None:
 
 async def probe(
     address: DeviceAddress,
-    seconds: float,
+    duration_s: float,
     out: ProbeOutput,
     options: dict[str, Any],
     spin: Spin | None = None,
 ) -> None:
     """Connect, show the capabilities, optionally spin the motor, watch telemetry, close."""
     client = await open_client(address, reconnect=False, **options)
+    if address.scheme == "sim":
+        sys.stderr.write("tpdevice probe: using the built-in simulator (in process)\n")
     try:
         out.capabilities(address.text, client.capabilities)
         if spin is not None:
             await spin_up(client, spin)
-        samples = await watch_telemetry(client, seconds, out) if seconds > 0 else 0
+        samples = await watch_telemetry(client, duration_s, out) if duration_s > 0 else 0
         if spin is not None:
             await client.stop(StopReason.USER)
-        out.finished(samples, seconds)
+        out.finished(samples, duration_s)
     finally:
         await client.close()  # sends STOP first if the motor still runs
 
 
 def run(
     address: str,
-    seconds: float,
+    duration_s: float,
     json_out: bool,
     *,
     watchdog_ms: int = 1000,
@@ -250,8 +252,6 @@ def run(
 ) -> None:
     """Probe one address; every failure is a TpDeviceError (one line, non-zero exit)."""
     parsed = parse_address(address)
-    if parsed.scheme == "sim":
-        sys.stderr.write("tpdevice probe: using the built-in simulator (in process)\n")
     out: ProbeOutput = JsonOutput() if json_out else TableOutput()
     options = {"watchdog_ms": watchdog_ms, "telemetry_hz": telemetry_hz}
-    run_on_loop(probe(parsed, seconds, out, options, spin), resolve_loop_name(loop))
+    run_on_loop(probe(parsed, duration_s, out, options, spin), resolve_loop_name(loop))
