@@ -74,13 +74,20 @@ class TcpTransport(Transport):
         try:
             async with asyncio.timeout(self.connect_timeout_s):
                 await self._connect_any()
+            self._set_nodelay()
         except TimeoutError as exc:
+            self._release()  # the timeout may fire just after a connection was made
             raise TransportOpenError(
                 f"{self.address}: connection timed out after {self.connect_timeout_s:g} s"
             ) from exc
+        except BaseException:
+            self._release()
+            raise
+
+    def _set_nodelay(self) -> None:
+        """Send small frames at once (no Nagle delay): latency is what matters here."""
         transport = self._transport
-        assert transport is not None
-        sock = transport.get_extra_info("socket")
+        sock = transport.get_extra_info("socket") if transport is not None else None
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
