@@ -318,7 +318,7 @@ class ProgramControl(Message):
 
 @dataclass(frozen=True, slots=True)
 class Ack(Message):
-    """Device -> host, same sequence number as the request: its result (a NACK unless ok)."""
+    """A request's result (a NACK unless ok), or the host's receipt of a FAULT / STEP_EVENT."""
 
     TYPE = MsgType.ACK
     FIELDS = (F("request_type", "B"), F("result", "B", kind=ResultCode))
