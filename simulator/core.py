@@ -46,8 +46,9 @@ _DEVICE = FrameFlag.FROM_DEVICE
 _RETRANSMIT = FrameFlag.FROM_DEVICE | FrameFlag.RETRANSMIT
 _CONTACT_HYSTERESIS_N = 1.0
 _EPSILON_S = 1e-6
-# Requests arrive far more often than physics needs steps; the command->ACK path stays short.
-_REQUEST_LAG_S = 0.001  # float noise in device time; far below any timing that matters
+# A request steps physics first only if it lags by 1 ms or more (or the watchdog expired):
+# requests arrive far more often than physics needs steps, so the command->ACK path stays short.
+_REQUEST_LAG_S = 0.001
 _MAX_FREQ_HZ, _MAX_FORCE_N, _MAX_TEMP_C = 655.35, 6553.5, 3276.7
 
 
@@ -207,9 +208,8 @@ class FirmwareCore:
         return None
 
     def _feed(self, now_s: float) -> None:
+        """A fresh HEARTBEAT, START, run or resume (the monitor watches the inbound frames)."""
         self.watchdog.feed(now_s)
-        if self.monitor is not None:
-            self.monitor.on_watchdog_fed(now_s)
 
     def _senses_contact(self) -> bool:
         return self.config.has(Feature.FORCE_SENSOR) or self.config.has(Feature.CONTACT_SENSOR)

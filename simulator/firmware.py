@@ -14,7 +14,7 @@ from simulator.program import (
     ProgramRunner,
     ProgramUpload,
 )
-from simulator.reliable import DedupWindow
+from simulator.reliable import DedupWindow, seq_behind
 from tpdevice.protocol import (
     PROTOCOL_VERSION,
     Ack,
@@ -41,7 +41,7 @@ from tpdevice.protocol import (
     TimeSyncReply,
     decode_message,
     encode_message,
-    seq_newer,
+    msg_type_name,
 )
 
 __all__ = ["Firmware"]
@@ -51,6 +51,8 @@ _LOGGER = logging.getLogger(__name__)
 Handler = Callable[[Any, Frame, float], Message]
 
 _EPSILON = 1e-9  # wire values are exact in 0.01 Hz / 0.1 N; absorb float noise only
+_RUN_ACTIONS = frozenset({ProgramAction.RUN, ProgramAction.RESUME})
+_STOP_ACTIONS = frozenset({ProgramAction.PAUSE, ProgramAction.ABORT})
 
 
 def _ack(frame: Frame, result: ResultCode = ResultCode.OK) -> Ack:
@@ -70,7 +72,8 @@ class Firmware(FirmwareCore):
     ) -> None:
         super().__init__(config, physics, monitor, start_s=start_s)
         self._window = DedupWindow()
-        self._setpoint_seq: int | None = None
+        self._setpoint_seq: int | None = None  # the newest SET_OUTPUT applied
+        self._stop_seq: int | None = None  # the newest STOP / abort / pause applied
         self._handlers = self._build_handlers()
 
     def handle_frame(self, frame: Frame, now_s: float) -> list[bytes]:
@@ -79,13 +82,15 @@ class Firmware(FirmwareCore):
         if frame.flags & FrameFlag.RESPONSE:
             self._on_host_response(frame)
             return self._drain()
-        stored = self._window.get(frame.seq)
+        hello = frame.msg_type == MsgType.HELLO  # always handled, never from the window
+        stored = None if hello else self._window.get(frame)
         if stored is not None:
             _LOGGER.debug("seq %d answered from the window, not acted on", frame.seq)
             return [*self._drain(), stored]
         before = self._drain()
         response = encode_message(self._handle_request(frame, now_s), frame.seq, FrameFlag.RESPONSE)
-        self._window.store(frame.seq, response)
+        if not hello:
+            self._window.store(frame, response)
         if self.monitor is not None:
             self.monitor.on_request(frame, now_s)
         return [*before, response, *self._drain()]
@@ -128,15 +133,12 @@ class Firmware(FirmwareCore):
             self._outbox.ack(frame.seq)
 
     def _on_hello(self, hello: Hello, frame: Frame, now_s: float) -> Message:
-        """Open a session: fresh dedup window and setpoint order, granted watchdog and rate."""
-        self._window.clear()
-        self._setpoint_seq = None
+        """Open a session: forget the last host's requests, grant watchdog and telemetry rate."""
+        self._forget_host(now_s)
         self.hello_done = True
         self.watchdog.timeout_ms = self.config.grant_watchdog_ms(hello.watchdog_ms)
         self.telemetry_hz = self.config.grant_telemetry_hz(hello.telemetry_hz)
         self._pace_telemetry(now_s)
-        if self.monitor is not None:
-            self.monitor.on_hello(now_s, self.watchdog.timeout_ms)
         _LOGGER.info(
             "%s: hello, watchdog %d ms, telemetry %d Hz",
             self.config.serial,
@@ -144,6 +146,14 @@ class Firmware(FirmwareCore):
             self.telemetry_hz,
         )
         return self._capabilities()
+
+    def _forget_host(self, now_s: float) -> None:
+        """Clear the window and both orders; an idle gun also drops the last host's setpoint."""
+        self._window.clear()
+        self._setpoint_seq = self._stop_seq = None
+        if self.runner is None and self.state is not MotorState.RUNNING:
+            self.output = SetOutput(0.0)
+            self._apply_output(now_s)
 
     def _capabilities(self) -> Capabilities:
         config, spec = self.config, self.config.spec
@@ -175,9 +185,9 @@ class Firmware(FirmwareCore):
         """Apply a setpoint unless out of range, a program runs, or a newer one was applied."""
         if self.runner is not None:
             return _ack(frame, ResultCode.BAD_STATE)
-        if not self._output_in_range(output.freq_hz, output.force_cap_n):
+        if not self._output_in_range(output.freq_hz, output.force_target_n, output.force_cap_n):
             return _ack(frame, ResultCode.OUT_OF_RANGE)
-        if self._setpoint_seq is not None and not seq_newer(frame.seq, self._setpoint_seq):
+        if self._setpoint_seq is not None and seq_behind(frame.seq, self._setpoint_seq):
             _LOGGER.debug("stale setpoint %d dropped (newest %d)", frame.seq, self._setpoint_seq)
             return _ack(frame)
         self._setpoint_seq = frame.seq
@@ -187,6 +197,8 @@ class Firmware(FirmwareCore):
 
     def _on_start(self, message: Message, frame: Frame, now_s: float) -> Message:
         """Run the motor at the current output and arm the watchdog; clears latched faults."""
+        if self._stale_start(frame):
+            return _ack(frame)
         if self.runner is not None:  # a program drives the motor; pause is left by `resume`
             return _ack(frame, ResultCode.BAD_STATE if self.runner.paused else ResultCode.OK)
         if self.state is MotorState.RUNNING:
@@ -198,10 +210,24 @@ class Firmware(FirmwareCore):
         return _ack(frame)
 
     def _on_stop(self, stop: Stop, frame: Frame, now_s: float) -> Message:
-        """Ramp to zero and abort a program; always ok, and a fault stays latched."""
+        """Ramp to zero and abort a program; always ok (even late), and a fault stays latched."""
         _LOGGER.info("%s: stop (%s)", self.config.serial, stop.reason.name.lower())
+        self._note_stop(frame)
         self._stop_motor(now_s, "stop")
         return _ack(frame)
+
+    def _stale_start(self, frame: Frame) -> bool:
+        """A START / run / resume sent before the newest applied stop: it must not undo it."""
+        if self._stop_seq is None or not seq_behind(frame.seq, self._stop_seq):
+            return False
+        name = msg_type_name(frame.msg_type)
+        _LOGGER.debug("stale %s %d ignored (stop %d)", name, frame.seq, self._stop_seq)
+        return True
+
+    def _note_stop(self, frame: Frame) -> None:
+        """Remember the newest applied stop; a late, older one stops too but moves nothing."""
+        if self._stop_seq is None or not seq_behind(frame.seq, self._stop_seq):
+            self._stop_seq = frame.seq
 
     def _on_program_begin(self, begin: ProgramBegin, frame: Frame, now_s: float) -> Message:
         """Empty the staging buffer and pull step 0 (the committed program stays)."""
@@ -216,7 +242,7 @@ class Firmware(FirmwareCore):
         upload = self.upload
         if upload is None or upload.complete or step.index != upload.next_index:
             return _ack(frame, ResultCode.BAD_STATE)
-        if not self._output_in_range(step.freq_hz, step.force_cap_n):
+        if not self._step_in_range(step):
             return _ack(frame, ResultCode.OUT_OF_RANGE)
         if step.hold_policy is HoldPolicy.CONTACT and not self._senses_contact():
             return _ack(frame, ResultCode.UNSUPPORTED)
@@ -239,13 +265,20 @@ class Firmware(FirmwareCore):
         return _ack(frame)
 
     def _on_program_control(self, control: ProgramControl, frame: Frame, now_s: float) -> Message:
+        """run / pause / resume / abort; a run or resume older than the newest stop is stale."""
+        action = control.action
+        if action in _RUN_ACTIONS and self._stale_start(frame):
+            return _ack(frame)
         actions = {
             ProgramAction.RUN: self._program_run,
             ProgramAction.PAUSE: self._program_pause,
             ProgramAction.RESUME: self._program_resume,
             ProgramAction.ABORT: self._program_abort,
         }
-        return _ack(frame, actions[control.action](now_s))
+        result = actions[action](now_s)
+        if action in _STOP_ACTIONS and result is ResultCode.OK:
+            self._note_stop(frame)
+        return _ack(frame, result)
 
     def _program_run(self, now_s: float) -> ResultCode:
         """Start the committed program from its first step; arms the watchdog."""
@@ -283,10 +316,20 @@ class Firmware(FirmwareCore):
         self._stop_motor(now_s, "program abort")
         return ResultCode.OK
 
-    def _output_in_range(self, freq_hz: float, force_cap_n: float) -> bool:
-        """A rate of 0 or within the model's range, and a cap no higher than its maximum."""
+    def _output_in_range(self, freq_hz: float, force_target_n: float, force_cap_n: float) -> bool:
+        """A rate of 0 or within the model's range; band target and cap within its maximum."""
         spec = self.config.spec
         freq_ok = freq_hz == 0.0 or (
             spec.freq_min_hz - _EPSILON <= freq_hz <= spec.freq_max_hz + _EPSILON
         )
-        return freq_ok and force_cap_n <= spec.force_max_n + _EPSILON
+        force_max_n = spec.force_max_n + _EPSILON
+        return freq_ok and force_target_n <= force_max_n and force_cap_n <= force_max_n
+
+    def _step_in_range(self, step: ProgramStep) -> bool:
+        """A step's output in range, a duration of at least 1 ms, a reachable contact threshold."""
+        force_max_n = self.config.spec.force_max_n + _EPSILON
+        return (
+            self._output_in_range(step.freq_hz, step.force_target_n, step.force_cap_n)
+            and step.duration_ms >= 1
+            and step.contact_threshold_n <= force_max_n
+        )

@@ -89,7 +89,9 @@ class SimulatedGun:
 
     def _on_frame(self, frame: Frame) -> None:
         """Answer at once, in the data callback: no wait for the next tick."""
-        out = self.firmware.handle_frame(frame, self.clock.now_s())
+        now_s = self.clock.now_s()
+        self.monitor.on_inbound(frame, now_s)  # the monitor sees the wire, not the firmware
+        out = self.firmware.handle_frame(frame, now_s)
         if out:
             self.link.send(out)
         self._schedule()  # a START makes the motor busy: tick sooner

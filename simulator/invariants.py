@@ -3,26 +3,75 @@
 from __future__ import annotations
 
 import logging
-from collections import deque
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from simulator.config import FirmwareConfig
-from simulator.reliable import WINDOW_SIZE
+from simulator.reliable import WINDOW_SIZE, RequestKey, request_key
 from simulator.safety import FORCE_CAP_HOLD_S
-from tpdevice.protocol import Frame, MsgType
+from tpdevice.protocol import (
+    Frame,
+    FrameFlag,
+    Heartbeat,
+    Hello,
+    Message,
+    MessageError,
+    MsgType,
+    ProgramAction,
+    ProgramControl,
+    Start,
+    decode_message,
+    msg_type_name,
+)
 
 __all__ = ["InvariantMonitor", "Violation"]
 
 _LOGGER = logging.getLogger(__name__)
 
 _FREQ_EPSILON_HZ = 1e-6
+_FEEDING_TYPES = frozenset({MsgType.HEARTBEAT, MsgType.START, MsgType.PROGRAM_CONTROL})
+_FEEDING_ACTIONS = frozenset({ProgramAction.RUN, ProgramAction.RESUME})
 
 
-def _type_name(frame: Frame) -> str:
+def _decoded(frame: Frame) -> Message | None:
+    """The frame's message, or None when the firmware would answer it `malformed`."""
     try:
-        return MsgType(frame.msg_type).name
-    except ValueError:
-        return f"0x{frame.msg_type:02X}"
+        return decode_message(frame)
+    except MessageError:
+        return None
+
+
+def _feeds_watchdog(frame: Frame) -> bool:
+    """A HEARTBEAT, START, or PROGRAM_CONTROL run/resume: what may feed the watchdog."""
+    if frame.msg_type not in _FEEDING_TYPES:
+        return False
+    message = _decoded(frame)
+    if isinstance(message, ProgramControl):
+        return message.action in _FEEDING_ACTIONS
+    return isinstance(message, Heartbeat | Start)
+
+
+class _RecentKeys:
+    """The last `size` request keys, oldest forgotten first; the monitor's own window."""
+
+    __slots__ = ("_keys", "size")
+
+    def __init__(self, size: int = WINDOW_SIZE) -> None:
+        self.size = size
+        self._keys: OrderedDict[RequestKey, None] = OrderedDict()
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+    def add(self, key: RequestKey) -> None:
+        """Remember key, forgetting the oldest beyond `size`."""
+        self._keys[key] = None
+        if len(self._keys) > self.size:
+            self._keys.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget every key (a new HELLO)."""
+        self._keys.clear()
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,45 +94,70 @@ class InvariantMonitor:
         freq_min_hz: float,
         freq_max_hz: float,
         watchdog_ms: int,
+        watchdog_min_ms: int = 1,
+        watchdog_max_ms: int = 0xFFFF,
         force_cap_hold_s: float = FORCE_CAP_HOLD_S,
         time_scale: float = 1.0,
     ) -> None:
         self.freq_min_hz = freq_min_hz
         self.freq_max_hz = freq_max_hz
-        self.watchdog_ms = watchdog_ms
+        self.watchdog_ms = watchdog_ms  # granted now: the default until a HELLO asks
+        self.watchdog_limits_ms = (watchdog_min_ms, watchdog_ms, watchdog_max_ms)
         self.time_scale = time_scale  # the watchdog counts real time: device s per real s
         self.force_cap_hold_s = force_cap_hold_s
         self.violations: list[Violation] = []
         self._fed_s = 0.0
         self._over_cap_since_s: float | None = None
         self._flagged: set[str] = set()
-        self._recent: deque[tuple[int, int, bytes]] = deque(maxlen=WINDOW_SIZE)
+        self._inbound = _RecentKeys()  # requests seen on the wire, as the window keys them
+        self._acted = _RecentKeys()  # requests the firmware says it acted on
 
     @classmethod
     def for_config(cls, config: FirmwareConfig) -> InvariantMonitor:
-        """A monitor for one firmware build: its model's range, default watchdog, time scale."""
+        """A monitor for one firmware build: its model's range, watchdog limits, time scale."""
         return cls(
             freq_min_hz=config.spec.freq_min_hz,
             freq_max_hz=config.spec.freq_max_hz,
             watchdog_ms=config.watchdog_default_ms,
+            watchdog_min_ms=config.watchdog_min_ms,
+            watchdog_max_ms=config.watchdog_max_ms,
             time_scale=config.time_scale,
         )
 
-    def on_hello(self, now_s: float, watchdog_ms: int) -> None:
-        """A new host session: the granted timeout applies and sequence numbers start afresh."""
-        self.watchdog_ms = watchdog_ms
-        self._recent.clear()
+    def on_inbound(self, frame: Frame, now_s: float) -> None:
+        """A host frame, before the firmware sees it: only a new feeding request feeds our clock."""
+        if frame.flags & FrameFlag.RESPONSE:
+            return
+        if frame.msg_type == MsgType.HELLO:
+            self._on_hello(frame)
+            return
+        key = request_key(frame)
+        if key in self._inbound:
+            return  # a retransmission: the firmware answers it from its window
+        self._inbound.add(key)
+        if _feeds_watchdog(frame):
+            self._fed_s = now_s
+
+    def _on_hello(self, frame: Frame) -> None:
+        """A new host session: the watchdog grant applies, sequence numbers start afresh."""
+        hello = _decoded(frame)
+        if not isinstance(hello, Hello):
+            return  # malformed: the firmware changes nothing
+        low_ms, default_ms, high_ms = self.watchdog_limits_ms
+        requested_ms = hello.watchdog_ms or default_ms
+        self.watchdog_ms = min(max(requested_ms, low_ms), high_ms)
+        self._inbound.clear()
+        self._acted.clear()
 
     def on_request(self, frame: Frame, now_s: float) -> None:
         """The firmware acted on a host request; the same request twice is a dedup failure."""
-        key = (frame.msg_type, frame.seq, frame.payload)
-        if key in self._recent:
-            self._record(now_s, f"host request seq={frame.seq} {_type_name(frame)} acted on twice")
-        self._recent.append(key)
-
-    def on_watchdog_fed(self, now_s: float) -> None:
-        """A fresh HEARTBEAT (or START / run / resume) reached the firmware."""
-        self._fed_s = now_s
+        if frame.msg_type == MsgType.HELLO:
+            return  # handled every time by design: it only grants and forgets
+        key = request_key(frame)
+        if key in self._acted:
+            name = msg_type_name(frame.msg_type)
+            self._record(now_s, f"host request seq={frame.seq} {name} acted on twice")
+        self._acted.add(key)
 
     def on_output(self, now_s: float, freq_hz: float) -> None:
         """The motor was commanded to freq_hz (> 0)."""

@@ -57,12 +57,18 @@ class PtyLink(FrameLink):
         self._stale_timer: asyncio.TimerHandle | None = None
 
     async def _open(self) -> None:
-        self._master_fd, self._slave_fd = os.openpty()
-        # Keep the slave open ourselves: when the host closes its end, reads do not fail (EIO).
-        tty.setraw(self._slave_fd)
-        os.set_blocking(self._master_fd, False)
-        self.path = os.ttyname(self._slave_fd)
-        self.address = f"serial://{self.path}"
+        master_fd, slave_fd = os.openpty()
+        try:
+            # Keep the slave open ourselves: when the host closes its end, reads do not fail (EIO).
+            tty.setraw(slave_fd)
+            os.set_blocking(master_fd, False)
+            path = os.ttyname(slave_fd)
+        except BaseException:
+            os.close(master_fd)
+            os.close(slave_fd)
+            raise
+        self._master_fd, self._slave_fd, self.path = master_fd, slave_fd, path
+        self.address = f"serial://{path}"
         asyncio.get_running_loop().add_reader(self._master_fd, self._on_readable)
         self._check_stale()
 
@@ -137,7 +143,7 @@ class PtyLink(FrameLink):
 
 
 class TcpLink(FrameLink):
-    """A TCP server on host:port (0 = any free port); one client, a new one replaces the old."""
+    """A TCP server on host:port (0 = any free port); one client at a time, others refused."""
 
     def __init__(
         self,
@@ -154,6 +160,11 @@ class TcpLink(FrameLink):
         self._server: asyncio.Server | None = None
         self._client: asyncio.Transport | None = None
 
+    @property
+    def connected(self) -> bool:
+        """True while a client is connected (any other is refused meanwhile)."""
+        return self._client is not None
+
     async def _open(self) -> None:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(lambda: _TcpSession(self), self.host, self.port)
@@ -167,15 +178,17 @@ class TcpLink(FrameLink):
             await self._server.wait_closed()
             self._server = None
 
-    def _attach(self, transport: asyncio.Transport) -> None:
+    def _attach(self, transport: asyncio.Transport) -> bool:
+        """Take a new client, unless one is connected: then False (the caller closes it)."""
         if self._client is not None:
-            _LOGGER.info("%s: a new client replaces the old one", self.address)
-            self._client.abort()
+            _LOGGER.info("%s: a client is connected; another one is refused", self.address)
+            return False
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._client = transport
         self.decoder = StreamDecoder()
+        return True
 
     def _detach(self, transport: asyncio.Transport) -> None:
         if self._client is transport:
@@ -203,11 +216,18 @@ class _TcpSession(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)
-        self._link._attach(self._transport)
+        if not self._link._attach(self._transport):
+            self._transport.close()
 
     def data_received(self, data: bytes) -> None:
         if self._transport is not None and self._link._is_current(self._transport):
             self._link._received(data)
+
+    def eof_received(self) -> bool:
+        """The client closed its end: free the link at once for the next client."""
+        if self._transport is not None:
+            self._link._detach(self._transport)
+        return False
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._transport is not None:

@@ -6,35 +6,63 @@ import logging
 from collections import OrderedDict
 from dataclasses import dataclass
 
-__all__ = ["MAX_RETRIES", "RETRY_INTERVAL_S", "WINDOW_SIZE", "DedupWindow", "ReliableOutbox"]
+from tpdevice.protocol import Frame
+
+__all__ = [
+    "MAX_RETRIES",
+    "RETRY_INTERVAL_S",
+    "STALE_HORIZON",
+    "WINDOW_SIZE",
+    "DedupWindow",
+    "ReliableOutbox",
+    "RequestKey",
+    "request_key",
+    "seq_behind",
+]
 
 _LOGGER = logging.getLogger(__name__)
 
-WINDOW_SIZE = 32
+WINDOW_SIZE = 128
+# A setpoint or START at most this far behind the newest applied one is stale; further is newer.
+STALE_HORIZON = 1024
 RETRY_INTERVAL_S = 0.2
 MAX_RETRIES = 5
+_SEQ_MODULO = 0x1_0000
+
+RequestKey = tuple[int, int, bytes]
+
+
+def request_key(frame: Frame) -> RequestKey:
+    """What identifies a host request: a retransmission differs only in its RETRANSMIT flag."""
+    return (frame.seq, frame.msg_type, frame.payload)
+
+
+def seq_behind(seq: int, newest: int, horizon: int = STALE_HORIZON) -> bool:
+    """True when `seq` is 1..horizon behind `newest` (u16, wrapping): a late, stale request."""
+    return 0 < (newest - seq) % _SEQ_MODULO <= horizon
 
 
 class DedupWindow:
-    """The responses to the last `size` host sequence numbers handled, byte for byte."""
+    """The responses to the last `size` host requests handled, byte for byte."""
 
     __slots__ = ("_responses", "size")
 
     def __init__(self, size: int = WINDOW_SIZE) -> None:
         self.size = size
-        self._responses: OrderedDict[int, bytes] = OrderedDict()
+        self._responses: OrderedDict[RequestKey, bytes] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._responses)
 
-    def get(self, seq: int) -> bytes | None:
-        """The stored response to `seq`, or None if it is not in the window."""
-        return self._responses.get(seq)
+    def get(self, frame: Frame) -> bytes | None:
+        """The stored response to this request (same seq, type and payload), or None."""
+        return self._responses.get(request_key(frame))
 
-    def store(self, seq: int, response: bytes) -> None:
-        """Remember the response to `seq`, forgetting the oldest beyond `size`."""
-        self._responses[seq] = response
-        self._responses.move_to_end(seq)
+    def store(self, frame: Frame, response: bytes) -> None:
+        """Remember the response to this request, forgetting the oldest beyond `size`."""
+        key = request_key(frame)
+        self._responses[key] = response
+        self._responses.move_to_end(key)
         while len(self._responses) > self.size:
             self._responses.popitem(last=False)
 

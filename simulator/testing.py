@@ -52,21 +52,21 @@ class FirmwareHarness:
         seed: int = 1,
         scenario: ContactScenario = ContactScenario.NONE,
         auto_ack: bool = True,
+        firmware_class: type[Firmware] = Firmware,
     ) -> None:
         self.clock = ManualClock()
         self.config = config or FirmwareConfig()
         spec = self.config.spec
         self.physics = GunPhysics.from_spec(spec, random.Random(seed), scenario)
         self.monitor = InvariantMonitor.for_config(self.config)
-        self.firmware = Firmware(self.config, self.physics, self.monitor)
+        self.firmware = firmware_class(self.config, self.physics, self.monitor)
         self.auto_ack = auto_ack
         self.seq = 0
         self.received: list[Received] = []
 
     def send_raw(self, raw: bytes) -> list[Received]:
         """Hand one raw frame to the firmware now; return what it sent back, decoded."""
-        out = self.firmware.handle_frame(decode_frame(raw), self.clock.now_s())
-        return self._take(out)
+        return self._take(self._deliver(decode_frame(raw)))
 
     def send(self, message: Message, *, seq: int | None = None, flags: int = 0) -> list[Received]:
         """Send a request (the next sequence number unless given); return everything sent back."""
@@ -151,8 +151,14 @@ class FirmwareHarness:
         if self.auto_ack:
             for r in out:
                 if r.frame.msg_type in _RELIABLE and not r.frame.flags & FrameFlag.RESPONSE:
-                    self.firmware.handle_frame(self._ack_frame(r.frame.seq), now_s)
+                    self._deliver(self._ack_frame(r.frame.seq))
         return out
+
+    def _deliver(self, frame: Frame) -> list[bytes]:
+        """What a link does: the monitor sees the frame on the wire, then the firmware."""
+        now_s = self.clock.now_s()
+        self.monitor.on_inbound(frame, now_s)
+        return self.firmware.handle_frame(frame, now_s)
 
     @staticmethod
     def _ack_frame(seq: int) -> Frame:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -63,6 +64,19 @@ def test_manual_clock_rejects_bad_advance(dt_s: float) -> None:
         ManualClock().advance(dt_s)
 
 
-def test_all_clocks_satisfy_the_protocol() -> None:
-    clocks: list[SimClock] = [RealClock(), ScaledClock(4.0), ManualClock()]
-    assert all(c.now_s() >= 0.0 for c in clocks)
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: RealClock(start_s=5.0),
+        lambda: ScaledClock(4.0, start_s=5.0),
+        lambda: ManualClock(start_s=5.0),
+    ],
+    ids=["real", "scaled", "manual"],
+)
+def test_every_clock_starts_at_start_s_and_never_goes_back(make: Callable[[], SimClock]) -> None:
+    clock = make()
+    readings = [clock.now_s() for _ in range(1000)]
+    assert 5.0 <= readings[0] < 6.0
+    assert readings == sorted(readings)
+    assert clock.real_delay_s(-1.0) == 0.0
+    assert 0.0 <= clock.real_delay_s(1.0) <= 1.0

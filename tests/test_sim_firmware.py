@@ -8,6 +8,7 @@ import itertools
 import pytest
 
 from simulator.config import ALL_FEATURES, FirmwareConfig
+from simulator.firmware import Firmware
 from simulator.invariants import InvariantMonitor
 from simulator.physics import ContactScenario
 from simulator.testing import FirmwareHarness
@@ -21,9 +22,12 @@ from tpdevice.protocol import (
     FrameFlag,
     Heartbeat,
     Hello,
+    Message,
     MotorState,
     MsgType,
+    ProgramAction,
     ProgramBegin,
+    ProgramControl,
     ResultCode,
     SetOutput,
     Start,
@@ -102,6 +106,7 @@ def test_hello_keeps_what_the_motor_does(host: FirmwareHarness) -> None:
     host.run(0.2, heartbeat_s=0.1)
     host.hello(watchdog_ms=500)
     assert host.firmware.state is MotorState.RUNNING
+    assert host.firmware.output == SetOutput(35.0)
     assert host.physics.motor.target_freq_hz == 35.0
 
 
@@ -150,8 +155,13 @@ def test_malformed_payloads(host: FirmwareHarness, msg_type: int, payload: bytes
 
 @pytest.mark.parametrize(
     "output",
-    [SetOutput(40.5), SetOutput(10.0), SetOutput(35.0, force_cap_n=120.1)],
-    ids=["above-range", "below-range", "cap-above-max"],
+    [
+        SetOutput(40.5),
+        SetOutput(10.0),
+        SetOutput(35.0, force_cap_n=120.1),
+        SetOutput(35.0, force_target_n=120.1),
+    ],
+    ids=["above-range", "below-range", "cap-above-max", "target-above-max"],
 )
 def test_out_of_range_output_changes_nothing(host: FirmwareHarness, output: SetOutput) -> None:
     _running(host, 30.0)
@@ -161,7 +171,8 @@ def test_out_of_range_output_changes_nothing(host: FirmwareHarness, output: SetO
 
 
 def test_range_limits_and_zero_are_accepted(host: FirmwareHarness) -> None:
-    for output in (SetOutput(29.0), SetOutput(40.0, force_cap_n=120.0), SetOutput(0.0)):
+    limits = SetOutput(40.0, force_target_n=120.0, force_cap_n=120.0)
+    for output in (SetOutput(29.0), limits, SetOutput(0.0)):
         assert host.ack(output).result is ResultCode.OK
 
 
@@ -217,32 +228,135 @@ def test_retransmitted_heartbeat_does_not_feed_the_watchdog(host: FirmwareHarnes
     assert host.monitor.violations == []
 
 
-def test_window_holds_the_last_32_sequence_numbers(host: FirmwareHarness) -> None:
-    host.ack(SetOutput(35.0))
-    host.send(Start(), seq=1000)
-    host.ack(Stop())
-    for _ in range(30):
+def test_window_holds_the_last_128_requests(host: FirmwareHarness) -> None:
+    first = host.request(TimeSync(7), seq=5000)
+    for _ in range(127):
         host.send(Heartbeat(0))
-    host.send(Start(), seq=1000)
-    assert host.firmware.state is MotorState.IDLE  # still in the window
-    host.ack(Heartbeat(0))
-    host.send(Start(), seq=1000)  # evicted: a new request
+    host.clock.advance(1.0)
+    assert host.request(TimeSync(7), seq=5000, flags=FrameFlag.RETRANSMIT) == first  # stored
+    host.send(Heartbeat(0))  # the 128th newer request evicts it
+    assert host.request(TimeSync(7), seq=5000, flags=FrameFlag.RETRANSMIT) == TimeSyncReply(
+        7, 1_000_000
+    )
+
+
+def test_window_keys_on_type_and_payload_not_just_seq(host: FirmwareHarness) -> None:
+    host.ack(SetOutput(35.0), seq=40)
+    assert host.ack(Start(), seq=40) == Ack(MsgType.START)  # a different request: acted on
+    assert host.firmware.state is MotorState.RUNNING
+    host.run(0.2)
+    assert host.ack(Stop(), seq=40) == Ack(MsgType.STOP)
+    assert host.firmware.state is MotorState.STOPPING
+    assert host.monitor.violations == []
+
+
+def _first_session(host: FirmwareHarness) -> None:
+    """A short session that starts the motor: HELLO, SET_OUTPUT, START, heartbeats (seq 1..5)."""
+    assert host.hello(watchdog_ms=1000, telemetry_hz=20).watchdog_ms == 1000
+    _running(host)
+    host.run(0.1, heartbeat_s=0.05)
+    assert host.seq == 5
     assert host.firmware.state is MotorState.RUNNING
 
 
-def test_hello_clears_the_window(host: FirmwareHarness) -> None:
-    host.ack(SetOutput(35.0))
-    host.send(Start(), seq=3)
-    host.ack(Stop())
-    host.hello(watchdog_ms=500)
-    host.send(Start(), seq=3)  # a new session may reuse numbers
-    assert host.firmware.state is MotorState.RUNNING
+def test_a_new_host_reusing_the_numbers_gets_fresh_answers_and_can_stop() -> None:
+    host = FirmwareHarness()
+    _first_session(host)
+    host.seq = 0  # a new host process numbers its requests from 1 again
+    caps = host.hello(watchdog_ms=5000, telemetry_hz=5)
+    assert (caps.watchdog_ms, caps.telemetry_hz) == (5000, 5)
+    assert host.firmware.watchdog.timeout_ms == 5000
+    assert host.ack(Stop(StopReason.USER)) == Ack(MsgType.STOP)  # seq 2, like the old SET_OUTPUT
+    assert host.firmware.state is MotorState.STOPPING
+    assert host.physics.motor.target_freq_hz == 0.0
+    assert host.monitor.violations == []
 
 
-def test_a_retransmitted_hello_is_answered_from_the_window() -> None:
+def test_hello_clears_the_window_even_for_byte_identical_requests() -> None:
+    host = FirmwareHarness()
+    _first_session(host)
+    host.ack(Stop())  # seq 6
+    host.run(1.0)
+    assert host.firmware.state is MotorState.IDLE
+    host.seq = 0
+    host.hello(watchdog_ms=1000, telemetry_hz=20)  # the same bytes as the first HELLO
+    _running(host)  # the same SET_OUTPUT (seq 2) and START (seq 3) as the first session
+    assert host.firmware.state is MotorState.RUNNING  # acted on, and not stale behind STOP 6
+    assert host.physics.motor.target_freq_hz == 35.0
+    assert host.monitor.violations == []
+
+
+def test_a_retransmitted_hello_is_handled_again_with_the_same_answer() -> None:
     host = FirmwareHarness()
     first = host.send(Hello(1, 500, 20), seq=1)
-    assert host.send(Hello(1, 500, 20), seq=1, flags=FrameFlag.RETRANSMIT) == first
+    host.request(TimeSync(7), seq=2)
+    host.clock.advance(1.0)
+    again = host.send(Hello(1, 500, 20), seq=1, flags=FrameFlag.RETRANSMIT)
+    assert [r.frame for r in again] == [r.frame for r in first]
+    assert host.request(TimeSync(7), seq=2) == TimeSyncReply(7, 1_000_000)  # window cleared
+
+
+@pytest.mark.parametrize("before", ["never-started", "stopping", "watchdog-fault"])
+def test_hello_while_idle_resets_the_output_to_off(host: FirmwareHarness, before: str) -> None:
+    _running(host, 35.0, force_target_n=20.0, force_cap_n=60.0)
+    if before == "never-started":
+        host.ack(Stop())
+        host.run(1.0)
+    elif before == "stopping":
+        host.ack(Stop())
+    else:
+        host.run(1.0)
+    host.hello(watchdog_ms=500)
+    assert host.firmware.output == SetOutput(0.0)
+    assert host.ack(Start()).result is ResultCode.OK  # the new host's START inherits nothing
+    host.run(1.0, heartbeat_s=0.1)
+    assert host.physics.motor.target_freq_hz == 0.0
+    assert host.physics.motor.freq_hz == 0.0
+
+
+# --- a late START never undoes a STOP -----------------------------------------------------------
+
+
+def test_a_start_older_than_an_applied_stop_is_ok_and_does_not_run(host: FirmwareHarness) -> None:
+    host.ack(SetOutput(35.0), seq=2)
+    # START seq 3 is delayed on the wire; the user's STOP seq 4 is handled first.
+    assert host.ack(Stop(StopReason.USER), seq=4).result is ResultCode.OK
+    late = host.ack(Start(), seq=3, flags=FrameFlag.RETRANSMIT)
+    assert late == Ack(MsgType.START, ResultCode.OK)
+    assert host.firmware.state is MotorState.IDLE
+    host.run(1.0)
+    assert host.physics.motor.freq_hz == 0.0
+    assert host.faults() == []  # never ran, so no watchdog either
+    assert host.ack(Start(), seq=5).result is ResultCode.OK  # a newer START does run it
+    assert host.firmware.state is MotorState.RUNNING
+
+
+def test_a_stop_older_than_an_applied_start_still_stops(host: FirmwareHarness) -> None:
+    host.ack(SetOutput(35.0), seq=2)
+    host.ack(Start(), seq=4)
+    host.run(0.2)
+    assert host.firmware.state is MotorState.RUNNING
+    assert host.ack(Stop(), seq=3) == Ack(MsgType.STOP)
+    assert host.firmware.state is MotorState.STOPPING
+    assert host.physics.motor.target_freq_hz == 0.0
+
+
+def test_a_late_stop_keeps_the_newest_stop_as_the_order(host: FirmwareHarness) -> None:
+    host.ack(SetOutput(35.0), seq=2)
+    host.ack(Stop(), seq=10)
+    host.ack(Stop(), seq=8)  # late, applied, but STOP 10 stays the newest
+    host.ack(Start(), seq=9)  # sent before STOP 10
+    assert host.firmware.state is MotorState.IDLE
+
+
+@pytest.mark.parametrize(("behind", "runs"), [(1, False), (1024, False), (1025, True)])
+def test_a_start_is_stale_only_within_the_horizon(
+    host: FirmwareHarness, behind: int, runs: bool
+) -> None:
+    host.ack(SetOutput(35.0), seq=3000)
+    host.ack(Stop(), seq=5000)
+    assert host.ack(Start(), seq=5000 - behind).result is ResultCode.OK
+    assert (host.firmware.state is MotorState.RUNNING) is runs
 
 
 # --- newest setpoint wins ---------------------------------------------------------------------
@@ -269,6 +383,29 @@ def test_hello_restarts_setpoint_order(host: FirmwareHarness) -> None:
     host.hello()
     host.ack(SetOutput(31.0), seq=1)
     assert host.firmware.output.freq_hz == 31.0
+
+
+@pytest.mark.parametrize(
+    ("behind", "applied"),
+    [(1, False), (500, False), (1024, False), (1025, True), (2000, True), (32_770, True)],
+)
+def test_a_setpoint_is_stale_only_within_the_horizon(
+    host: FirmwareHarness, behind: int, applied: bool
+) -> None:
+    host.ack(SetOutput(35.0), seq=5000)
+    assert host.ack(SetOutput(31.0), seq=(5000 - behind) % 65536).result is ResultCode.OK
+    assert host.firmware.output.freq_hz == (31.0 if applied else 35.0)
+
+
+@pytest.mark.parametrize("others", [2000, 33_000])
+def test_newest_setpoint_wins_after_many_other_requests(host: FirmwareHarness, others: int) -> None:
+    host.ack(SetOutput(35.0))
+    for _ in range(others):
+        host.send(Heartbeat(0))
+    assert host.ack(SetOutput(31.0)).result is ResultCode.OK
+    assert host.firmware.output.freq_hz == 31.0
+    assert host.ack(SetOutput(33.0), seq=(host.seq - 500) % 65536).result is ResultCode.OK
+    assert host.firmware.output.freq_hz == 31.0  # 500 behind: stale, dropped
 
 
 # --- watchdog ---------------------------------------------------------------------------------
@@ -398,18 +535,72 @@ def test_gun_without_force_sensor_reports_no_force_and_enforces_no_cap() -> None
 
 
 def _monitor() -> InvariantMonitor:
-    return InvariantMonitor(freq_min_hz=29.0, freq_max_hz=40.0, watchdog_ms=500)
+    return InvariantMonitor(
+        freq_min_hz=29.0,
+        freq_max_hz=40.0,
+        watchdog_ms=500,
+        watchdog_min_ms=100,
+        watchdog_max_ms=10_000,
+    )
+
+
+def _driven(monitor: InvariantMonitor, from_s: float, to_s: float) -> None:
+    """Samples every 10 ms of a motor driven at 35 Hz."""
+    for i in range(round((to_s - from_s) / 0.01)):
+        now_s = from_s + (i + 1) * 0.01
+        monitor.on_sample(now_s, 0.01, freq_hz=35.0, driven=True, force_n=0.0, force_cap_n=None)
 
 
 def test_monitor_flags_a_motor_driven_past_the_watchdog_once() -> None:
     monitor = _monitor()
-    monitor.on_watchdog_fed(1.0)
-    for i in range(100):
-        now_s = 1.0 + i * 0.01
-        monitor.on_sample(now_s, 0.01, freq_hz=35.0, driven=True, force_n=0.0, force_cap_n=None)
+    monitor.on_inbound(_frame(Heartbeat(0), 9), 1.0)
+    _driven(monitor, 1.0, 2.0)
     (violation,) = monitor.violations
     assert violation.device_time_s == pytest.approx(1.52)
     assert "after the last heartbeat" in violation.text
+
+
+def test_monitor_is_fed_only_by_new_feeding_requests_it_sees() -> None:
+    monitor = _monitor()
+    monitor.on_inbound(_frame(Heartbeat(0), 9), 0.0)
+    monitor.on_inbound(_frame(Heartbeat(0), 9, FrameFlag.RETRANSMIT), 0.4)  # a replay
+    monitor.on_inbound(_frame(TimeSync(1), 10), 0.4)  # not a heartbeat
+    monitor.on_inbound(_frame(ProgramControl(ProgramAction.PAUSE), 11), 0.4)
+    monitor.on_inbound(_frame(Heartbeat(0), 12, FrameFlag.RESPONSE), 0.4)  # not a request
+    _driven(monitor, 0.0, 0.6)
+    assert len(monitor.violations) == 1
+
+
+@pytest.mark.parametrize(
+    "feeding",
+    [
+        Heartbeat(0),
+        Start(),
+        ProgramControl(ProgramAction.RUN),
+        ProgramControl(ProgramAction.RESUME),
+    ],
+    ids=["heartbeat", "start", "run", "resume"],
+)
+def test_monitor_is_fed_by_heartbeat_start_run_and_resume(feeding: Message) -> None:
+    monitor = _monitor()
+    monitor.on_inbound(_frame(feeding, 9), 0.4)
+    _driven(monitor, 0.0, 0.6)
+    assert monitor.violations == []
+
+
+def test_monitor_takes_the_watchdog_grant_from_hello_and_forgets_at_hello() -> None:
+    monitor = _monitor()
+    monitor.on_inbound(_frame(Hello(1, 60_000, 20), 1), 0.0)
+    assert monitor.watchdog_ms == 10_000  # granted by the monitor's own reading of the limits
+    monitor.on_inbound(_frame(Hello(1, 1, 20), 1), 0.0)
+    assert monitor.watchdog_ms == 100
+    monitor.on_inbound(_frame(Hello(1, 0, 20), 1), 0.0)
+    assert monitor.watchdog_ms == 500
+    monitor.on_inbound(_frame(Heartbeat(0), 2), 0.0)
+    monitor.on_inbound(_frame(Hello(1, 0, 20), 1), 0.4)
+    monitor.on_inbound(_frame(Heartbeat(0), 2), 0.4)  # a new session: a new heartbeat
+    _driven(monitor, 0.0, 0.6)
+    assert monitor.violations == []
 
 
 def test_monitor_allows_the_ramp_down() -> None:
@@ -424,20 +615,43 @@ def test_monitor_flags_a_request_acted_on_twice() -> None:
     monitor.on_request(frame, 0.0)
     monitor.on_request(dataclasses.replace(frame, flags=FrameFlag.RETRANSMIT), 0.1)
     assert "seq=7 START acted on twice" in monitor.violations[0].text
-    monitor.on_hello(0.2, 500)
+    monitor.on_inbound(_frame(Hello(1, 500, 20), 1), 0.2)
     monitor.on_request(frame, 0.3)  # a new session may reuse the number
+    monitor.on_request(_frame(Stop(), 7), 0.3)  # same seq, another request
     assert len(monitor.violations) == 1
 
 
 def test_monitor_flags_frequency_out_of_range_and_force_over_cap() -> None:
     monitor = _monitor()
     monitor.on_output(0.0, 45.0)
-    monitor.on_watchdog_fed(0.0)
     for i in range(40):
         monitor.on_sample(i * 0.01, 0.01, freq_hz=35.0, driven=True, force_n=50.0, force_cap_n=40)
     texts = [v.text for v in monitor.violations]
     assert "45 Hz, outside 29..40 Hz" in texts[0]
     assert "above the 40 N cap" in texts[1]
+
+
+class _FedByReplays(Firmware):
+    """Deliberately broken firmware: a heartbeat answered from the window still feeds it."""
+
+    def handle_frame(self, frame: Frame, now_s: float) -> list[bytes]:
+        if frame.msg_type == MsgType.HEARTBEAT and self.hello_done:
+            self._feed(now_s)  # its own feed path: the monitor must not take its word for it
+        return super().handle_frame(frame, now_s)
+
+
+def test_monitor_flags_a_firmware_fed_by_a_replayed_heartbeat() -> None:
+    host = FirmwareHarness(firmware_class=_FedByReplays)
+    host.hello(watchdog_ms=500)
+    _running(host)
+    host.send(Heartbeat(0), seq=200)
+    for _ in range(10):
+        host.run(0.1)
+        host.send(Heartbeat(0), seq=200, flags=FrameFlag.RETRANSMIT)
+    assert host.firmware.state is MotorState.RUNNING  # the bug: replays keep it fed
+    (violation,) = host.monitor.violations
+    assert "after the last heartbeat" in violation.text
+    assert violation.device_time_s == pytest.approx(0.52)  # 500 ms + one 10 ms tick
 
 
 def test_capabilities_round_trip_through_the_frame(host: FirmwareHarness) -> None:
@@ -446,7 +660,7 @@ def test_capabilities_round_trip_through_the_frame(host: FirmwareHarness) -> Non
     assert response.watchdog_ms == 1000
 
 
-def _frame(message: Start, seq: int, flags: int = 0) -> Frame:
+def _frame(message: Message, seq: int, flags: int = 0) -> Frame:
     return decode_frame(encode_message(message, seq, flags))
 
 

@@ -23,9 +23,12 @@ from tpdevice.protocol import (
     Heartbeat,
     Hello,
     Message,
+    MotorState,
     MsgType,
     SetOutput,
     Start,
+    Stop,
+    StopReason,
     StreamDecoder,
     Telemetry,
     decode_message,
@@ -87,6 +90,38 @@ async def test_serial_fleet_answers_hello_on_each_pty() -> None:
             finally:
                 _close_pty(fd)
         assert fleet.violations == []
+
+
+async def test_a_second_host_on_the_pty_gets_fresh_answers_and_stops_the_motor() -> None:
+    async with SimulatorFleet("serial", 1, seed=8) as fleet:
+        gun = fleet.guns[0]
+        path = gun.link.path  # type: ignore[attr-defined]
+        first = _Host()
+        fd = _open_pty(path, first)
+        try:
+            os.write(fd, first.frame(Hello(1, 2000, 1)))
+            await first.next(MsgType.CAPABILITIES)
+            os.write(fd, first.frame(SetOutput(35.0)) + first.frame(Start()))
+            os.write(fd, first.frame(Heartbeat(0)))
+            for _ in range(3):
+                await first.next(MsgType.ACK)
+        finally:
+            _close_pty(fd)  # the first host dies without a STOP
+        assert gun.firmware.state is MotorState.RUNNING
+        second = _Host()  # a new process: numbers its requests from 1 again
+        fd = _open_pty(path, second)
+        try:
+            os.write(fd, second.frame(Hello(1, 3000, 2)))
+            caps = await second.next(MsgType.CAPABILITIES)
+            assert isinstance(caps, Capabilities)
+            assert (caps.watchdog_ms, caps.telemetry_hz) == (3000, 2)
+            os.write(fd, second.frame(Stop(StopReason.USER)))  # seq 2, like the old SET_OUTPUT
+            assert await second.next(MsgType.ACK) == Ack(MsgType.STOP)
+        finally:
+            _close_pty(fd)
+        assert gun.firmware.state in (MotorState.STOPPING, MotorState.IDLE)
+        assert gun.physics.motor.target_freq_hz == 0.0
+    assert fleet.violations == []
 
 
 async def test_tcp_fleet_streams_telemetry_at_the_granted_rate() -> None:

@@ -128,12 +128,31 @@ def test_step_out_of_order_or_without_upload_is_bad_state() -> None:
     assert host.ack(ProgramCommit(0)).result is ResultCode.BAD_STATE  # not all arrived
 
 
-def test_step_values_outside_the_ranges_are_out_of_range() -> None:
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"freq_hz": 50.0},
+        {"force_cap_n": 500.0},
+        {"force_target_n": 120.1},
+        {"duration_ms": 0},
+        {"contact_threshold_n": 120.1},
+    ],
+    ids=["freq", "cap", "target", "duration", "threshold"],
+)
+def test_step_values_outside_the_ranges_are_out_of_range(values: dict[str, Any]) -> None:
     host = _host()
     host.send(ProgramBegin(1, 0))
-    assert host.ack(_step(0, 100, freq_hz=50.0)).result is ResultCode.OUT_OF_RANGE
-    assert host.ack(_step(0, 100, force_cap_n=500.0)).result is ResultCode.OUT_OF_RANGE
+    out = host.send(_step(0, **{"duration_ms": 100, **values}))
+    assert out[0].message == Ack(MsgType.PROGRAM_STEP, ResultCode.OUT_OF_RANGE)
+    assert _pulls(out) == []  # the pull for step 0 stays outstanding
     assert host.ack(_step(0, 100, freq_hz=0.0)).result is ResultCode.OK  # a rest
+
+
+def test_step_values_at_the_limits_are_accepted() -> None:
+    host = _host()
+    host.send(ProgramBegin(1, 0))
+    step = _step(0, 1, force_target_n=120.0, force_cap_n=120.0, contact_threshold_n=120.0)
+    assert host.ack(step).result is ResultCode.OK
 
 
 def test_contact_hold_needs_a_sensor() -> None:
@@ -242,6 +261,24 @@ def test_control_in_the_wrong_state_is_bad_state() -> None:
     assert host.ack(RESUME).result is ResultCode.BAD_STATE
     assert host.ack(SetOutput(30.0)).result is ResultCode.BAD_STATE
     assert upload(host, _program(500)).result is ResultCode.BAD_STATE  # commit while running
+
+
+def test_run_or_resume_older_than_an_applied_pause_or_abort_changes_nothing() -> None:
+    host = _host()
+    upload(host, _program(5000))
+    host.ack(RUN)
+    host.run(0.2, heartbeat_s=0.1)
+    pause_seq = host.seq + 10
+    assert host.ack(PAUSE, seq=pause_seq).result is ResultCode.OK
+    assert host.ack(RESUME, seq=pause_seq - 1) == Ack(MsgType.PROGRAM_CONTROL)  # sent before
+    assert host.firmware.state is MotorState.PAUSED
+    assert host.ack(ABORT, seq=pause_seq + 1).result is ResultCode.OK
+    assert host.ack(RUN, seq=pause_seq).result is ResultCode.OK  # sent before the abort
+    assert host.firmware.runner is None
+    assert host.physics.motor.target_freq_hz == 0.0
+    host.seq = pause_seq + 1
+    assert host.ack(RUN).result is ResultCode.OK  # a newer run does run
+    assert host.firmware.state is MotorState.RUNNING
 
 
 def test_abort_stops_the_program_and_the_motor() -> None:

@@ -163,21 +163,54 @@ async def test_pty_survives_the_client_closing_and_reopening(
         assert frame.seq == 10 + attempt
 
 
-async def test_tcp_round_trip_and_a_new_client_replaces_the_old() -> None:
+async def test_tcp_round_trip_and_a_second_client_is_refused() -> None:
     link, got = TcpLink(), list[Frame]()
     await link.start(_echo_acks(link, got))
-    old, old_sock = await _tcp_client(link.port)
-    new, new_sock = await _tcp_client(link.port)
+    first, first_sock = await _tcp_client(link.port)
     try:
+        await _until(lambda: link.connected)
+        second, second_sock = await _tcp_client(link.port)
+        with second_sock:
+            await second.send(_heartbeats(1))
+            await second.quiet()
+            assert second.eof and second.frames == []  # closed at once, nothing answered
         assert link.address == f"tcp://127.0.0.1:{link.port}"
-        await new.send(_heartbeats(2))
-        assert [f.seq for f in await new.collect(2)] == [1, 2]
-        await old.quiet()
-        assert old.eof and old.frames == []
+        await first.send(_heartbeats(2))
+        assert [f.seq for f in await first.collect(2)] == [1, 2]  # the first one kept
+        first_sock.close()
+        await _until(lambda: not link.connected)
+        third, third_sock = await _tcp_client(link.port)  # free again once the first left
+        with third_sock:
+            await third.send(encode_stream(Heartbeat(0), 9))
+            assert [f.seq for f in await third.collect(1)] == [9]
     finally:
-        old_sock.close()
-        new_sock.close()
+        first_sock.close()
         await link.stop()
+
+
+@pytest.mark.parametrize("failing", ["setraw", "ttyname"])
+async def test_pty_open_failure_closes_both_fds(
+    monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    opened: list[int] = []
+    real_openpty = os.openpty
+
+    def openpty() -> tuple[int, int]:
+        fds = real_openpty()
+        opened.extend(fds)
+        return fds
+
+    def fail(fd: int) -> None:
+        raise OSError(f"{failing} failed")
+
+    monkeypatch.setattr(os, "openpty", openpty)
+    monkeypatch.setattr(tty if failing == "setraw" else os, failing, fail)
+    with pytest.raises(OSError, match=f"{failing} failed"):
+        await PtyLink().start(lambda frame: None)
+    assert len(opened) == 2
+    for fd in opened:
+        with pytest.raises(OSError):
+            os.fstat(fd)
 
 
 async def test_loopback_peer_delivers_via_the_loop() -> None:
