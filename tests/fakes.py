@@ -1,14 +1,17 @@
 """A scripted fake device and transport with fault injection, for fast device-layer tests.
 
 The fake firmware answers like docs/protocol.md says (HELLO -> CAPABILITIES, others -> ACK,
-a retransmission window of 32 seqs answered byte for byte without acting twice, program
-pulls), and lets a test drop, duplicate, delay or garble what goes either way.
+program pulls) with the retransmission window of decisions D1/D2: 128 entries keyed by
+(seq, type, payload), answered byte for byte without acting twice; HELLO is always handled and
+clears the window. It keeps a minimal motor (START runs it, STOP stops it) and lets a test
+drop, duplicate, delay or garble what goes either way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +29,7 @@ from tpdevice.protocol import (
     ProgramPull,
     ProgramStep,
     ResultCode,
+    SetOutput,
     StreamDecoder,
     TimeSync,
     TimeSyncReply,
@@ -34,7 +38,10 @@ from tpdevice.protocol import (
 )
 from tpdevice.transport import Transport, TransportOpenError
 
-WINDOW = 32
+WINDOW = 128
+CLOCK_OFFSET_US = 123_456_789  # the fake's clock runs this far ahead of time.monotonic()
+
+WindowKey = tuple[int, int, bytes]
 
 Handler = Callable[[Message], Message | None]
 
@@ -68,6 +75,7 @@ class Faults:
     drop_requests: int = 0  # drop the next N host requests (no answer at all)
     drop_types: dict[MsgType, int] = field(default_factory=dict)  # per request type
     drop_responses: int = 0  # act on the next N requests but lose their answers
+    drop_response_types: dict[MsgType, int] = field(default_factory=dict)  # per request type
     duplicate_responses: bool = False
     delay_s: float = 0.0
     garbage: bytes | None = None  # answer every write with this instead of frames
@@ -85,13 +93,15 @@ class FakeDevice:
         self.results: dict[MsgType, ResultCode] = {}  # forced ACK results by request type
         self.step_results: dict[int, ResultCode] = {}  # forced ACK results by step index
         self.handlers: dict[MsgType, Handler] = {}
+        self.emit_after: dict[MsgType, list[Message]] = {}  # sent right behind the next answer
         self.stall_pulls_after: int | None = None  # stop pulling after this many steps
         self.received: list[tuple[Frame, Message]] = []  # every valid frame from the host
         self.acted: list[Message] = []  # requests acted on (not answered from the window)
         self.host_acks: list[tuple[Frame, Message]] = []  # host ACKs of device events
         self.hellos = 0
-        self.device_time_us = 1_000_000
-        self._window: dict[int, bytes] = {}
+        self.motor_running = False
+        self.output_freq_hz = 0.0
+        self._window: dict[WindowKey, bytes] = {}
         self._decoder = StreamDecoder()
         self._transport: FakeTransport | None = None
         self._seq = 0
@@ -183,17 +193,17 @@ class FakeDevice:
             return
         if self._drop_request(message):
             return
-        if message.TYPE is MsgType.HELLO:
-            self._window.clear()
-        reply = self._window.get(frame.seq)
+        key = (frame.seq, frame.msg_type, frame.payload)
+        reply = None if message.TYPE is MsgType.HELLO else self._window.get(key)
         after: list[Message] = []
         if reply is None:
             self.acted.append(message)
             response, after = self._act(message)
             reply = encode_stream(response, frame.seq, FrameFlag.RESPONSE)
-            self._remember(frame.seq, reply)
-        self._answer(reply)
-        for extra in after:
+            if message.TYPE is not MsgType.HELLO:
+                self._remember(key, reply)
+        self._answer(reply, message.TYPE)
+        for extra in [*after, *self.emit_after.pop(message.TYPE, [])]:
             self.emit(extra)
 
     def _drop_request(self, message: Message) -> bool:
@@ -209,10 +219,14 @@ class FakeDevice:
             return True
         return faults.drop_probability > 0 and faults.rng.random() < faults.drop_probability
 
-    def _answer(self, reply: bytes) -> None:
+    def _answer(self, reply: bytes, request_type: MsgType) -> None:
         faults = self.faults
         if faults.drop_responses > 0:
             faults.drop_responses -= 1
+            return
+        left = faults.drop_response_types.get(request_type, 0)
+        if left > 0:
+            faults.drop_response_types[request_type] = left - 1
             return
         if faults.drop_probability > 0 and faults.rng.random() < faults.drop_probability:
             return
@@ -220,8 +234,8 @@ class FakeDevice:
         if faults.duplicate_responses:
             self.send_raw(reply)
 
-    def _remember(self, seq: int, reply: bytes) -> None:
-        self._window[seq] = reply
+    def _remember(self, key: WindowKey, reply: bytes) -> None:
+        self._window[key] = reply
         while len(self._window) > WINDOW:
             del self._window[next(iter(self._window))]
 
@@ -235,17 +249,34 @@ class FakeDevice:
             if response is not None:
                 return response, []
         if message.TYPE is MsgType.HELLO:
-            self.hellos += 1
-            return self.capabilities, []
+            return self._hello()
         if isinstance(message, TimeSync):
-            self.device_time_us += 1000
-            return TimeSyncReply(message.host_time_us, self.device_time_us), []
+            device_time_us = time.monotonic_ns() // 1000 + CLOCK_OFFSET_US
+            return TimeSyncReply(message.host_time_us, device_time_us), []
         forced = self.results.get(message.TYPE)
         if forced is not None:
             return Ack(message.TYPE, forced), []
         if isinstance(message, ProgramBegin | ProgramStep | ProgramCommit):
             return self._program_step(message)
+        self._motor(message)
         return Ack(message.TYPE, ResultCode.OK), []
+
+    def _hello(self) -> tuple[Message, list[Message]]:
+        """D2: clear the window; an idle motor's output goes back to off."""
+        self.hellos += 1
+        self._window.clear()
+        if not self.motor_running:
+            self.output_freq_hz = 0.0
+        return self.capabilities, []
+
+    def _motor(self, message: Message) -> None:
+        """The minimal motor: SET_OUTPUT sets the rate, START runs, STOP stops."""
+        if isinstance(message, SetOutput):
+            self.output_freq_hz = message.freq_hz
+        elif message.TYPE is MsgType.START:
+            self.motor_running = True
+        elif message.TYPE is MsgType.STOP:
+            self.motor_running = False
 
     def _program_step(self, message: Message) -> tuple[Message, list[Message]]:
         if isinstance(message, ProgramBegin):

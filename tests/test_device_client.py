@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from fakes import FakeDevice, FakeTransport, connected_client, fast_options
+from fakes import CLOCK_OFFSET_US, FakeDevice, FakeTransport, connected_client, fast_options
 
 from tpdevice.device import (
     ConnectionState,
@@ -15,6 +15,7 @@ from tpdevice.device import (
     DeviceRejectedError,
     DeviceTimeoutError,
     DeviceUnsupportedError,
+    LatestStream,
     SetpointResult,
 )
 from tpdevice.protocol import (
@@ -259,7 +260,17 @@ async def test_time_sync_offset_and_rtt() -> None:
     client, _device = await connected_client()
     offset_s, rtt_s = await client.time_sync()
     assert 0 <= rtt_s < 0.1
-    assert isinstance(offset_s, float)
+    # The fake reads time.monotonic() + CLOCK_OFFSET_US between send and receive.
+    assert offset_s == pytest.approx(CLOCK_OFFSET_US / 1e6, abs=rtt_s / 2 + 1e-6)
+    await client.close()
+
+
+async def test_time_sync_is_never_retransmitted() -> None:
+    client, device = await connected_client()
+    device.faults.drop_types[MsgType.TIME_SYNC] = 1
+    with pytest.raises(DeviceTimeoutError, match="no answer to TIME_SYNC after 1 attempts"):
+        await client.time_sync()
+    assert len(device.frames(MsgType.TIME_SYNC)) == 1
     await client.close()
 
 
@@ -346,3 +357,35 @@ async def test_commands_after_close_fail_clearly() -> None:
         await client.start()
     with pytest.raises(DeviceConnectionError, match="client is closed"):
         await client.connect()
+
+
+# --- streams -----------------------------------------------------------------------------
+
+
+async def test_two_telemetry_consumers_each_get_every_sample() -> None:
+    client, device = await connected_client()
+    first, second = client.telemetry(), client.telemetry()
+
+    async def collect(stream: LatestStream[Telemetry]) -> list[int]:
+        return [sample.device_time_ms async for sample in stream]
+
+    tasks = [asyncio.ensure_future(collect(s)) for s in (first, second)]
+    await asyncio.sleep(0)
+    for i in range(3):
+        device.emit(_telemetry(i))
+    await asyncio.sleep(0.01)
+    await client.close()
+    assert [await t for t in tasks] == [[0, 1, 2], [0, 1, 2]]
+
+
+async def test_second_concurrent_consumer_of_one_stream_is_refused() -> None:
+    client, _device = await connected_client()
+    stream = client.telemetry()
+    first = asyncio.ensure_future(anext(stream))
+    await asyncio.sleep(0)
+    with pytest.raises(RuntimeError, match="telemetry stream already has a consumer"):
+        await anext(stream)
+    stream.close()  # wakes the first consumer
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(first, 1.0)
+    await client.close()

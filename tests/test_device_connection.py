@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 from fakes import FakeDevice, FakeTransport
 
 from tpdevice.device import (
+    RETRANSMIT_HORIZON,
     ConnectionLostError,
     ConnectionOptions,
     DeviceConnection,
@@ -16,6 +18,7 @@ from tpdevice.device import (
     DeviceTimeoutError,
     HandshakeError,
     LinkState,
+    RequestAbandonedError,
 )
 from tpdevice.protocol import (
     Ack,
@@ -171,7 +174,7 @@ async def test_garbage_answer_gives_one_line_handshake_error() -> None:
         await connection.handshake(Hello())
     text = str(caught.value)
     assert text.startswith("fake://gun: no valid answer to HELLO (")
-    assert "bytes of garbage" in text and "2 bad frames" in text
+    assert re.search(r"\(26 bytes of garbage, 2 bad frames \(\w+ 2\)\)$", text)
     assert "\n" not in text
     await connection.close()
 
@@ -283,4 +286,70 @@ async def test_seq_wraps_past_65535_to_zero() -> None:
     await connection.handshake(Hello())
     await connection.request(Start())
     assert [f.seq for f, _ in device.received] == [65535, 0]
+    await connection.close()
+
+
+async def test_request_is_not_retransmitted_past_64_newer_requests() -> None:
+    device = FakeDevice()
+    connection = await _open(device)
+    device.faults.drop_types[MsgType.START] = 100
+    start = connection.send_request(Start())
+    newer = [connection.send_request(SetOutput(30.0)) for _ in range(RETRANSMIT_HORIZON)]
+    with pytest.raises(DeviceTimeoutError, match="not retransmitted: 64 newer requests"):
+        await connection.wait(start)
+    assert len(device.frames(MsgType.START)) == 1
+    assert connection.stats.retransmits == 0
+    for pending in newer:
+        await connection.wait(pending)
+    await connection.close()
+
+
+async def test_request_is_retransmitted_with_63_newer_requests() -> None:
+    device = FakeDevice()
+    connection = await _open(device)
+    device.faults.drop_types[MsgType.START] = 1
+    start = connection.send_request(Start())
+    for _ in range(RETRANSMIT_HORIZON - 1):
+        connection.send_request(SetOutput(30.0))
+    reply = await connection.wait(start)
+    assert isinstance(reply, Ack) and len(device.frames(MsgType.START)) == 2
+    await connection.close()
+
+
+async def test_stop_retransmits_gives_abandoned_error_naming_the_request() -> None:
+    device = FakeDevice()
+    connection = await _open(device)
+    device.faults.silent = True
+    pending = connection.send_request(Start())
+    pending.stop_retransmits("STOP sent after it")
+    with pytest.raises(RequestAbandonedError) as caught:
+        await connection.wait(pending)
+    assert str(caught.value) == "fake://gun: START abandoned after 1 attempts: STOP sent after it"
+    assert caught.value.request_type == MsgType.START
+    assert len(device.frames(MsgType.START)) == 1 and connection.stats.abandoned == 1
+    await connection.close()
+
+
+async def test_response_hook_runs_before_messages_behind_the_ack() -> None:
+    device = FakeDevice()
+    connection = await _open(device)
+    order: list[str] = []
+    connection.subscribe(MsgType.FAULT, lambda m: order.append("fault"))
+    device.emit_after[MsgType.START] = [Fault(1, FaultCode.STALL)]
+    pending = connection.send_request(Start(), on_response=lambda m: order.append("ack"))
+    await connection.wait(pending)
+    await asyncio.sleep(0.01)
+    assert order == ["ack", "fault"]
+    await connection.close()
+
+
+async def test_unknown_type_answer_is_described_accurately() -> None:
+    device = FakeDevice()
+    unknown = slip_encode(encode_frame(0x66, 1, FrameFlag.RESPONSE, b""))
+    device.faults.garbage = unknown
+    connection = await _open(device, handshake=False)
+    with pytest.raises(HandshakeError) as caught:
+        await connection.handshake(Hello())
+    text = str(caught.value)
+    assert text == "fake://gun: no valid answer to HELLO (2 frames of unknown type (0x66))"
     await connection.close()

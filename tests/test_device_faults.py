@@ -1,13 +1,21 @@
-"""A session of commands over a lossy, duplicating link converges; nothing is acted on twice."""
+"""A session of commands over a lossy, duplicating link converges; nothing is acted on twice,
+and no START ever reaches the device after a later STOP."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 
-from fakes import connected_client
+from fakes import FakeDevice, connected_client
 
-from tpdevice.device import DeviceTimeoutError, SetpointResult
-from tpdevice.protocol import MsgType, SetOutput
+from tpdevice.device import (
+    ConnectionState,
+    DeviceError,
+    DeviceTimeoutError,
+    RequestAbandonedError,
+    SetpointResult,
+)
+from tpdevice.protocol import Frame, MsgType, SetOutput
 
 
 async def test_lossy_link_converges_without_double_actions() -> None:
@@ -32,4 +40,43 @@ async def test_lossy_link_converges_without_double_actions() -> None:
     assert client.connection is not None
     assert client.connection.stats.retransmits > 0
     assert client.connection.stats.late_responses > 0
+    await client.close()
+
+
+def _starts_after_stops(device: FakeDevice) -> list[tuple[int, int]]:
+    """(START seq, STOP seq) pairs where an older START arrived after a newer STOP."""
+    late: list[tuple[int, int]] = []
+    last_stop: Frame | None = None
+    for frame, message in device.received:
+        if message.TYPE is MsgType.STOP:
+            last_stop = frame
+        elif message.TYPE is MsgType.START and last_stop is not None:
+            behind = (last_stop.seq - frame.seq) % 65536
+            late += [(frame.seq, last_stop.seq)] if 0 < behind < 1024 else []
+    return late
+
+
+async def test_start_stop_order_holds_on_a_lossy_link() -> None:
+    client, device = await connected_client(retries=6, request_timeout_s=0.01)
+    device.faults.drop_probability = 0.3
+    device.faults.rng = random.Random(11)
+    abandoned = 0
+    for _ in range(40):
+        start = asyncio.ensure_future(client.start())
+        await asyncio.sleep(0.012)  # often mid-retransmission of the START
+        try:
+            await client.stop()
+        except DeviceTimeoutError:
+            continue
+        finally:
+            try:
+                await start
+            except RequestAbandonedError:
+                abandoned += 1
+            except DeviceError:
+                pass
+        assert not device.motor_running  # the acknowledged STOP was the last word
+        assert client.state is ConnectionState.READY
+    assert abandoned > 0  # stop() did cut START retransmissions short
+    assert _starts_after_stops(device) == []
     await client.close()

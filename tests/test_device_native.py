@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from tpdevice.drivers import FrameHelper
 from tpdevice.protocol import (
     Ack,
@@ -40,12 +44,23 @@ def test_split_chunks_and_garbage_are_handled() -> None:
     assert helper.garbage_bytes == 5
 
 
-def test_malformed_payload_is_counted_and_skipped() -> None:
+def test_malformed_payload_is_counted_and_skipped(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="tpdevice")
     helper, _, got = _helper()
     helper.data_received(slip_encode(encode_frame(MsgType.ACK, 1, FrameFlag.RESPONSE, b"\x11")))
     helper.data_received(slip_encode(encode_frame(0x66, 2, 0, b"")))  # unknown type
     helper.data_received(encode_stream(Ack(MsgType.STOP), 4, FrameFlag.RESPONSE))
     assert helper.stats.malformed == 2
+    assert helper.stats.unknown_type == 1 and helper.unknown_types == {0x66}
     assert helper.stats.messages == 1
     assert [f.seq for f, _ in got] == [4]
     assert helper.decoder_stats()["frames"] == 3
+    assert all(r.levelno <= logging.DEBUG for r in caplog.records)  # per-frame noise: DEBUG
+    text = helper.describe_received()
+    assert "1 frames of unknown type (0x66)" in text
+    assert "1 frames with an undecodable payload" in text and "garbage" not in text
+
+
+def test_nothing_received_is_described() -> None:
+    helper, _, _ = _helper()
+    assert helper.describe_received() == "nothing received"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import random
 
 import pytest
@@ -13,10 +14,14 @@ from tpdevice.device import (
     ConnectionState,
     DeviceClient,
     DeviceConnectionError,
+    HandshakeError,
     ReconnectLogic,
+    ReconnectState,
+    is_permanent,
     run_heartbeat,
 )
-from tpdevice.protocol import FrameFlag, MsgType, ResultCode
+from tpdevice.protocol import FrameFlag, Message, MsgType, ResultCode, Stop, StopReason
+from tpdevice.transport import TransportOpenError
 
 
 class RecordingSleep:
@@ -24,10 +29,19 @@ class RecordingSleep:
 
     def __init__(self) -> None:
         self.delays: list[float] = []
+        self._slept = asyncio.Event()
 
     async def __call__(self, delay_s: float) -> None:
         self.delays.append(delay_s)
+        self._slept.set()
         await asyncio.sleep(0)
+
+    async def wait_for(self, count: int) -> list[float]:
+        """Wait until `count` delays were asked for; return the first `count`."""
+        while len(self.delays) < count:
+            self._slept.clear()
+            await self._slept.wait()
+        return self.delays[:count]
 
 
 class FakeClock:
@@ -69,30 +83,29 @@ def test_backoff_jitter_stays_within_bounds() -> None:
 async def test_reconnect_logic_retries_until_success() -> None:
     sleep = RecordingSleep()
     outcomes = [False, False, False, True]
-    connected: list[int] = []
 
     async def connect() -> None:
         if not outcomes.pop(0):
             raise DeviceConnectionError("fake://gun: refused")
 
+    logic = ReconnectLogic("fake://gun", connect, backoff=Backoff(jitter=0.0), sleep=sleep)
+    states: list[ReconnectState] = []
     done = asyncio.Event()
 
-    def on_connected() -> None:
-        connected.append(1)
-        done.set()
+    def on_state(old: ReconnectState, new: ReconnectState) -> None:
+        states.append(new)
+        if new is ReconnectState.IDLE:
+            done.set()
 
-    logic = ReconnectLogic(
-        "fake://gun",
-        connect,
-        backoff=Backoff(jitter=0.0),
-        sleep=sleep,
-        on_connected=on_connected,
-    )
+    logic.subscribe_state(on_state)
     logic.start()
     logic.start()  # idempotent while running
+    assert logic.state is ReconnectState.WAITING
     await asyncio.wait_for(done.wait(), 1.0)
     assert sleep.delays == pytest.approx([0.1, 0.2, 0.4, 0.8])
-    assert logic.attempts == 4 and connected == [1]
+    assert logic.attempts == 4
+    assert logic.state is ReconnectState.IDLE and logic.last_error is None
+    assert states.count(ReconnectState.CONNECTING) == 4
 
 
 async def test_reconnect_logic_stops_on_request() -> None:
@@ -130,7 +143,7 @@ async def test_client_reconnects_and_rehandshakes_after_link_loss() -> None:
     assert sleep.delays == pytest.approx([0.1, 0.2, 0.4])
     assert device.hellos == 2
     hello_seqs = [f.seq for f in device.frames(MsgType.HELLO)]
-    assert hello_seqs[1] > hello_seqs[0]  # numbering continues across links
+    assert 0 < (hello_seqs[1] - hello_seqs[0]) % 65536 < 10  # numbering continues across links
     assert states[0] is ConnectionState.DISCONNECTED
     assert states.count(ConnectionState.CONNECTING) == 3
     await client.set_output(30.0)
@@ -214,3 +227,130 @@ async def test_heartbeat_nack_still_proves_the_link() -> None:
     await asyncio.sleep(0.01)
     assert client.heartbeat.acked == 1 and client.heartbeat.consecutive_misses == 0
     await client.close()
+
+
+def _hang_up_after_hello(device: FakeDevice, after_s: float) -> None:
+    """Make the device drop the link `after_s` after answering each HELLO."""
+
+    def on_hello(message: Message) -> Message | None:
+        asyncio.get_running_loop().call_later(after_s, device.hang_up)
+        return None
+
+    device.handlers[MsgType.HELLO] = on_hello  # returns None: answered as usual
+
+
+async def _reconnect_delays(
+    device: FakeDevice, count: int, **backoff: float
+) -> tuple[DeviceClient, list[float]]:
+    """A client whose link keeps dying; the first `count` reconnect delays."""
+    sleep = RecordingSleep()
+    options = fast_options(backoff=Backoff(jitter=0.0, **backoff))
+    client = DeviceClient("fake://gun", lambda: FakeTransport(device), options,
+                          reconnect_sleep=sleep)  # fmt: skip
+    await client.connect()
+    return client, await asyncio.wait_for(sleep.wait_for(count), 2.0)
+
+
+async def test_reconnect_storm_backs_off_when_link_dies_after_each_handshake() -> None:
+    device = FakeDevice()
+    _hang_up_after_hello(device, 0.002)
+    client, delays = await _reconnect_delays(device, 5)
+    assert delays == pytest.approx([0.1, 0.2, 0.4, 0.8, 1.6])
+    assert device.hellos >= 5
+    await client.close()
+    assert not client.reconnect.running
+
+
+async def test_backoff_resets_after_the_link_stayed_up() -> None:
+    device = FakeDevice()
+    _hang_up_after_hello(device, 0.03)
+    client, delays = await _reconnect_delays(device, 4, stable_s=0.01)
+    assert delays == pytest.approx([0.1] * 4)
+    await client.close()
+
+
+async def _wait_failed(client: DeviceClient) -> None:
+    await asyncio.wait_for(client.wait_for_state(ConnectionState.FAILED), 2.0)
+
+
+async def test_permanent_open_error_ends_reconnecting() -> None:
+    device = FakeDevice()
+    denied = TransportOpenError("fake://gun: permission denied")
+    transports: list[FakeTransport] = []
+
+    def factory() -> FakeTransport:
+        if transports:
+            raise denied from PermissionError(errno.EACCES, "Permission denied")
+        transports.append(FakeTransport(device))
+        return transports[0]
+
+    options = fast_options(backoff=Backoff(jitter=0.0))
+    client = DeviceClient("fake://gun", factory, options, reconnect_sleep=RecordingSleep())
+    await client.connect()
+    device.hang_up()
+    await _wait_failed(client)
+    assert client.last_error is denied
+    assert client.reconnect.state is ReconnectState.GAVE_UP and not client.reconnect.running
+    assert client.reconnect.attempts == 1
+    await client.close()
+    assert client.state is ConnectionState.CLOSED
+
+
+async def test_protocol_version_mismatch_ends_reconnecting() -> None:
+    device = FakeDevice()
+    options = fast_options(backoff=Backoff(jitter=0.0))
+    client = DeviceClient("fake://gun", lambda: FakeTransport(device), options,
+                          reconnect_sleep=RecordingSleep())  # fmt: skip
+    await client.connect()
+    device.capabilities = fake_capabilities(protocol_version=2)  # "firmware update"
+    device.hang_up()
+    await _wait_failed(client)
+    assert isinstance(client.last_error, HandshakeError)
+    assert "protocol version 2, not 1" in str(client.last_error)
+    assert client.reconnect.attempts == 1
+    await client.close()
+
+
+def test_permanent_errors_are_classified() -> None:
+    def open_error(code: int) -> TransportOpenError:
+        try:
+            raise TransportOpenError("x: failed") from OSError(code, os_text(code))
+        except TransportOpenError as err:
+            return err
+
+    def os_text(code: int) -> str:
+        return errno.errorcode[code]
+
+    assert is_permanent(open_error(errno.ENOENT))
+    assert is_permanent(open_error(errno.EACCES))
+    assert not is_permanent(open_error(errno.ECONNREFUSED))
+    assert not is_permanent(TransportOpenError("x: connection timed out"))
+    assert is_permanent(HandshakeError("x: version", permanent=True))
+    assert not is_permanent(HandshakeError("x: no valid answer to HELLO"))
+    assert not is_permanent(DeviceConnectionError("x: lost"))
+
+
+async def test_link_lost_during_close_stop_leaves_no_task_behind() -> None:
+    client, device = await connected_client()
+    await client.start()
+    device.handlers[MsgType.STOP] = lambda m: device.hang_up()  # the link dies on the STOP
+    tasks_before = asyncio.all_tasks()
+    await client.close()
+    assert Stop(StopReason.HOST) in device.requests(MsgType.STOP)
+    assert not client.reconnect.running
+    assert client.state is ConnectionState.CLOSED
+    assert asyncio.all_tasks() <= tasks_before
+
+
+async def test_lost_link_transport_close_is_awaited() -> None:
+    device = FakeDevice()
+    client, _ = await connected_client(device, backoff=Backoff(min_s=10.0))
+    lost = client.connection
+    assert lost is not None
+    lost.fail(DeviceConnectionError("fake://gun: heartbeats unanswered"))  # transport still open
+    assert lost._close_task is not None
+    await asyncio.sleep(0.01)
+    assert client.reconnect.running
+    await client.close()
+    assert lost._close_task is None
+    assert asyncio.all_tasks() == {asyncio.current_task()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import tty
 from collections.abc import AsyncIterator
 from typing import Any
@@ -46,6 +47,15 @@ from tpdevice.transport import (
 TRANSPORTS = ["loopback", "serial", "tcp"]
 
 
+def _factory(fleet: SimulatorFleet, address: str) -> Any:
+    """A transport factory for the fleet's first gun."""
+    link = fleet.guns[0].link
+    if isinstance(link, LoopbackLink):
+        return lambda: LoopbackTransport(link, "sim")
+    parsed = parse_address(address)
+    return lambda: open_transport(parsed)
+
+
 @contextlib.asynccontextmanager
 async def sim_client(
     transport: str, *, faults: str = "", **options: Any
@@ -53,13 +63,7 @@ async def sim_client(
     """A client connected to one simulated gun over `transport`; checks the invariants after."""
     fleet = SimulatorFleet(transport, 1, seed=1, faults=parse_fault_spec(faults))
     [address] = await fleet.start()
-    link = fleet.guns[0].link
-    if isinstance(link, LoopbackLink):
-        factory: Any = lambda: LoopbackTransport(link, "sim")  # noqa: E731
-    else:
-        parsed = parse_address(address)
-        factory = lambda: open_transport(parsed)  # noqa: E731
-    client = DeviceClient(address, factory, ClientOptions(**options))
+    client = DeviceClient(address, _factory(fleet, address), ClientOptions(**options))
     try:
         await client.connect()
         yield client, fleet
@@ -175,13 +179,13 @@ async def test_newest_setpoint_wins_on_firmware() -> None:
 
 @pytest.mark.parametrize("transport", ["loopback", "serial", "tcp"])
 async def test_faulty_link_session_converges(transport: str) -> None:
-    faults = "drop=0.05,corrupt=0.01,dup=0.02,delay_ms=2,jitter_ms=1"
+    faults = "drop=0.05,corrupt=0.04,dup=0.04,delay_ms=2,jitter_ms=1"
     async with sim_client(transport, faults=faults, retries=8, request_timeout_s=0.05) as (
         client,
         fleet,
     ):
         heartbeat = asyncio.create_task(run_heartbeat(client))
-        for i in range(30):
+        for i in range(60):
             await client.set_output(30.0 + i % 10)
             await client.start()
         await client.set_output(36.5)
@@ -192,6 +196,10 @@ async def test_faulty_link_session_converges(transport: str) -> None:
         assert firmware.state in (MotorState.STOPPING, MotorState.IDLE)
         stats = client.stats()
         assert stats["connection"]["retransmits"] > 0
+        link = fleet.guns[0].link
+        for kind in ("drop", "corrupt", "dup"):  # every fault did fire, both ways
+            assert link.rx_faults.counts[kind] > 0, kind
+            assert link.tx_faults.counts[kind] > 0, kind
 
 
 async def test_reconnects_after_disconnect_fault() -> None:
@@ -265,3 +273,36 @@ async def test_open_client_on_a_garbage_device_is_a_handshake_error() -> None:
     text = str(caught.value)
     assert text.startswith(f"serial://{path}: no valid answer to HELLO (")
     assert "bytes of garbage" in text and "bad frames" in text and "\n" not in text
+
+
+@pytest.mark.parametrize("transport", ["loopback", "tcp"])
+async def test_second_host_stops_a_motor_left_running_by_the_first(transport: str) -> None:
+    fleet = SimulatorFleet(transport, 1, seed=1)
+    [address] = await fleet.start()
+    factory = _factory(fleet, address)
+    firmware = fleet.guns[0].firmware
+    try:
+        # Same rng: host B numbers its requests exactly like host A did (worst case, D1/D2).
+        host_a = DeviceClient(address, factory, ClientOptions(reconnect=False, watchdog_ms=3000),
+                              rng=random.Random(9))  # fmt: skip
+        await host_a.connect()
+        await host_a.set_output(33.0)
+        await host_a.start()
+        assert host_a.connection is not None
+        await host_a.connection.transport.close()  # host A vanishes without a STOP
+        await asyncio.sleep(0.05)
+        host_b = DeviceClient(address, factory, ClientOptions(reconnect=False, watchdog_ms=500),
+                              rng=random.Random(9))  # fmt: skip
+        await host_b.connect()
+        assert host_b.capabilities.watchdog_ms == 500  # B's HELLO handled, not A's replayed
+        await asyncio.wait_for(host_b.wait_for_state(ConnectionState.RUNNING), 1.0)
+        assert host_b.motor_may_run and firmware.state is MotorState.RUNNING
+        await host_b.set_output(33.0)  # same seq, type and payload as A's: still acted on
+        await host_b.stop()
+        assert firmware.state in (MotorState.STOPPING, MotorState.IDLE)
+        assert host_b.state is ConnectionState.READY and not host_b.motor_may_run
+        await host_b.close()
+        await host_a.close()
+    finally:
+        await fleet.stop()
+    assert fleet.violations == []

@@ -27,7 +27,7 @@ __all__ = [
     "telemetry_dict",
 ]
 
-_GONE = frozenset({ConnectionState.DISCONNECTED, ConnectionState.CLOSED})
+_GONE = frozenset({ConnectionState.DISCONNECTED, ConnectionState.CLOSED, ConnectionState.FAILED})
 _ROW = "{:>12} {:>8} {:>7} {:>7} {:>9} {:>8}  {}"
 SPIN_TOLERANCE_N = 5.0
 SPIN_CAP_MARGIN_N = 15.0

@@ -1,13 +1,8 @@
 """One connected gun: state, request/ACK/retransmit, heartbeat, telemetry, reconnect."""
 
-from tpdevice.device.client import ClientOptions, DeviceClient, DeviceEvent, EventListener
+from tpdevice.device.client import DeviceClient, DeviceEvent, EventListener
 from tpdevice.device.connect import open_client
-from tpdevice.device.connection import (
-    ConnectionOptions,
-    ConnectionStats,
-    DeviceConnection,
-    PendingRequest,
-)
+from tpdevice.device.connection import DeviceConnection
 from tpdevice.device.errors import (
     ConnectionLostError,
     DeviceConnectionError,
@@ -20,11 +15,19 @@ from tpdevice.device.errors import (
     RequestAbandonedError,
 )
 from tpdevice.device.heartbeat import Clock, Heartbeat, LoopClock, run_heartbeat
-from tpdevice.device.reconnect import Backoff, ReconnectLogic
-from tpdevice.device.state import ConnectionState, LinkState, SetpointResult
+from tpdevice.device.options import ClientOptions
+from tpdevice.device.reconnect import Backoff, ReconnectLogic, is_permanent
+from tpdevice.device.request import (
+    RETRANSMIT_HORIZON,
+    ConnectionOptions,
+    ConnectionStats,
+    PendingRequest,
+)
+from tpdevice.device.state import ConnectionState, LinkState, ReconnectState, SetpointResult
 from tpdevice.device.stream import LatestStream
 
 __all__ = [
+    "RETRANSMIT_HORIZON",
     "Backoff",
     "ClientOptions",
     "Clock",
@@ -49,8 +52,10 @@ __all__ = [
     "LoopClock",
     "PendingRequest",
     "ReconnectLogic",
+    "ReconnectState",
     "RequestAbandonedError",
     "SetpointResult",
+    "is_permanent",
     "open_client",
     "run_heartbeat",
 ]

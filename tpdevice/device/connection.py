@@ -4,9 +4,9 @@ the HELLO handshake, ACKs for device events and dispatch of device-originated me
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, fields
 
 from tpdevice.device.errors import (
     ConnectionLostError,
@@ -16,6 +16,13 @@ from tpdevice.device.errors import (
     DeviceTimeoutError,
     HandshakeError,
     RequestAbandonedError,
+)
+from tpdevice.device.request import (
+    RETRANSMIT_HORIZON,
+    ConnectionOptions,
+    ConnectionStats,
+    OnResponse,
+    PendingRequest,
 )
 from tpdevice.device.state import LinkState, StateHolder
 from tpdevice.drivers.native import FrameHelper
@@ -29,6 +36,7 @@ from tpdevice.protocol import (
     Message,
     MsgType,
     ResultCode,
+    msg_type_name,
 )
 from tpdevice.transport import Transport, TransportError
 
@@ -48,73 +56,6 @@ _RESPONSE_TYPE = {MsgType.HELLO: MsgType.CAPABILITIES, MsgType.TIME_SYNC: MsgTyp
 # so long that a wrapped device sequence number is mistaken for a duplicate.
 _DEDUP_WINDOW_S = 5.0
 _SEQ_MODULO = 1 << 16
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionOptions:
-    """Timing of requests and of the handshake."""
-
-    request_timeout_s: float = 0.25
-    retries: int = 3
-    handshake_timeout_s: float = 0.5
-    handshake_retries: int = 2
-
-
-@dataclass(slots=True)
-class ConnectionStats:
-    """Counters of the request/response machinery."""
-
-    requests: int = 0
-    retransmits: int = 0
-    timeouts: int = 0
-    nacks: int = 0
-    late_responses: int = 0  # no request waiting under that seq (duplicate or after timeout)
-    mismatched: int = 0  # a response whose type does not fit the request under that seq
-    unexpected: int = 0  # neither a response nor device-originated
-    events_acked: int = 0
-    event_duplicates: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        """The counters by name."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
-class PendingRequest:
-    """A request waiting for its response; `future` gets the response message or an error."""
-
-    __slots__ = (
-        "attempts",
-        "future",
-        "keep_retrying",
-        "message",
-        "retries",
-        "sent_at_s",
-        "seq",
-        "timeout_s",
-        "timer",
-    )
-
-    def __init__(
-        self,
-        message: Message,
-        seq: int,
-        timeout_s: float,
-        retries: int,
-        future: asyncio.Future[Message],
-    ) -> None:
-        self.message = message
-        self.seq = seq
-        self.timeout_s = timeout_s
-        self.retries = retries
-        self.attempts = 1
-        self.keep_retrying = True
-        self.sent_at_s = 0.0
-        self.timer: asyncio.TimerHandle | None = None
-        self.future = future
-
-    def stop_retransmits(self) -> None:
-        """Send no more copies; at the next timeout fail with RequestAbandonedError."""
-        self.keep_retrying = False
 
 
 class DeviceConnection:
@@ -137,6 +78,7 @@ class DeviceConnection:
         self._state = StateHolder(f"{self.address} link", LinkState.NEW)
         self.on_lost = on_lost
         self._seq = first_seq % _SEQ_MODULO
+        self._sent = 0  # requests sent on this link (first copies), for the D5 horizon
         self._pending: dict[int, PendingRequest] = {}
         self._listeners: dict[int, list[MessageListener]] = {}
         self._seen_events: dict[int, float] = {}
@@ -171,9 +113,8 @@ class DeviceConnection:
                 hello, timeout_s=opts.handshake_timeout_s, retries=opts.handshake_retries
             )
         except DeviceTimeoutError:
-            raise HandshakeError(
-                f"{self.address}: no valid answer to HELLO ({self._heard()})"
-            ) from None
+            heard = self.helper.describe_received()
+            raise HandshakeError(f"{self.address}: no valid answer to HELLO ({heard})") from None
         except DeviceRejectedError as err:
             raise HandshakeError(
                 f"{self.address}: HELLO refused: {err.result.name.lower()}"
@@ -183,7 +124,8 @@ class DeviceConnection:
         if reply.protocol_version != PROTOCOL_VERSION:
             raise HandshakeError(
                 f"{self.address}: device speaks protocol version {reply.protocol_version}, "
-                f"not {PROTOCOL_VERSION}"
+                f"not {PROTOCOL_VERSION}",
+                permanent=True,
             )
         self._seen_events.clear()
         self.capabilities = reply
@@ -211,7 +153,12 @@ class DeviceConnection:
             raise
 
     def send_request(
-        self, message: Message, *, timeout_s: float | None = None, retries: int | None = None
+        self,
+        message: Message,
+        *,
+        timeout_s: float | None = None,
+        retries: int | None = None,
+        on_response: OnResponse | None = None,
     ) -> PendingRequest:
         """Send a request now and return its pending record (await `.future` for the answer)."""
         if self._state.value not in (LinkState.OPEN, LinkState.READY):
@@ -219,12 +166,15 @@ class DeviceConnection:
         opts = self.options
         seq = self._seq
         self._seq = (seq + 1) % _SEQ_MODULO
+        self._sent += 1
         pending = PendingRequest(
             message,
             seq,
+            self._sent,
             opts.request_timeout_s if timeout_s is None else timeout_s,
             opts.retries if retries is None else retries,
             self._loop.create_future(),
+            on_response,
         )
         self._pending[seq] = pending  # before writing: a synchronous link may answer at once
         try:
@@ -247,8 +197,10 @@ class DeviceConnection:
             self._state.set(LinkState.CLOSED)
         self._fail_pending(ConnectionLostError(f"{self.address}: connection closed"))
         await self.transport.close()
-        if self._close_task is not None:
-            await self._close_task
+        task, self._close_task = self._close_task, None
+        if task is not None:
+            with contextlib.suppress(Exception):  # already logged by _on_close_done
+                await task
 
     # --- receive path (called synchronously from the transport's data callback) ----------
 
@@ -282,8 +234,17 @@ class DeviceConnection:
             pending.future.set_exception(
                 DeviceRejectedError(self.address, request_type, message.result)
             )
-        else:
-            pending.future.set_result(message)
+            return
+        if (hook := pending.on_response) is not None:
+            self._call_hook(hook, message)
+        pending.future.set_result(message)
+
+    def _call_hook(self, hook: OnResponse, message: Message) -> None:
+        """Run a request's synchronous response hook; a failing hook is a bug, logged."""
+        try:
+            hook(message)
+        except Exception:
+            _LOGGER.exception("%s: response hook of %s failed", self.address, message.TYPE.name)
 
     def _on_device_message(self, frame: Frame, message: Message) -> None:
         """ACK and deduplicate events, then hand the message to its listeners."""
@@ -323,27 +284,42 @@ class DeviceConnection:
         """Retransmit with the same seq, or give up after the allowed retries."""
         if pending.future.done():
             return
+        note = ""
         if pending.keep_retrying and pending.attempts <= pending.retries:
-            pending.attempts += 1
-            self.stats.retransmits += 1
-            try:
-                self._send(pending.message, pending.seq, _RETRANSMIT)
-            except DeviceConnectionError as err:
-                self._lose(err)
+            if self._sent - pending.ordinal < RETRANSMIT_HORIZON:
+                self._retransmit(pending)
                 return
-            pending.timer = self._loop.call_later(pending.timeout_s, self._on_timeout, pending)
-            return
+            # D5: the device may have forgotten it; a retransmission could be acted on anew.
+            note = f"; not retransmitted: {RETRANSMIT_HORIZON} newer requests were sent since"
         self._pending.pop(pending.seq, None)
-        error: DeviceError
-        if pending.keep_retrying:
+        pending.future.set_exception(self._give_up_error(pending, note))
+
+    def _retransmit(self, pending: PendingRequest) -> None:
+        """Send the same frame again, flagged RETRANSMIT, and re-arm its timer."""
+        pending.attempts += 1
+        self.stats.retransmits += 1
+        try:
+            self._send(pending.message, pending.seq, _RETRANSMIT)
+        except DeviceConnectionError as err:
+            self._lose(err)
+            return
+        pending.timer = self._loop.call_later(pending.timeout_s, self._on_timeout, pending)
+
+    def _give_up_error(self, pending: PendingRequest, note: str) -> DeviceError:
+        """DeviceTimeoutError after the retries, RequestAbandonedError after stop_retransmits."""
+        request_type = pending.message.TYPE
+        if pending.abandon_reason is None:
             self.stats.timeouts += 1
             waited_s = self._loop.time() - pending.sent_at_s
-            error = DeviceTimeoutError.no_answer(
-                self.address, pending.message.TYPE, pending.attempts, waited_s
+            return DeviceTimeoutError.no_answer(
+                self.address, request_type, pending.attempts, waited_s, note
             )
-        else:
-            error = RequestAbandonedError(f"{self.address}: {pending.message.TYPE.name} abandoned")
-        pending.future.set_exception(error)
+        self.stats.abandoned += 1
+        return RequestAbandonedError(
+            f"{self.address}: {msg_type_name(request_type)} abandoned after "
+            f"{pending.attempts} attempts: {pending.abandon_reason}",
+            request_type,
+        )
 
     def _on_transport_lost(self, exc: BaseException | None) -> None:
         """The transport died under us."""
@@ -362,9 +338,16 @@ class DeviceConnection:
         _LOGGER.info("%s", error)
         self._fail_pending(error)
         if self.transport.is_open:
+            # Awaited by close(): the owner closes every connection it has made.
             self._close_task = self._loop.create_task(self.transport.close())
+            self._close_task.add_done_callback(self._on_close_done)
         if self.on_lost is not None:
             self.on_lost(error)
+
+    def _on_close_done(self, task: asyncio.Task[None]) -> None:
+        """Log a transport that failed to close after a loss (nobody else would see it)."""
+        if not task.cancelled() and (error := task.exception()) is not None:
+            _LOGGER.debug("%s: closing the lost transport failed: %s", self.address, error)
 
     def _fail_pending(self, error: DeviceError) -> None:
         """Fail and forget every request still waiting."""
@@ -394,16 +377,6 @@ class DeviceConnection:
     def _write(self, data: bytes) -> None:
         """Hand bytes to the transport (the FrameHelper's writer)."""
         self.transport.write(data)
-
-    def _heard(self) -> str:
-        """What came back instead of CAPABILITIES, for the handshake error."""
-        helper = self.helper
-        if helper.stats.bytes_received == 0:
-            return "nothing received"
-        parts = [f"{helper.garbage_bytes} bytes of garbage", f"{helper.bad_frames} bad frames"]
-        if helper.stats.messages:
-            parts.append(f"{helper.stats.messages} other messages")
-        return ", ".join(parts)
 
 
 def _answers(message: Message, request_type: MsgType) -> bool:

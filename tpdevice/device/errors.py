@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tpdevice.errors import TpDeviceError
-from tpdevice.protocol import MsgType, ResultCode
+from tpdevice.protocol import ResultCode, msg_type_name
 
 __all__ = [
     "ConnectionLostError",
@@ -16,14 +16,6 @@ __all__ = [
     "HandshakeError",
     "RequestAbandonedError",
 ]
-
-
-def type_name(msg_type: int) -> str:
-    """MsgType name for a type byte, or its hex value when unknown."""
-    try:
-        return MsgType(msg_type).name
-    except ValueError:
-        return f"0x{msg_type:02X}"
 
 
 class DeviceError(TpDeviceError):
@@ -39,19 +31,20 @@ class DeviceTimeoutError(DeviceError):
 
     @classmethod
     def no_answer(
-        cls, address: str, request_type: int, attempts: int, waited_s: float
+        cls, address: str, request_type: int, attempts: int, waited_s: float, note: str = ""
     ) -> DeviceTimeoutError:
-        """The error for a request unanswered after `attempts` sends."""
-        name = type_name(request_type)
+        """The error for a request unanswered after `attempts` sends; `note` is appended."""
+        name = msg_type_name(request_type)
         text = f"{address}: no answer to {name} after {attempts} attempts ({waited_s:.2f} s)"
-        return cls(text, request_type)
+        return cls(text + note, request_type)
 
 
 class DeviceRejectedError(DeviceError):
     """The device answered a request with a NACK; `result` says why."""
 
     def __init__(self, address: str, request_type: int, result: ResultCode) -> None:
-        super().__init__(f"{type_name(request_type)} refused by {address}: {result.name.lower()}")
+        name = msg_type_name(request_type)
+        super().__init__(f"{name} refused by {address}: {result.name.lower()}")
         self.address = address
         self.request_type = request_type
         self.result = result
@@ -74,8 +67,19 @@ class ConnectionLostError(DeviceConnectionError):
 
 
 class HandshakeError(DeviceConnectionError):
-    """HELLO got no valid CAPABILITIES answer (silence, garbage or a refusal)."""
+    """HELLO got no valid CAPABILITIES answer (silence, garbage, a refusal, another version).
+
+    `permanent` is True when retrying cannot help (the device speaks another protocol version).
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
 class RequestAbandonedError(DeviceError):
-    """A request whose retransmissions were stopped timed out (e.g. a superseded setpoint)."""
+    """A request whose retransmissions were stopped got no answer (superseded, or a STOP)."""
+
+    def __init__(self, message: str, request_type: int | None = None) -> None:
+        super().__init__(message)
+        self.request_type = request_type

@@ -20,12 +20,13 @@ from tpdevice.protocol import (
     Telemetry,
 )
 
-__all__ = ["LINKED_STATES", "DeviceEvent", "DeviceFeed", "EventListener"]
+__all__ = ["LINKED_STATES", "DeviceEvent", "DeviceFeed", "EventListener", "MotorObserver"]
 
 _LOGGER = logging.getLogger(__name__)
 
 DeviceEvent = Fault | StepEvent
 EventListener = Callable[[DeviceEvent], None]
+MotorObserver = Callable[[MotorState], None]
 LINKED_STATES = frozenset({ConnectionState.READY, ConnectionState.RUNNING, ConnectionState.FAULTED})
 _PROGRAM_ENDS = frozenset({StepEventKind.PROGRAM_DONE, StepEventKind.ABORTED})
 _MOTOR_TO_STATE = {
@@ -51,10 +52,12 @@ class DeviceFeed:
         *,
         telemetry_queue_size: int,
         event_queue_size: int,
+        on_motor_state: MotorObserver | None = None,
     ) -> None:
         self.address = address
         self.last_telemetry: Telemetry | None = None
         self._state = state
+        self._on_motor_state = on_motor_state
         self._sizes = (telemetry_queue_size, event_queue_size)
         self._active_faults: set[FaultCode] = set()
         self._reconcile = False
@@ -81,11 +84,11 @@ class DeviceFeed:
 
     def telemetry(self) -> LatestStream[Telemetry]:
         """A new telemetry stream (newest kept when full)."""
-        return self._new_stream(self._telemetry, self._sizes[0])
+        return self._new_stream(self._telemetry, self._sizes[0], "telemetry")
 
     def events(self) -> LatestStream[DeviceEvent]:
         """A new stream of FAULT and STEP_EVENT messages."""
-        return self._new_stream(self._events, self._sizes[1])
+        return self._new_stream(self._events, self._sizes[1], "events")
 
     def add_event_listener(self, listener: EventListener) -> Callable[[], None]:
         """Call listener(event) for each event; returns the unsubscribe function."""
@@ -104,6 +107,8 @@ class DeviceFeed:
         """Keep the latest, reconcile state after a handshake, feed the streams."""
         assert isinstance(message, Telemetry)
         self.last_telemetry = message
+        if self._on_motor_state is not None:
+            self._on_motor_state(message.state)
         if self._reconcile:
             self._reconcile = False
             self.set_linked_state(_MOTOR_TO_STATE.get(message.state, ConnectionState.READY))
@@ -139,14 +144,17 @@ class DeviceFeed:
             except Exception:
                 _LOGGER.exception("%s: event listener failed", self.address)
 
-    def _new_stream(self, streams: list[LatestStream[Any]], maxsize: int) -> LatestStream[Any]:
+    def _new_stream(
+        self, streams: list[LatestStream[Any]], maxsize: int, kind: str
+    ) -> LatestStream[Any]:
         """Register a stream that unregisters itself when closed."""
 
         def unregister(stream: LatestStream[Any]) -> None:
             if stream in streams:
                 streams.remove(stream)
 
-        stream: LatestStream[Any] = LatestStream(maxsize, on_close=unregister)
+        name = f"{self.address} {kind} stream"
+        stream: LatestStream[Any] = LatestStream(maxsize, on_close=unregister, name=name)
         streams.append(stream)
         if self._state.value is ConnectionState.CLOSED:
             stream.close()

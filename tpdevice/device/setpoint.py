@@ -28,11 +28,6 @@ class SetpointChannel:
         self._queued: tuple[SetOutput, asyncio.Future[SetpointResult]] | None = None
         self.superseded = 0
 
-    @property
-    def busy(self) -> bool:
-        """True while a setpoint is in flight."""
-        return self._in_flight is not None
-
     async def submit(self, message: SetOutput) -> SetpointResult:
         """Send now if idle, else wait in the pending slot; NACKs and timeouts raise."""
         if self._in_flight is None:
@@ -41,7 +36,7 @@ class SetpointChannel:
             self._resolve(self._queued[1], self._superseded())
         waiter: asyncio.Future[SetpointResult] = asyncio.get_running_loop().create_future()
         self._queued = (message, waiter)
-        self._in_flight.stop_retransmits()
+        self._in_flight.stop_retransmits("superseded by a newer setpoint")
         return await waiter
 
     async def _send_now(self, message: SetOutput) -> SetpointResult:

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-__all__ = ["ConnectionState", "LinkState", "SetpointResult", "StateHolder"]
+__all__ = ["ConnectionState", "LinkState", "ReconnectState", "SetpointResult", "StateHolder"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -22,6 +22,7 @@ class ConnectionState(enum.Enum):
     READY = "ready"  # handshake done, motor not running
     RUNNING = "running"  # motor (or a device-run program) running
     FAULTED = "faulted"  # the device reported an active fault
+    FAILED = "failed"  # reconnecting ended on a permanent error (see last_error); close() it
     CLOSED = "closed"  # close() was called; terminal
 
 
@@ -33,6 +34,15 @@ class LinkState(enum.Enum):
     READY = "ready"  # handshake done
     LOST = "lost"  # the link failed; terminal
     CLOSED = "closed"  # closed on request; terminal
+
+
+class ReconnectState(enum.Enum):
+    """What a ReconnectLogic is doing."""
+
+    IDLE = "idle"  # not reconnecting (never started, succeeded or stopped)
+    WAITING = "waiting"  # backing off before the next attempt
+    CONNECTING = "connecting"  # an attempt is under way
+    GAVE_UP = "gave_up"  # a permanent error ended it (see last_error)
 
 
 class SetpointResult(enum.Enum):

@@ -13,11 +13,20 @@ T = TypeVar("T")
 
 
 class LatestStream(Generic[T]):
-    """Async iterator over pushed items; when full the oldest is dropped (and counted)."""
+    """Async iterator over pushed items for ONE consumer; when full the oldest is dropped.
+
+    Each item is handed out once, so a second task iterating the same stream concurrently
+    gets a RuntimeError: ask the client for another stream instead (each gets every item).
+    """
 
     def __init__(
-        self, maxsize: int, on_close: Callable[[LatestStream[T]], None] | None = None
+        self,
+        maxsize: int,
+        on_close: Callable[[LatestStream[T]], None] | None = None,
+        *,
+        name: str = "stream",
     ) -> None:
+        self.name = name
         self._items: collections.deque[T] = collections.deque(maxlen=max(1, maxsize))
         self._waiter: asyncio.Future[None] | None = None
         self._on_close = on_close
@@ -54,9 +63,14 @@ class LatestStream(Generic[T]):
         while not self._items:
             if self._closed:
                 raise StopAsyncIteration
-            self._waiter = asyncio.get_running_loop().create_future()
+            if self._waiter is not None:
+                raise RuntimeError(
+                    f"{self.name} already has a consumer waiting; "
+                    "ask for a new stream for each consumer"
+                )
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
             try:
-                await self._waiter
+                await waiter
             finally:
                 self._waiter = None
         return self._items.popleft()
