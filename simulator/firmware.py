@@ -47,6 +47,8 @@ from tpdevice.protocol import (
 __all__ = ["Firmware"]
 
 _LOGGER = logging.getLogger(__name__)
+_RESPONSE = int(FrameFlag.RESPONSE)  # plain ints: IntFlag arithmetic is slow per frame
+_FROM_DEVICE = int(FrameFlag.FROM_DEVICE)
 
 Handler = Callable[[Any, Frame, float], Message]
 
@@ -79,7 +81,7 @@ class Firmware(FirmwareCore):
     def handle_frame(self, frame: Frame, now_s: float) -> list[bytes]:
         """Handle one valid frame from the host at device time now_s; return raw frames to send."""
         self._catch_up_for_request(now_s)
-        if frame.flags & FrameFlag.RESPONSE:
+        if frame.flags & _RESPONSE:
             self._on_host_response(frame)
             return self._drain()
         hello = frame.msg_type == MsgType.HELLO  # always handled, never from the window
@@ -129,7 +131,7 @@ class Firmware(FirmwareCore):
 
     def _on_host_response(self, frame: Frame) -> None:
         """The host acknowledged a FAULT or STEP_EVENT (by the device's sequence number)."""
-        if frame.msg_type == MsgType.ACK and frame.flags & FrameFlag.FROM_DEVICE:
+        if frame.msg_type == MsgType.ACK and frame.flags & _FROM_DEVICE:
             self._outbox.ack(frame.seq)
 
     def _on_hello(self, hello: Hello, frame: Frame, now_s: float) -> Message:

@@ -27,6 +27,7 @@ from tpdevice.protocol import (
 __all__ = ["InvariantMonitor", "Violation"]
 
 _LOGGER = logging.getLogger(__name__)
+_RESPONSE = int(FrameFlag.RESPONSE)  # plain ints: IntFlag arithmetic is slow per frame
 
 _FREQ_EPSILON_HZ = 1e-6
 _FEEDING_TYPES = frozenset({MsgType.HEARTBEAT, MsgType.START, MsgType.PROGRAM_CONTROL})
@@ -126,7 +127,7 @@ class InvariantMonitor:
 
     def on_inbound(self, frame: Frame, now_s: float) -> None:
         """A host frame, before the firmware sees it: only a new feeding request feeds our clock."""
-        if frame.flags & FrameFlag.RESPONSE:
+        if frame.flags & _RESPONSE:
             return
         if frame.msg_type == MsgType.HELLO:
             self._on_hello(frame)
