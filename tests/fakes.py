@@ -356,3 +356,30 @@ async def connected_client(
     client = DeviceClient("fake://gun", lambda: FakeTransport(device), fast_options(**changes))
     await client.connect()
     return client, device
+
+
+class ByteSink:
+    """Collects a transport's on_bytes chunks and its on_lost result."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.lost: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
+        self.lost_calls = 0
+        self._want = 0
+        self._enough = asyncio.Event()
+
+    def on_bytes(self, data: bytes) -> None:
+        self.data += data
+        if len(self.data) >= self._want:
+            self._enough.set()
+
+    def on_lost(self, exc: BaseException | None) -> None:
+        self.lost_calls += 1
+        self.lost.set_result(exc)
+
+    async def wait_for(self, count: int) -> bytes:
+        self._want = count
+        if len(self.data) < count:
+            self._enough.clear()
+            await self._enough.wait()
+        return bytes(self.data)

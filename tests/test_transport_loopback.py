@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 
 import pytest
+from fakes import ByteSink
 
 from tpdevice.transport import (
     EchoPeer,
@@ -18,35 +19,8 @@ from tpdevice.transport import (
 from tpdevice.transport.base import Transport
 
 
-class Sink:
-    """Collects on_bytes chunks and the on_lost result."""
-
-    def __init__(self) -> None:
-        self.data = bytearray()
-        self.lost: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
-        self.lost_calls = 0
-        self._want = 0
-        self._enough = asyncio.Event()
-
-    def on_bytes(self, data: bytes) -> None:
-        self.data += data
-        if len(self.data) >= self._want:
-            self._enough.set()
-
-    def on_lost(self, exc: BaseException | None) -> None:
-        self.lost_calls += 1
-        self.lost.set_result(exc)
-
-    async def wait_for(self, count: int) -> bytes:
-        self._want = count
-        if len(self.data) < count:
-            self._enough.clear()
-            await self._enough.wait()
-        return bytes(self.data)
-
-
 async def test_echo_round_trip_is_deferred_not_reentrant() -> None:
-    peer, sink = EchoPeer(), Sink()
+    peer, sink = EchoPeer(), ByteSink()
     transport = LoopbackTransport(peer)
     await transport.open(sink.on_bytes, sink.on_lost)
     assert transport.is_open and transport.state is TransportState.OPEN
@@ -62,7 +36,7 @@ async def test_echo_round_trip_is_deferred_not_reentrant() -> None:
 
 
 async def test_peer_hang_up_reports_lost_once() -> None:
-    peer, sink = EchoPeer(), Sink()
+    peer, sink = EchoPeer(), ByteSink()
     transport = LoopbackTransport(peer, address="sim?driver=native")
     await transport.open(sink.on_bytes, sink.on_lost)
     peer.hang_up()
@@ -78,7 +52,7 @@ async def test_peer_hang_up_reports_lost_once() -> None:
 
 
 async def test_close_is_idempotent_and_silent_but_flushes_last_write() -> None:
-    peer, sink = EchoPeer(), Sink()
+    peer, sink = EchoPeer(), ByteSink()
     transport = LoopbackTransport(peer)
     await transport.open(sink.on_bytes, sink.on_lost)
     transport.write(b"STOP")
@@ -92,7 +66,7 @@ async def test_close_is_idempotent_and_silent_but_flushes_last_write() -> None:
 
 
 async def test_reopen_after_close_and_double_open_rejected() -> None:
-    peer, sink = EchoPeer(), Sink()
+    peer, sink = EchoPeer(), ByteSink()
     transport = LoopbackTransport(peer)
     await transport.open(sink.on_bytes, sink.on_lost)
     with pytest.raises(TransportError, match=r"^sim: already open$"):
@@ -107,7 +81,7 @@ async def test_reopen_after_close_and_double_open_rejected() -> None:
 async def test_null_modem_pair_talks_both_ways_and_drops_together() -> None:
     left_peer, right_peer = null_modem()
     left, right = LoopbackTransport(left_peer, "left"), LoopbackTransport(right_peer, "right")
-    left_sink, right_sink = Sink(), Sink()
+    left_sink, right_sink = ByteSink(), ByteSink()
     await left.open(left_sink.on_bytes, left_sink.on_lost)
     await right.open(right_sink.on_bytes, right_sink.on_lost)
     left.write(b"ping")
@@ -138,7 +112,7 @@ class _SlowTransport(Transport):
 
 
 async def test_close_while_opening_fails_the_open_and_releases() -> None:
-    transport, sink = _SlowTransport(), Sink()
+    transport, sink = _SlowTransport(), ByteSink()
     opening = asyncio.create_task(transport.open(sink.on_bytes, sink.on_lost))
     await asyncio.sleep(0)
     assert transport.state is TransportState.OPENING
@@ -154,7 +128,7 @@ async def test_failed_open_leaves_transport_closed() -> None:
         async def _open(self) -> None:
             raise TransportOpenError("slow://: nope")
 
-    transport, sink = Broken(), Sink()
+    transport, sink = Broken(), ByteSink()
     with pytest.raises(TransportOpenError):
         await transport.open(sink.on_bytes, sink.on_lost)
     assert transport.state is TransportState.CLOSED and transport.released == 0
@@ -179,14 +153,14 @@ class _RefusingPeer(EchoPeer):
 
 
 async def test_bytes_sent_during_open_are_not_dropped() -> None:
-    transport, sink = LoopbackTransport(_GreetingPeer()), Sink()
+    transport, sink = LoopbackTransport(_GreetingPeer()), ByteSink()
     await transport.open(sink.on_bytes, sink.on_lost)
     assert sink.data == b"HELLO"
     await transport.close()
 
 
 async def test_loss_during_open_fails_the_open_without_on_lost() -> None:
-    peer, sink = _RefusingPeer(), Sink()
+    peer, sink = _RefusingPeer(), ByteSink()
     transport = LoopbackTransport(peer)
     with pytest.raises(TransportOpenError, match=r"^sim: connection lost while opening$"):
         await transport.open(sink.on_bytes, sink.on_lost)

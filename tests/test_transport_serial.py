@@ -12,31 +12,10 @@ from pathlib import Path
 
 import pytest
 import serial
+from fakes import ByteSink
 
 from tpdevice.transport import TransportError, TransportOpenError, TransportState
 from tpdevice.transport.serial import SerialTransport
-
-
-class Sink:
-    """Collects on_bytes chunks and the on_lost result."""
-
-    def __init__(self) -> None:
-        self.data = bytearray()
-        self.lost: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
-        self.grew = asyncio.Event()
-
-    def on_bytes(self, data: bytes) -> None:
-        self.data += data
-        self.grew.set()
-
-    def on_lost(self, exc: BaseException | None) -> None:
-        self.lost.set_result(exc)
-
-    async def wait_for(self, count: int) -> bytes:
-        while len(self.data) < count:
-            self.grew.clear()
-            await self.grew.wait()
-        return bytes(self.data)
 
 
 class Master:
@@ -44,7 +23,7 @@ class Master:
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
-        self.sink = Sink()
+        self.sink = ByteSink()
         os.set_blocking(fd, False)
         asyncio.get_running_loop().add_reader(fd, self._readable)
 
@@ -73,9 +52,9 @@ def pty_pair() -> Iterator[tuple[int, str]]:
         os.close(master)
 
 
-async def open_pair(pty_pair: tuple[int, str]) -> tuple[SerialTransport, Sink, Master]:
+async def open_pair(pty_pair: tuple[int, str]) -> tuple[SerialTransport, ByteSink, Master]:
     master_fd, path = pty_pair
-    transport, sink = SerialTransport(path), Sink()
+    transport, sink = SerialTransport(path), ByteSink()
     await transport.open(sink.on_bytes, sink.on_lost)
     return transport, sink, Master(master_fd)
 
@@ -150,7 +129,7 @@ async def test_second_open_of_same_port_is_refused(pty_pair: tuple[int, str]) ->
     transport, _sink, master = await open_pair(pty_pair)
     other = SerialTransport(pty_pair[1])
     with pytest.raises(TransportOpenError) as caught:
-        await other.open(Sink().on_bytes, Sink().on_lost)
+        await other.open(ByteSink().on_bytes, ByteSink().on_lost)
     assert str(caught.value) == (
         f"serial://{pty_pair[1]}: in use by another process (exclusive lock held)"
     )
@@ -176,7 +155,7 @@ async def test_open_errors_are_one_line(make_path: object, cause: str, tmp_path:
     path = make_path(tmp_path)  # type: ignore[operator]
     transport = SerialTransport(path)
     with pytest.raises(TransportOpenError) as caught:
-        await transport.open(Sink().on_bytes, Sink().on_lost)
+        await transport.open(ByteSink().on_bytes, ByteSink().on_lost)
     assert str(caught.value) == f"serial://{path}: {cause}"
     assert transport.state is TransportState.CLOSED
 
@@ -187,7 +166,7 @@ async def test_permission_denied_on_real_file(tmp_path: Path) -> None:
     path.write_bytes(b"")
     path.chmod(0)
     with pytest.raises(TransportOpenError, match=r": permission denied$"):
-        await SerialTransport(str(path)).open(Sink().on_bytes, Sink().on_lost)
+        await SerialTransport(str(path)).open(ByteSink().on_bytes, ByteSink().on_lost)
 
 
 async def test_permission_denied_is_mapped(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -197,7 +176,7 @@ async def test_permission_denied_is_mapped(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(serial, "Serial", refuse)
     transport = SerialTransport("/dev/ttyUSB7", address="serial:///dev/ttyUSB7?baud=9600")
     with pytest.raises(TransportOpenError) as caught:
-        await transport.open(Sink().on_bytes, Sink().on_lost)
+        await transport.open(ByteSink().on_bytes, ByteSink().on_lost)
     assert str(caught.value) == "serial:///dev/ttyUSB7?baud=9600: permission denied"
 
 

@@ -8,32 +8,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from fakes import ByteSink
 
 from tpdevice.transport import TransportError, TransportOpenError, TransportState
 from tpdevice.transport.tcp import TcpTransport
-
-
-class Sink:
-    """Collects on_bytes chunks and the on_lost result."""
-
-    def __init__(self) -> None:
-        self.data = bytearray()
-        self.lost: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
-        self.grew = asyncio.Event()
-
-    def on_bytes(self, data: bytes) -> None:
-        self.data += data
-        self.grew.set()
-
-    def on_lost(self, exc: BaseException | None) -> None:
-        self.lost.set_result(exc)
-
-    async def wait_for(self, count: int) -> bytes:
-        while len(self.data) < count:
-            self.grew.clear()
-            await self.grew.wait()
-        return bytes(self.data)
-
 
 Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
@@ -68,8 +46,8 @@ async def server() -> AsyncIterator[Server]:
     await srv.stop()
 
 
-async def connect(server: Server, **kwargs: Any) -> tuple[TcpTransport, Sink, Conn]:
-    transport, sink = TcpTransport("127.0.0.1", server.port, **kwargs), Sink()
+async def connect(server: Server, **kwargs: Any) -> tuple[TcpTransport, ByteSink, Conn]:
+    transport, sink = TcpTransport("127.0.0.1", server.port, **kwargs), ByteSink()
     await transport.open(sink.on_bytes, sink.on_lost)
     return transport, sink, await server.accepted.get()
 
@@ -119,7 +97,7 @@ async def test_refused_port_is_one_line() -> None:
         port = probe.getsockname()[1]
     transport = TcpTransport("127.0.0.1", port)
     with pytest.raises(TransportOpenError) as caught:
-        await transport.open(Sink().on_bytes, Sink().on_lost)
+        await transport.open(ByteSink().on_bytes, ByteSink().on_lost)
     assert str(caught.value) == f"tcp://127.0.0.1:{port}: connection refused"
     assert transport.state is TransportState.CLOSED
 
@@ -131,7 +109,7 @@ async def test_connect_timeout_is_one_line(monkeypatch: pytest.MonkeyPatch) -> N
     transport = TcpTransport("192.0.2.1", 9, connect_timeout_s=0.05)
     monkeypatch.setattr(transport, "_connect_one", hang)
     with pytest.raises(TransportOpenError) as caught:
-        await transport.open(Sink().on_bytes, Sink().on_lost)
+        await transport.open(ByteSink().on_bytes, ByteSink().on_lost)
     assert str(caught.value) == "tcp://192.0.2.1:9: connection timed out after 0.05 s"
 
 
@@ -142,7 +120,7 @@ async def test_unresolvable_host_is_one_line(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", fail)
     transport = TcpTransport("gun.invalid", 5555, address="tcp://gun.invalid:5555")
     with pytest.raises(TransportOpenError) as caught:
-        await transport.open(Sink().on_bytes, Sink().on_lost)
+        await transport.open(ByteSink().on_bytes, ByteSink().on_lost)
     assert str(caught.value) == "tcp://gun.invalid:5555: cannot resolve host 'gun.invalid'"
 
 
