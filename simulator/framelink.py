@@ -93,6 +93,10 @@ class FrameLink:
         self._tx_line = _DelayLine(self._write)
         self._down_until_s = -math.inf
         self._poll: asyncio.TimerHandle | None = None
+        self._init_link()
+
+    def _init_link(self) -> None:
+        """Set up the link kind's own state (a hook, so kinds need not repeat the signature)."""
 
     async def start(self, on_frame: FrameHandler) -> None:
         """Open the link; every valid frame from the host goes to on_frame as it arrives."""

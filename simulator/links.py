@@ -42,14 +42,7 @@ _STALE_CHECK_S = 0.5
 class PtyLink(FrameLink):
     """A pseudo-terminal: the host opens `path` as a serial port; 'disconnect' = line down."""
 
-    def __init__(
-        self,
-        faults: FaultSpec | None = None,
-        *,
-        rng: random.Random | None = None,
-        line_down_s: float = LINE_DOWN_S,
-    ) -> None:
-        super().__init__(faults, rng=rng, line_down_s=line_down_s)
+    def _init_link(self) -> None:
         self.path = ""
         self._master_fd = -1
         self._slave_fd = -1
@@ -239,14 +232,7 @@ class LoopbackLink(FrameLink):
 
     address = "sim"
 
-    def __init__(
-        self,
-        faults: FaultSpec | None = None,
-        *,
-        rng: random.Random | None = None,
-        line_down_s: float = LINE_DOWN_S,
-    ) -> None:
-        super().__init__(faults, rng=rng, line_down_s=line_down_s)
+    def _init_link(self) -> None:
         self._deliver: Callable[[bytes], None] | None = None
         self._on_close: Callable[[], None] | None = None
 
