@@ -1,0 +1,1 @@
+"""Therapy: profiles (what a session does) and the session engine (doing it on a gun)."""
