@@ -1,13 +1,13 @@
-"""Device time for the simulator: real, scaled (faster than real) or advanced by hand in tests."""
+"""Device time for the simulator: real, scaled, advanced by hand, or an external event clock."""
 
 from __future__ import annotations
 
 import math
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-__all__ = ["ManualClock", "RealClock", "ScaledClock", "SimClock"]
+__all__ = ["EventClock", "ManualClock", "RealClock", "ScaledClock", "SimClock", "TimerHandle"]
 
 
 class SimClock(Protocol):
@@ -19,6 +19,31 @@ class SimClock(Protocol):
 
     def real_delay_s(self, device_dt_s: float) -> float:
         """Real seconds to wait for device_dt_s of device time to pass (0 if waiting is moot)."""
+        ...
+
+
+class TimerHandle(Protocol):
+    """A callback scheduled on an EventClock."""
+
+    def cancel(self) -> None:
+        """Do not run it; idempotent."""
+        ...
+
+
+@runtime_checkable
+class EventClock(Protocol):
+    """Device time that schedules callbacks itself (e.g. a host's virtual clock, duck-typed).
+
+    A gun on an EventClock arms its ticks with call_at, so device time is that clock's time
+    (time scale 1: the watchdog runs on it too).
+    """
+
+    def now_s(self) -> float:
+        """Device time now, in seconds; never decreases."""
+        ...
+
+    def call_at(self, when_s: float, callback: Callable[[], object]) -> TimerHandle:
+        """Run callback() once the clock reaches when_s."""
         ...
 
 

@@ -8,7 +8,8 @@ import random
 from collections.abc import Callable
 from types import TracebackType
 
-from simulator.clock import RealClock, ScaledClock, SimClock
+from simulator.ble.spec import BleIdentity, BleSlot, PeripheralHci, open_hci
+from simulator.clock import EventClock, RealClock, ScaledClock, SimClock, TimerHandle
 from simulator.config import FirmwareConfig
 from simulator.faults import FaultSpec
 from simulator.firmware import Firmware
@@ -34,19 +35,29 @@ def tick_s_for_scale(time_scale: float, base_tick_s: float = 0.01) -> float:
 
 
 class SimulatedGun:
-    """One simulated gun: frames are answered in the link's data callback, time ticks on a timer."""
+    """One simulated gun: frames are answered in the link's data callback, time ticks on a timer.
+
+    On an EventClock (anything with call_at) the ticks are armed on that clock, so device
+    time is its time; otherwise on the event loop, converted by the SimClock's time scale.
+    """
 
     def __init__(
         self,
         link: FrameLink,
         *,
         config: FirmwareConfig | None = None,
-        clock: SimClock | None = None,
+        clock: SimClock | EventClock | None = None,
         seed: int = 0,
         scenario: ContactScenario = ContactScenario.FOLLOW_BAND,
     ) -> None:
         self.link = link
-        self.clock: SimClock = clock or RealClock()
+        self.clock: SimClock | EventClock = clock or RealClock()
+        self._event_clock: EventClock | None = None
+        self._sim_clock: SimClock | None = None
+        if isinstance(self.clock, EventClock):
+            self._event_clock = self.clock
+        else:
+            self._sim_clock = self.clock
         self.config = config or FirmwareConfig(serial=f"SIM-{seed:04d}")
         spec = self.config.spec
         self.physics = GunPhysics.from_spec(spec, random.Random(seed), scenario)
@@ -54,7 +65,7 @@ class SimulatedGun:
         self.firmware = Firmware(
             self.config, self.physics, self.monitor, start_s=self.clock.now_s()
         )
-        self._timer: asyncio.Handle | None = None
+        self._timer: TimerHandle | None = None
         self._timer_when = 0.0  # uvloop's handles have no when()
         self._running = False
 
@@ -107,22 +118,37 @@ class SimulatedGun:
         """(Re)arm the timer for the firmware's next deadline, if that is sooner."""
         if not self._running:
             return
-        ahead_s = self.firmware.next_deadline_s() - self.clock.now_s()
-        wait_s = self.clock.real_delay_s(ahead_s)
-        if ahead_s > 0.0 and wait_s <= 0.0:
-            wait_s = _MIN_REAL_WAIT_S
-        loop = asyncio.get_running_loop()
-        when = loop.time() + wait_s
+        event_clock, loop = self._event_clock, asyncio.get_running_loop()
+        if event_clock is not None:
+            when = self.firmware.next_deadline_s()  # device time is the event clock's time
+        else:
+            assert self._sim_clock is not None
+            when = loop.time() + self._real_wait_s(self._sim_clock)
         if self._timer is not None:
             if self._timer_when <= when:
                 return
             self._timer.cancel()
-        self._timer = loop.call_at(when, self._tick)
+        if event_clock is not None:
+            self._timer = event_clock.call_at(when, self._tick)
+        else:
+            self._timer = loop.call_at(when, self._tick)
         self._timer_when = when
+
+    def _real_wait_s(self, clock: SimClock) -> float:
+        """Real seconds until the firmware's next deadline on a SimClock."""
+        ahead_s = self.firmware.next_deadline_s() - clock.now_s()
+        wait_s = clock.real_delay_s(ahead_s)
+        if ahead_s > 0.0 and wait_s <= 0.0:
+            wait_s = _MIN_REAL_WAIT_S
+        return wait_s
 
 
 class SimulatorFleet:
-    """N simulated guns on one transport kind, seeded seed, seed+1, ...; an async context."""
+    """N simulated guns on one transport kind, seeded seed, seed+1, ...; an async context.
+
+    `clock` (an EventClock, e.g. a host's virtual clock) is shared by every gun; it excludes
+    a time_scale other than 1.
+    """
 
     def __init__(
         self,
@@ -134,6 +160,8 @@ class SimulatorFleet:
         time_scale: float = 1.0,
         model: str = DEFAULT_MODEL,
         scenario: ContactScenario = ContactScenario.FOLLOW_BAND,
+        clock: EventClock | None = None,
+        ble_hci: str | None = None,
     ) -> None:
         if transport not in TRANSPORTS:
             raise ValueError(f"unknown transport {transport!r} (one of {', '.join(TRANSPORTS)})")
@@ -141,23 +169,46 @@ class SimulatorFleet:
             raise ValueError(f"count must be >= 1, got {count}")
         if model not in PRESETS:
             raise ValueError(f"unknown gun model {model!r} (one of {', '.join(PRESETS)})")
-        clock = RealClock() if time_scale == 1.0 else ScaledClock(time_scale)
+        if clock is not None and time_scale != 1.0:
+            raise ValueError(f"time_scale={time_scale} cannot be combined with an external clock")
+        if clock is not None and not isinstance(clock, EventClock):
+            raise ValueError(f"clock {clock!r} has no now_s() and call_at()")
+        shared: SimClock | EventClock = clock or (
+            RealClock() if time_scale == 1.0 else ScaledClock(time_scale)
+        )
+        if ble_hci is not None and (transport != "ble" or count != 1):
+            raise ValueError(f"a real BLE controller ({ble_hci}) serves one gun on transport ble")
+        # On "ble" every gun is a peripheral on one radio (or the one real controller).
+        self.radio: PeripheralHci | None = open_hci(ble_hci) if transport == "ble" else None
         tick_s = tick_s_for_scale(time_scale)
         self.guns = [
             SimulatedGun(
-                make_link(transport, faults, rng=random.Random(f"link-{seed + i}")),
+                make_link(
+                    transport,
+                    faults,
+                    rng=random.Random(f"link-{seed + i}"),
+                    ble=self._ble_slot(i, f"SIM-{seed + i:04d}", model),
+                ),
                 config=FirmwareConfig(
                     spec=PRESETS[model],
                     serial=f"SIM-{seed + i:04d}",
                     tick_s=tick_s,
                     time_scale=time_scale,
                 ),
-                clock=clock,
+                clock=shared,
                 seed=seed + i,
                 scenario=scenario,
             )
             for i in range(count)
         ]
+
+    def _ble_slot(self, index: int, serial: str, model: str) -> BleSlot | None:
+        """Gun `index`'s place on the fleet's radio; None off BLE."""
+        if self.radio is None:
+            return None
+        firmware = FirmwareConfig.firmware_version
+        identity = BleIdentity.native(index, serial, PRESETS[model].model, firmware)
+        return BleSlot(self.radio, identity)
 
     @property
     def addresses(self) -> list[str]:
@@ -183,6 +234,8 @@ class SimulatorFleet:
         """Stop every gun; idempotent."""
         for gun in self.guns:
             await gun.stop()
+        if self.radio is not None:
+            await self.radio.close()
 
     async def __aenter__(self) -> SimulatorFleet:
         await self.start()

@@ -37,6 +37,11 @@ def _ignore(reply: Message) -> None:
     """A response hook with nothing to do."""
 
 
+def _monotonic_us() -> int:
+    """Host time for TIME_SYNC by default: time.monotonic in whole microseconds."""
+    return time.monotonic_ns() // 1000
+
+
 class DeviceClient(DeviceClientBase):
     """The front object for one device; build it with `open_client()` or connect() it."""
 
@@ -79,13 +84,16 @@ class DeviceClient(DeviceClientBase):
         )
         await connection.wait(pending)
 
-    async def time_sync(self) -> tuple[float, float]:
-        """(offset_s, rtt_s): device clock minus host time.monotonic(), and the round trip."""
+    async def time_sync(self, now_s: Callable[[], float] | None = None) -> tuple[float, float]:
+        """(offset_s, rtt_s): device clock minus host time (now_s(), default time.monotonic)."""
         check_feature(self.address, self.capabilities, Feature.TIME_SYNC, "time sync")
-        sent_us = time.monotonic_ns() // 1000
+        host_us = _monotonic_us if now_s is None else (lambda: round(now_s() * 1e6))
+        sent_us = host_us()
+        if sent_us < 0:
+            raise DeviceRangeError(f"{self.address}: time sync host clock {sent_us} us is < 0")
         # Never retransmitted: a replayed TIME_SYNC returns a stale clock (docs section 3).
         reply = await self._require_connection().request(TimeSync(sent_us), retries=0)
-        received_us = time.monotonic_ns() // 1000
+        received_us = host_us()
         if not isinstance(reply, TimeSyncReply):
             raise DeviceError(f"{self.address}: TIME_SYNC answered by {reply.TYPE.name}")
         midpoint_us = (reply.host_time_us + received_us) / 2

@@ -1,0 +1,361 @@
+"""Session control on a recording fake gun: pause, resume, skip, stop, heartbeats, link, faults."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from engine_helpers import FakeGun, fake_caps, small_profile, types_of
+
+from tpdevice.device.errors import DeviceRejectedError
+from tpdevice.device.state import ConnectionState
+from tpdevice.protocol import Fault, FaultCode, Feature, MsgType, ResultCode, StopReason
+from tpdevice.therapy.clock import VirtualClock
+from tpdevice.therapy.compat import SessionError
+from tpdevice.therapy.engine import ExecutionMode, Session, SessionOptions, SessionState
+from tpdevice.therapy.events import Event
+
+STEADY_N = 12.0  # in the first hold's band (10..20 N) and in contact
+
+
+@pytest.fixture
+async def gun() -> AsyncIterator[FakeGun]:
+    fake = FakeGun(VirtualClock())
+    fake.feed_every(0.1, lambda now_s: STEADY_N)
+    yield fake
+    fake.shutdown()
+
+
+def _session(gun: FakeGun, **kwargs: object) -> Session:
+    kwargs.setdefault("side", "left")
+    kwargs.setdefault("mode", ExecutionMode.HOST)
+    return Session(gun, small_profile(), clock=gun.clock, **kwargs)  # type: ignore[arg-type]
+
+
+async def _until(session: Session, wanted: str, *, step_index: int | None = None) -> Event:
+    """The first event of type `wanted` (for that step), waiting as needed."""
+    async for event in session.subscribe(replay=True):
+        if event.type == wanted and (
+            step_index is None or getattr(event, "step_index", None) == step_index
+        ):
+            return event
+    raise AssertionError(f"no {wanted} event")
+
+
+def _of(session: Session, kind: str) -> list[Event]:
+    return [e for e in session.events if e.type == kind]
+
+
+async def test_pause_resume_keeps_the_remaining_hold_time(gun: FakeGun) -> None:
+    session = _session(gun)
+    run = asyncio.create_task(session.run())
+    await _until(session, "hold.started")
+    await gun.clock.sleep(7.25)
+    session.pause()
+    assert session.paused
+    paused = await _until(session, "session.paused")
+    assert gun.commands[-1].name == "stop" and not gun.running  # paused = motor stopped
+    await gun.clock.sleep(33.0)
+    assert gun.calls("start")[-1].time_s < paused.mono_s  # no START while paused
+    session.resume()
+    resumed = await _until(session, "session.resumed")
+    summary = await run
+    assert paused.remaining_s == pytest.approx(20.0 - 7.25, abs=0.01)  # type: ignore[attr-defined]
+    assert resumed.remaining_s == pytest.approx(paused.remaining_s, abs=0.01)  # type: ignore[attr-defined]
+    hold = summary.steps[1]
+    assert hold.actual_duration_s == pytest.approx(20.0, abs=0.01)
+    assert summary.paused_s == pytest.approx(33.0, abs=0.01)
+    completed = next(e for e in _of(session, "step.completed") if e.step_index == 1)  # type: ignore[attr-defined]
+    assert completed.mono_s == pytest.approx(10.0 + 20.0 + 33.0, abs=0.01)
+    # START again after the pause, with the hold's setpoint re-sent first.
+    assert gun.commands[gun.commands.index(gun.calls("start")[-1]) - 1].name == "set_output"
+
+
+async def test_heartbeats_follow_the_session_clock_even_while_paused(gun: FakeGun) -> None:
+    session = _session(gun)
+    run = asyncio.create_task(session.run())
+    await _until(session, "hold.started")
+    session.pause()
+    await _until(session, "session.paused")
+    await gun.clock.sleep(5.0)
+    session.resume()
+    await run
+    interval_s = gun.heartbeat.interval_s
+    gaps = [b - a for a, b in zip(gun.beats, gun.beats[1:], strict=False)]
+    assert gaps and max(gaps) <= interval_s + 1e-9
+    assert len(gun.beats) >= session.summary().actual_duration_s / interval_s
+
+
+async def test_skip_ends_the_step_now(gun: FakeGun) -> None:
+    session = _session(gun)
+    run = asyncio.create_task(session.run())
+    await _until(session, "hold.started")
+    await gun.clock.sleep(4.0)
+    session.skip()
+    started = await _until(session, "step.started", step_index=2)
+    summary = await run
+    assert summary.steps[1].skipped and summary.steps[1].actual_duration_s == pytest.approx(4.0)
+    assert started.mono_s == pytest.approx(14.0)
+    assert started.lateness_ms == 0.0  # type: ignore[attr-defined]
+    assert summary.steps_skipped == 1 and summary.outcome == "completed"
+    assert summary.actual_duration_s == pytest.approx(70.0 - 16.0)
+
+
+async def test_skip_while_paused_waits_for_resume(gun: FakeGun) -> None:
+    session = _session(gun)
+    run = asyncio.create_task(session.run())
+    await _until(session, "hold.started")
+    session.pause()
+    session.skip()
+    await _until(session, "session.paused")
+    await gun.clock.sleep(2.0)
+    assert not _of(session, "step.completed")[1:]  # the hold is still the current step
+    session.resume()
+    summary = await run
+    assert summary.steps[1].skipped
+
+
+async def test_stop_sends_stop_at_once_and_aborts(gun: FakeGun) -> None:
+    session = _session(gun)
+    run = asyncio.create_task(session.run())
+    await _until(session, "hold.started")
+    await gun.clock.sleep(3.0)
+    asked_s = gun.clock.now_s()
+    await session.stop()
+    stops = gun.calls("stop")
+    assert stops[0].time_s == asked_s and stops[0].args["reason"] is StopReason.USER
+    summary = await run
+    assert session.state is SessionState.ABORTED and summary.reason == "user"
+    assert summary.steps[1].actual_duration_s == pytest.approx(3.0)
+    assert not summary.steps[1].completed
+    assert session.pause() is None and not session.paused  # ignored once ended
+
+
+async def test_stop_before_run(gun: FakeGun) -> None:
+    session = _session(gun)
+    await session.stop()
+    assert session.state is SessionState.ABORTED
+    assert types_of(session.events) == ["session.aborted"]
+    summary = await session.run()
+    assert summary.outcome == "aborted" and not gun.commands
+
+
+async def test_run_twice_is_refused(gun: FakeGun) -> None:
+    session = _session(gun)
+    run = asyncio.create_task(session.run())
+    await _until(session, "step.started")
+    with pytest.raises(SessionError, match="already running"):
+        await session.run()
+    await session.stop()
+    await run
+
+
+async def test_cancelling_run_stops_the_motor(gun: FakeGun) -> None:
+    session = _session(gun)
+    run = asyncio.create_task(session.run())
+    await _until(session, "hold.started")
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert gun.commands[-1].name == "stop" and not gun.running
+    assert session.state is SessionState.ABORTED
+    assert session.events[-1].reason == "cancelled"  # type: ignore[attr-defined]
+
+
+async def test_a_refused_command_fails_the_session_with_the_motor_stopped(gun: FakeGun) -> None:
+    gun.fail_next["start"] = DeviceRejectedError("fake", MsgType.START, ResultCode.OVERHEAT)
+    session = _session(gun)
+    summary = await session.run()
+    assert session.state is SessionState.FAILED
+    assert summary.reason == "device_error"
+    assert "overheat" in session.events[-1].error  # type: ignore[attr-defined]
+    assert gun.commands[-1].name == "stop"
+
+
+async def test_a_bug_fails_the_session_stops_the_motor_and_raises(gun: FakeGun) -> None:
+    gun.fail_next["set_output"] = ZeroDivisionError("boom")
+    session = _session(gun)
+    with pytest.raises(ZeroDivisionError):
+        await session.run()
+    assert session.state is SessionState.FAILED
+    assert gun.commands[-1].name == "stop"
+
+
+async def test_active_fault_aborts_with_device_fault(gun: FakeGun) -> None:
+    session = _session(gun)
+    run = asyncio.create_task(session.run())
+    await _until(session, "hold.started")
+    gun.emit(Fault(5000, FaultCode.OVERHEAT, True))
+    summary = await run
+    faults = _of(session, "device.fault")
+    assert [(f.code, f.active, f.step_index) for f in faults] == [("overheat", True, 1)]  # type: ignore[attr-defined]
+    assert session.state is SessionState.ABORTED and summary.reason == "device_fault"
+    assert summary.faults == ["overheat"] and summary.steps[1].faults == ["overheat"]
+    assert gun.calls("stop")[-1].args["reason"] is StopReason.FAULT
+
+
+async def test_cleared_fault_is_reported_without_ending(gun: FakeGun) -> None:
+    session = _session(gun)
+    run = asyncio.create_task(session.run())
+    await _until(session, "hold.started")
+    gun.emit(Fault(5000, FaultCode.LOW_BATTERY, False))
+    summary = await run
+    assert [f.active for f in _of(session, "device.fault")] == [False]  # type: ignore[attr-defined]
+    assert summary.outcome == "completed" and not summary.faults
+
+
+async def test_link_loss_and_reconnect_on_a_fake(gun: FakeGun) -> None:
+    session = _session(gun, options=SessionOptions(reconnect_grace_s=10.0))
+    run = asyncio.create_task(session.run())
+    await _until(session, "hold.started")
+    await gun.clock.sleep(5.0)
+    gun.set_state(ConnectionState.DISCONNECTED)
+    paused = await _until(session, "session.paused")
+    beats = len(gun.beats)
+    await gun.clock.sleep(4.0)
+    assert len(gun.beats) == beats  # beat() reports no link; nothing sent
+    gun.set_state(ConnectionState.READY)
+    resumed = await _until(session, "session.resumed")
+    summary = await run
+    assert paused.reason == "link_lost" and resumed.reason == "reconnected"  # type: ignore[attr-defined]
+    restart = [c.name for c in gun.commands if c.time_s == resumed.mono_s]
+    assert restart == ["set_output", "start"]
+    assert summary.steps[1].actual_duration_s == pytest.approx(20.0, abs=0.01)
+    assert summary.outcome == "completed"
+
+
+async def test_link_lost_for_good_fails_after_the_grace(gun: FakeGun) -> None:
+    session = _session(gun, options=SessionOptions(reconnect_grace_s=3.0))
+    run = asyncio.create_task(session.run())
+    await _until(session, "hold.started")
+    lost_s = gun.clock.now_s()
+    gun.set_state(ConnectionState.DISCONNECTED)
+    summary = await run
+    last = session.events[-1]
+    assert last.type == "session.failed" and last.mono_s == pytest.approx(lost_s + 3.0)
+    assert summary.reason == "link_lost"
+
+
+async def test_client_failed_fails_at_once(gun: FakeGun) -> None:
+    session = _session(gun)
+    run = asyncio.create_task(session.run())
+    await _until(session, "hold.started")
+    gun.set_state(ConnectionState.FAILED)
+    summary = await run
+    assert summary.outcome == "failed" and "failed" in session.events[-1].error  # type: ignore[attr-defined]
+
+
+async def test_pressure_coaching_low_and_high() -> None:
+    gun = FakeGun(VirtualClock())
+    # The first sweep (band 5..15 N): 2 s at 12 N, 4 s at 2 N, 3 s at 18 N.
+    gun.feed_every(0.1, lambda now_s: 12.0 if now_s < 2 else 2.0 if now_s < 6 else 18.0)
+    session = Session(
+        gun, small_profile(), side="left", clock=gun.clock, mode=ExecutionMode.HOST,
+        options=SessionOptions(coach_after_s=1.0),
+    )  # fmt: skip
+    run = asyncio.create_task(session.run())
+    await _until(session, "step.completed")
+    await session.stop()
+    await run
+    gun.shutdown()
+    low, high = _of(session, "pressure.low"), _of(session, "pressure.high")
+    assert len(low) == 1 and low[0].mono_s == pytest.approx(3.0, abs=0.25)
+    assert len(high) == 1 and high[0].mono_s == pytest.approx(7.0, abs=0.25)
+    assert low[0].band_low_n == 5.0 and high[0].band_high_n == 15.0  # type: ignore[attr-defined]
+    sweep = session.summary().steps[0]
+    assert (sweep.pressure_low, sweep.pressure_high) == (1, 1)
+    assert sweep.time_in_band_s == pytest.approx(2.0, abs=0.15)
+    assert sweep.peak_force_n == 18.0
+
+
+async def test_ramp_delays_the_low_pressure_cue() -> None:
+    gun = FakeGun(VirtualClock())
+    gun.feed_every(0.1, lambda now_s: min(10.0, 4.0 * now_s))  # reaches the band at 1.25 s
+    session = Session(
+        gun, small_profile(), side="left", clock=gun.clock, mode=ExecutionMode.HOST,
+        options=SessionOptions(coach_after_s=0.5),
+    )  # fmt: skip
+    run = asyncio.create_task(session.run())
+    await _until(session, "step.completed")
+    await session.stop()
+    await run
+    gun.shutdown()
+    assert not _of(session, "pressure.low")  # the 10 N/s ramp excuses the slow start
+
+
+async def test_contact_policy_hold_on_a_fake(gun: FakeGun) -> None:
+    lifted = (15.0, 18.0)  # the hold runs 10..: 5 s in, the gun is lifted for 3 s
+    gun.shutdown()
+    gun.feed_every(0.1, lambda now_s: 0.0 if lifted[0] <= now_s < lifted[1] else STEADY_N)
+    session = _session(gun)
+    summary = await session.run()
+    paused = [e for e in _of(session, "hold.paused") if e.step_index == 1]  # type: ignore[attr-defined]
+    resumed = [e for e in _of(session, "hold.resumed") if e.step_index == 1]  # type: ignore[attr-defined]
+    assert [e.mono_s for e in paused] == [pytest.approx(15.0, abs=0.11)]
+    assert [e.mono_s for e in resumed] == [pytest.approx(18.0, abs=0.11)]
+    assert paused[0].remaining_s == pytest.approx(15.0, abs=0.11)  # type: ignore[attr-defined]
+    assert summary.steps[1].actual_duration_s == pytest.approx(23.0, abs=0.11)
+
+
+async def test_contact_hold_never_exceeds_its_wall_cap(gun: FakeGun) -> None:
+    gun.shutdown()
+    gun.feed_every(0.1, lambda now_s: 0.0 if now_s >= 12.0 else STEADY_N)  # lifted for good
+    session = _session(gun)
+    run = asyncio.create_task(session.run())
+    done = await _until(session, "step.completed", step_index=1)
+    await session.stop()
+    await run
+    assert done.duration_s == pytest.approx(40.0)  # type: ignore[attr-defined]
+
+
+async def test_firmware_mode_is_refused_without_programs(gun: FakeGun) -> None:
+    with pytest.raises(SessionError, match="runs no programs"):
+        _session(gun, mode=ExecutionMode.FIRMWARE)
+    assert _session(gun, mode=ExecutionMode.AUTO).mode is ExecutionMode.HOST
+
+
+async def test_auto_mode_picks_firmware_when_the_device_runs_programs() -> None:
+    caps = fake_caps(features=int(Feature.FORCE_SENSOR | Feature.PROGRAM), max_program_steps=64)
+    gun = FakeGun(VirtualClock(), caps)
+    session = Session(gun, small_profile(), side="both", clock=gun.clock)
+    assert session.mode is ExecutionMode.FIRMWARE
+    summary = await session.run()
+    assert summary.outcome == "completed" and summary.steps_completed == 14
+    assert gun.calls("upload_program")[0].args["count"] == 14
+    assert not gun.calls("set_output")
+    small = fake_caps(features=int(Feature.PROGRAM), max_program_steps=8)
+    assert Session(FakeGun(VirtualClock(), small), small_profile()).mode is ExecutionMode.HOST
+
+
+async def test_firmware_skip_and_pause_reupload_the_rest() -> None:
+    caps = fake_caps(features=int(Feature.FORCE_SENSOR | Feature.PROGRAM))
+    gun = FakeGun(VirtualClock(), caps)
+    session = Session(gun, small_profile(), side="left", clock=gun.clock)
+    run = asyncio.create_task(session.run())
+    await _until(session, "hold.started")
+    await gun.clock.sleep(4.0)
+    session.skip()
+    await _until(session, "step.started", step_index=2)
+    summary = await run
+    uploads = [c.args["count"] for c in gun.calls("upload_program")]
+    assert uploads == [7, 5]  # everything, then steps 2.. after the skip
+    assert summary.steps[1].skipped and summary.outcome == "completed"
+    assert summary.actual_duration_s == pytest.approx(70.0 - 16.0, abs=0.01)
+
+
+async def test_link_lost_under_a_setpoint_starts_that_step_after_reconnect(gun: FakeGun) -> None:
+    session = _session(gun)
+    run = asyncio.create_task(session.run())
+    await _until(session, "hold.started")
+    gun.drop_on.add("set_output")  # the hold's end sends the release: the link drops then
+    paused = await _until(session, "session.paused")
+    assert paused.mono_s == pytest.approx(30.0)
+    await gun.clock.sleep(2.0)
+    gun.set_state(ConnectionState.READY)
+    release = await _until(session, "step.started", step_index=2)
+    summary = await run
+    assert release.mono_s == pytest.approx(32.0)
+    assert [e.reason for e in _of(session, "session.resumed")] == ["reconnected"]  # type: ignore[attr-defined]
+    assert summary.outcome == "completed" and summary.steps_completed == 7
+    assert summary.actual_duration_s == pytest.approx(72.0)

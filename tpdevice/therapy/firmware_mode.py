@@ -1,0 +1,213 @@
+"""Firmware mode: the device runs the uploaded timeline; the engine follows its STEP_EVENTs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from tpdevice.device.errors import DeviceRejectedError
+from tpdevice.protocol import (
+    Feature,
+    HoldPolicy,
+    ProgramAction,
+    ProgramStep,
+    StepEvent,
+    StepEventKind,
+    StepKind,
+    StopReason,
+)
+from tpdevice.therapy.devicetime import sync_device_time
+from tpdevice.therapy.modes import ModeRunner, RunContext
+from tpdevice.therapy.steptimer import StepTimer
+from tpdevice.therapy.timeline import PlannedStep
+
+__all__ = ["FirmwareRunner", "program_step"]
+
+_LOGGER = logging.getLogger(__name__)
+_MIN_S = 0.001  # the wire counts whole milliseconds, at least one
+
+
+def program_step(
+    step: PlannedStep, *, duration_s: float | None = None, cap_s: float | None = None
+) -> ProgramStep:
+    """The PROGRAM_STEP for a planned step (duration/cap shortened for a step continued)."""
+    duration_s = step.duration_s if duration_s is None else duration_s
+    cap_s = step.hold_cap_s if cap_s is None else cap_s
+    contact = step.contact_timed
+    return ProgramStep(
+        index=0, kind=StepKind[step.kind.name], freq_hz=step.freq_hz,
+        force_target_n=step.force_target_n, force_tolerance_n=step.force_tolerance_n,
+        force_cap_n=step.force_cap_n, force_ramp_n_per_s=step.force_ramp_n_per_s,
+        duration_ms=round(max(_MIN_S, duration_s) * 1000),
+        hold_policy=HoldPolicy.CONTACT if contact else HoldPolicy.WALL,
+        hold_cap_ms=round(max(_MIN_S, cap_s, duration_s) * 1000) if contact else 0,
+        contact_threshold_n=step.contact_threshold_n,
+    )  # fmt: skip
+
+
+def _continued(timer: StepTimer, now_s: float) -> ProgramStep:
+    """The rest of a frozen step as a program step."""
+    left_s = timer.remaining_s(now_s)
+    cap_left_s = timer.step.hold_cap_s - timer.active_s(now_s)
+    return program_step(timer.step, duration_s=left_s, cap_s=max(left_s, cap_left_s))
+
+
+class FirmwareRunner(ModeRunner):
+    """Uploads the steps, runs them on the device and mirrors STEP_EVENTs into progress.
+
+    Skip and recovery after a reconnect re-upload what is left (a continued step with its
+    remaining time) and run it; program step 0 then maps to timeline step `base`. Device
+    times map to session time via TIME_SYNC when offered, else telemetry arrivals.
+    """
+
+    mode = "firmware"
+
+    def __init__(self, ctx: RunContext) -> None:
+        super().__init__(ctx)
+        self._base = 0  # timeline index of program step 0
+        self._awaiting_start = False  # ignore events of an older program until STARTED(0)
+        self._continuing = False  # program step 0 continues the frozen step
+        self._next_deadline_s = 0.0  # when the next step is due (lateness reference)
+
+    async def begin(self) -> float:
+        """Sync time, upload everything, run; t0 is the RUN."""
+        await self._sync_time()
+        await self._upload(0, [])
+        t0_s = self.ctx.clock.now_s()
+        self._next_deadline_s = t0_s
+        await self._run()
+        return t0_s
+
+    def on_step_event(self, event: StepEvent) -> None:
+        """Mirror one STEP_EVENT into progress (events of an older program are ignored)."""
+        kind, index = event.kind, event.step_index
+        if self._awaiting_start:
+            if not (kind is StepEventKind.STARTED and index == 0):
+                _LOGGER.debug("step event %s %d of an older program ignored", kind.name, index)
+                return
+            self._awaiting_start = False
+        at_s = self._session_s(event.device_time_ms)
+        if kind is StepEventKind.STARTED:
+            self._started(self._base + index, at_s)
+        elif kind is StepEventKind.COMPLETED:
+            self._completed(self._base + index, at_s)
+        elif kind in (StepEventKind.HOLD_PAUSED, StepEventKind.HOLD_RESUMED):
+            force_n = self.ctx.contact.force_n
+            self.ctx.progress.set_contact(kind is StepEventKind.HOLD_RESUMED, at_s, force_n)
+        elif kind is StepEventKind.ABORTED:
+            self.device_abort = f"the device aborted the program at step {self._base + index}"
+        elif kind is StepEventKind.PROGRAM_DONE:
+            self.done = True
+
+    async def pause(self, now_s: float) -> None:
+        """PROGRAM_CONTROL pause (the device stops the motor and freezes its timers)."""
+        self.freeze(now_s)
+        try:
+            await self.ctx.client.program_control(ProgramAction.PAUSE)
+        except DeviceRejectedError as err:  # the program ended meanwhile: nothing runs
+            _LOGGER.info("%s", err)
+
+    async def resume(self, now_s: float) -> None:
+        """PROGRAM_CONTROL resume; re-upload the rest if the program is gone."""
+        if self.ctx.halting:
+            return
+        try:
+            await self.ctx.client.program_control(ProgramAction.RESUME)
+        except DeviceRejectedError as err:
+            _LOGGER.info("%s; uploading the rest of the session", err)
+            await self._continue(now_s)
+            return
+        self.thaw(now_s)
+
+    async def skip(self, now_s: float) -> None:
+        """Abort the program, complete the step (skipped), upload and run the rest."""
+        progress = self.ctx.progress
+        if progress.timer is None:
+            return
+        self._awaiting_start = True
+        await self.ctx.client.program_control(ProgramAction.ABORT)
+        now_s = self.ctx.clock.now_s()
+        progress.complete(now_s, skipped=True)
+        if progress.finished:
+            self.done = True
+            return
+        await self._upload(progress.next_index, [])
+        self._next_deadline_s = now_s
+        await self._run()
+
+    def link_lost(self, now_s: float) -> None:
+        """Freeze; whatever the old program still reports (its abort) is stale from now on."""
+        super().link_lost(now_s)
+        self._awaiting_start = True
+
+    async def recover(self, now_s: float) -> None:
+        """After a reconnect: STOP whatever still runs, upload the rest and run it."""
+        self._awaiting_start = True
+        await self.halt(StopReason.HOST)
+        await self._continue(self.ctx.clock.now_s())
+
+    async def _continue(self, now_s: float) -> None:
+        """Upload the frozen step's remainder plus the rest; thaw and run."""
+        progress = self.ctx.progress
+        timer = progress.timer
+        if timer is None:
+            await self._upload(progress.next_index, [])
+            self._next_deadline_s = now_s
+        else:
+            await self._upload(progress.next_index, [_continued(timer, now_s)])
+            self._continuing = True
+        self.thaw(self.ctx.clock.now_s())
+        await self._run()
+
+    async def _upload(self, first_index: int, head: Sequence[ProgramStep]) -> None:
+        """Upload `head` then the timeline from first_index; program step 0 is `base`."""
+        steps = list(head) + [program_step(s) for s in self.ctx.progress.steps[first_index:]]
+        await self.ctx.client.upload_program(steps)
+        self._base = first_index - len(head)
+
+    async def _run(self) -> None:
+        """PROGRAM_CONTROL run, unless the session is being stopped."""
+        if self.ctx.halting:
+            return
+        self._awaiting_start = True
+        await self.ctx.client.program_control(ProgramAction.RUN)
+
+    def _started(self, index: int, at_s: float) -> None:
+        progress = self.ctx.progress
+        if self._continuing and index == self._base:
+            self._continuing = False
+            return
+        if index != progress.next_index or progress.timer is not None:
+            _LOGGER.warning("device started step %d, expected %d", index, progress.next_index)
+            return
+        contact = self.ctx.contact
+        progress.start(self._next_deadline_s, at_s, in_contact=True, force_n=contact.force_n)
+
+    def _completed(self, index: int, at_s: float) -> None:
+        progress = self.ctx.progress
+        timer = progress.timer
+        if timer is None or timer.step.index != index:
+            _LOGGER.warning("device completed step %d, not the running one", index)
+            return
+        expected_s = timer.end_s()
+        # A wall step's next deadline is the plan's (drift-free); a contact hold ends on contact.
+        self._next_deadline_s = at_s if timer.step.contact_timed else min(expected_s, at_s)
+        progress.complete(at_s)
+
+    def _session_s(self, device_time_ms: int) -> float:
+        """Session time of a device time (now, if no mapping exists yet)."""
+        time_map = self.ctx.time_map
+        if not time_map.ready:
+            return self.ctx.clock.now_s()
+        return time_map.to_session_s(device_time_ms)
+
+    async def _sync_time(self) -> None:
+        """TIME_SYNC a few times when the device offers it (telemetry arrivals otherwise)."""
+        client = self.ctx.client
+        time_sync = getattr(client, "time_sync", None)
+        if time_sync is None or not client.capabilities.features & Feature.TIME_SYNC:
+            return
+        try:
+            await sync_device_time(client, self.ctx.clock.now_s, self.ctx.time_map)  # type: ignore[arg-type]
+        except DeviceRejectedError as err:
+            _LOGGER.info("time sync refused (%s); using telemetry arrival times", err)

@@ -1,0 +1,118 @@
+"""Host mode: the engine sends each step's setpoint at its absolute deadline."""
+
+from __future__ import annotations
+
+import logging
+
+from tpdevice.protocol import StopReason
+from tpdevice.therapy.modes import ModeRunner, RunContext
+from tpdevice.therapy.timeline import PlannedStep
+
+__all__ = ["HostRunner"]
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class HostRunner(ModeRunner):
+    """Streams SET_OUTPUT at step deadlines and times holds itself (contact from telemetry).
+
+    Each step is due when the previous one ends (its deadline plus its pauses, or the
+    contact timer's computed end), never "when the loop noticed", so lateness never adds up.
+    """
+
+    mode = "host"
+
+    def __init__(self, ctx: RunContext) -> None:
+        super().__init__(ctx)
+        self._motor_started = False
+
+    async def begin(self) -> float:
+        """Issue step 0 now; now is t0."""
+        t0_s = self.ctx.clock.now_s()
+        await self._start_next(t0_s)
+        return t0_s
+
+    def next_deadline_s(self) -> float:
+        """The running step's end."""
+        timer = self.ctx.progress.timer
+        return timer.end_s() if timer is not None else super().next_deadline_s()
+
+    async def on_time(self, now_s: float) -> None:
+        """Complete every step whose end passed and start its successor at that end."""
+        progress = self.ctx.progress
+        timer = progress.timer
+        while timer is not None and now_s >= (end_s := timer.end_s()):
+            progress.complete(end_s)
+            if progress.finished:
+                self.done = True
+                return
+            await self._start_next(end_s)
+            now_s, timer = self.ctx.clock.now_s(), progress.timer
+
+    def on_contact(self, now_s: float) -> bool:
+        """Pause/resume a contact-policy hold's timer; True if its end moved."""
+        contact = self.ctx.contact
+        return self.ctx.progress.set_contact(contact.in_contact, now_s, contact.force_n)
+
+    async def pause(self, now_s: float) -> None:
+        """STOP, freeze."""
+        self.freeze(now_s)
+        self._motor_started = False
+        await self.halt(StopReason.USER)
+
+    async def resume(self, now_s: float) -> None:
+        """Thaw, re-send the step's setpoint and START (or start the step a lost link cut off)."""
+        self.thaw(now_s)
+        self.on_contact(now_s)
+        progress = self.ctx.progress
+        step = progress.current
+        if step is not None:
+            await self._apply(step)
+        elif not progress.finished:
+            await self._start_next(now_s)
+
+    async def skip(self, now_s: float) -> None:
+        """Complete the step now (skipped); the next one is due now."""
+        progress = self.ctx.progress
+        if progress.timer is None:
+            return
+        progress.complete(now_s, skipped=True)
+        if progress.finished:
+            self.done = True
+            return
+        await self._start_next(now_s)
+
+    def link_lost(self, now_s: float) -> None:
+        """The device watchdog stops the motor: a START is needed after the reconnect."""
+        super().link_lost(now_s)
+        self._motor_started = False
+
+    async def recover(self, now_s: float) -> None:
+        """Same as resume: setpoint and START again."""
+        await self.resume(now_s)
+
+    async def _start_next(self, deadline_s: float) -> None:
+        """Send the next step's setpoint, then record it started when it was issued.
+
+        The events come after the send so that building them never delays the setpoint.
+        """
+        ctx = self.ctx
+        step = ctx.progress.steps[ctx.progress.next_index]
+        issued_s = ctx.clock.now_s()
+        await self._apply(step)
+        contact = ctx.contact
+        ctx.progress.start(
+            deadline_s, issued_s, in_contact=contact.in_contact, force_n=contact.force_n
+        )
+
+    async def _apply(self, step: PlannedStep) -> None:
+        """SET_OUTPUT with the step's capped values, then START unless the motor runs."""
+        ctx = self.ctx
+        await ctx.client.set_output(
+            step.freq_hz, force_target_n=step.force_target_n,
+            force_tolerance_n=step.force_tolerance_n, force_cap_n=step.force_cap_n,
+            force_ramp_n_per_s=step.force_ramp_n_per_s,
+        )  # fmt: skip
+        if not self._motor_started and not ctx.halting:
+            await ctx.client.start()
+            self._motor_started = True

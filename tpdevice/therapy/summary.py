@@ -1,0 +1,59 @@
+"""The end-of-session summary: per step planned vs actual, pressure, cues and faults; totals."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = ["StepSummary", "Summary"]
+
+
+class StepSummary(BaseModel):
+    """One planned step as it ran (actual fields None when it never started)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    index: int
+    kind: str
+    side: str
+    cycle: int
+    planned_start_s: float
+    planned_duration_s: float
+    actual_start_s: float | None = None  # offset from session start, session clock
+    actual_duration_s: float | None = None  # pauses excluded
+    lateness_ms: float | None = None
+    completed: bool = False
+    skipped: bool = False
+    time_in_band_s: float = 0.0
+    peak_force_n: float = 0.0
+    pressure_low: int = 0  # pressure.low cues
+    pressure_high: int = 0  # pressure.high cues
+    contact_losses: int = 0  # hold.paused by lost contact
+    faults: list[str] = []
+
+
+class Summary(BaseModel):
+    """The whole session: outcome, plan vs actual, pressure totals, every step."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    session_id: str
+    profile_id: str
+    device: str
+    side: str
+    mode: str
+    outcome: str  # created | running | paused | completed | aborted | failed
+    reason: str = ""
+    planned_duration_s: float
+    actual_duration_s: float = 0.0  # session start to end, pauses included
+    paused_s: float = 0.0
+    steps_planned: int
+    steps_completed: int = 0
+    steps_skipped: int = 0
+    time_in_band_s: float = 0.0
+    peak_force_n: float = 0.0
+    pressure_low: int = 0
+    pressure_high: int = 0
+    faults: list[str] = []
+    lateness_p50_ms: float | None = None
+    lateness_max_ms: float | None = None
+    steps: list[StepSummary] = []
