@@ -12,11 +12,14 @@ import struct
 import termios
 import tty
 from collections.abc import Callable
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from simulator.faults import FaultSpec
 from simulator.framelink import LINE_DOWN_S, FrameHandler, FrameLink
 from tpdevice.protocol import StreamDecoder
+
+if TYPE_CHECKING:
+    from simulator.ble.spec import BleSlot
 
 __all__ = [
     "LINE_DOWN_S",
@@ -31,7 +34,7 @@ __all__ = [
 
 _LOGGER = logging.getLogger(__name__)
 
-TRANSPORTS = ("serial", "tcp", "loopback")
+TRANSPORTS = ("serial", "tcp", "loopback", "ble")
 _READ_SIZE = 65536
 _MAX_BACKLOG = 64 * 1024
 # A host that reads never leaves this much unread; more means the port is closed.
@@ -275,9 +278,19 @@ class LoopbackLink(FrameLink):
 
 
 def make_link(
-    transport: str, faults: FaultSpec | None = None, *, rng: random.Random | None = None
+    transport: str,
+    faults: FaultSpec | None = None,
+    *,
+    rng: random.Random | None = None,
+    ble: BleSlot | None = None,
 ) -> FrameLink:
-    """A link server of the given kind: 'serial' (pty), 'tcp' or 'loopback'."""
+    """A link server of the given kind: 'serial' (pty), 'tcp', 'loopback' or 'ble' (needs ble)."""
+    if transport == "ble":
+        if ble is None:
+            raise ValueError("a 'ble' link needs its place on a radio (ble=BleSlot(...))")
+        from simulator.ble.peripheral import BlePeripheralLink  # bumble only when asked for
+
+        return BlePeripheralLink(faults, rng=rng, slot=ble)
     if transport == "serial":
         return PtyLink(faults, rng=rng)
     if transport == "tcp":

@@ -9,7 +9,6 @@ from tpdevice.transport import (
     AddressError,
     DeviceAddress,
     TransportError,
-    TransportOpenError,
     open_transport,
     parse_address,
 )
@@ -145,9 +144,7 @@ def test_open_transport_builds_serial_and_tcp() -> None:
     assert not tcp_transport.is_open
 
 
-def test_open_transport_refuses_ble_and_sim() -> None:
-    with pytest.raises(TransportOpenError, match=r"^ble://name=Pro: BLE is not supported yet$"):
-        open_transport(parse_address("ble://name=Pro"))
+def test_open_transport_refuses_sim() -> None:
     with pytest.raises(TransportError, match=r"^sim: sim is opened by the device layer"):
         open_transport(parse_address("sim"))
     with pytest.raises(TransportError, match="incomplete tcp address"):

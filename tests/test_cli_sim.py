@@ -112,7 +112,7 @@ def test_ctrl_c_exits_cleanly() -> None:
         (["--faults", "bogus=1"], "--faults: unknown key 'bogus'"),
         (["--model", "nope"], "--model: unknown gun model 'nope' (known: tp-sim-pro, "),
         (["--transport", "loopback"], "--transport: loopback"),
-        (["--transport", "ble"], "--transport: 'ble' is not supported"),
+        (["--transport", "usb"], "--transport: 'usb' is not supported"),
         (["--scenario", "wild"], "--scenario: unknown contact scenario 'wild'"),
         (["--time-scale", "0"], "--time-scale: 0 must be a number > 0"),
         (["--loop", "trio"], "--loop: unknown event loop 'trio'"),

@@ -230,8 +230,8 @@ async def test_loopback_peer_delivers_via_the_loop() -> None:
 
 
 def test_make_link_rejects_unknown_transports() -> None:
-    with pytest.raises(ValueError, match="unknown simulator transport 'ble'"):
-        make_link("ble")
+    with pytest.raises(ValueError, match="unknown simulator transport 'usb'"):
+        make_link("usb")
 
 
 # --- fault injection --------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""`tpdevice sim`: run simulated guns on ptys or TCP ports until Ctrl-C or SIGTERM."""
+"""`tpdevice sim`: run simulated guns on ptys, TCP ports or BLE until Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import signal
 import sys
 from dataclasses import dataclass
 
+from simulator.ble.spec import BUMBLE_HINT, BleHciError, BleUnavailableError
 from simulator.faults import FaultSpec, FaultSpecError, parse_fault_spec
 from simulator.gun import SimulatorFleet
 from simulator.gun import serve as serve_fleet
@@ -15,10 +16,13 @@ from simulator.physics import PRESETS, ContactScenario
 from tpdevice.cli.bench_loop import resolve_loop_name, run_on_loop
 from tpdevice.cli.errors import CliError
 from tpdevice.errors import TpDeviceError
+from tpdevice.protocol.gatt import SIM_MAX_GUNS
 
 __all__ = ["SimError", "SimSettings", "parse_settings", "run"]
 
-SIM_TRANSPORTS = ("serial", "tcp")
+SIM_TRANSPORTS = ("serial", "tcp", "ble")
+# Theragun Gen 4 guns, simulated as BLE peripherals named like the real ones.
+THERAGUN_MODELS = {"theragun-pro": "Pro", "theragun-elite": "Elite", "theragun-prime": "Prime"}
 
 
 class SimError(TpDeviceError):
@@ -36,12 +40,21 @@ class SimSettings:
     time_scale: float
     model: str
     scenario: ContactScenario
+    hci: str | None = None  # a real BLE controller (e.g. usb:0) instead of the virtual radio
+
+    @property
+    def theragun_model(self) -> str | None:
+        """The Theragun model name (Pro, Elite, Prime), or None for a native gun."""
+        return THERAGUN_MODELS.get(self.model)
 
     def describe(self) -> str:
         """One line saying what runs."""
         guns = f"{self.count} simulated gun{'s' if self.count != 1 else ''}"
+        where = f"{self.transport} (HCI {self.hci})" if self.hci else self.transport
+        if self.theragun_model is not None:
+            return f"{guns} on {where}: model {self.model}, time scale {self.time_scale:g}x"
         return (
-            f"{guns} on {self.transport}: model {self.model}, seed {self.seed}, "
+            f"{guns} on {where}: model {self.model}, seed {self.seed}, "
             f"faults {str(self.faults) or 'none'}, time scale {self.time_scale:g}x, "
             f"contact {self.scenario.value}"
         )
@@ -53,7 +66,25 @@ def _transport(transport: str) -> str:
         return transport
     if transport == "loopback":
         raise CliError("--transport: loopback lives in one process; use the address `sim` instead")
-    raise CliError(f"--transport: {transport!r} is not supported (one of serial, tcp)")
+    raise CliError(f"--transport: {transport!r} is not supported (one of serial, tcp, ble)")
+
+
+def _check_ble(settings: SimSettings) -> SimSettings:
+    """Options that only make sense together: --hci and Theragun models need BLE."""
+    if settings.hci is not None and settings.transport != "ble":
+        raise CliError("--hci: a BLE controller needs --transport ble")
+    if settings.transport == "ble" and settings.count > SIM_MAX_GUNS:
+        raise CliError(f"--count: at most {SIM_MAX_GUNS} guns fit on the BLE radio")
+    if settings.hci is not None and settings.count != 1:
+        raise CliError(f"--hci: a real controller serves one gun, not --count {settings.count}")
+    if settings.theragun_model is not None:
+        if settings.transport != "ble":
+            raise CliError(
+                f"--model: {settings.model} is reachable over BLE only (--transport ble)"
+            )
+        if settings.faults.active:
+            raise CliError(f"--faults: not supported for {settings.model}")
+    return settings
 
 
 def parse_settings(
@@ -64,22 +95,32 @@ def parse_settings(
     time_scale: float,
     model: str,
     scenario: str = ContactScenario.FOLLOW_BAND.value,
+    hci: str | None = None,
 ) -> SimSettings:
     """Check every option; CliError (one line, exit 2) names the first bad one."""
     try:
         fault_spec = parse_fault_spec(faults, source="--faults")
     except FaultSpecError as err:
         raise CliError(str(err)) from None
-    if model not in PRESETS:
-        raise CliError(f"--model: unknown gun model {model!r} (known: {', '.join(PRESETS)})")
+    if model not in PRESETS and model not in THERAGUN_MODELS:
+        known = ", ".join([*PRESETS, *THERAGUN_MODELS])
+        raise CliError(f"--model: unknown gun model {model!r} (known: {known})")
     if not (math.isfinite(time_scale) and time_scale > 0.0):
         raise CliError(f"--time-scale: {time_scale:g} must be a number > 0")
     if scenario not in {s.value for s in ContactScenario}:
         known = ", ".join(s.value for s in ContactScenario)
         raise CliError(f"--scenario: unknown contact scenario {scenario!r} (known: {known})")
-    return SimSettings(
-        _transport(transport), count, seed, fault_spec, time_scale, model, ContactScenario(scenario)
+    settings = SimSettings(
+        _transport(transport),
+        count,
+        seed,
+        fault_spec,
+        time_scale,
+        model,
+        ContactScenario(scenario),
+        hci or None,
     )
+    return _check_ble(settings)
 
 
 def _print_address(address: str) -> None:
@@ -95,7 +136,24 @@ async def serve(settings: SimSettings) -> None:
     signals = (signal.SIGINT, signal.SIGTERM)
     for signum in signals:
         loop.add_signal_handler(signum, stop.set)
-    fleet = SimulatorFleet(
+    try:
+        if settings.theragun_model is not None:
+            await _serve_theragun(settings, stop)
+        else:
+            await serve_fleet(_native_fleet(settings), _print_address, stop)
+    except (BleUnavailableError, BleHciError) as err:
+        raise SimError(f"simulator: {err}") from err
+    except OSError as err:
+        where = f"HCI {settings.hci}" if settings.hci else f"a {settings.transport} link"
+        raise SimError(f"simulator: cannot open {where}: {err}") from err
+    finally:
+        for signum in signals:
+            loop.remove_signal_handler(signum)
+
+
+def _native_fleet(settings: SimSettings) -> SimulatorFleet:
+    """Native guns on any transport (on ble, peripherals of one virtual radio or --hci)."""
+    return SimulatorFleet(
         settings.transport,
         settings.count,
         seed=settings.seed,
@@ -103,14 +161,22 @@ async def serve(settings: SimSettings) -> None:
         time_scale=settings.time_scale,
         model=settings.model,
         scenario=settings.scenario,
+        ble_hci=settings.hci,
     )
+
+
+async def _serve_theragun(settings: SimSettings, stop: asyncio.Event) -> None:
+    """Theragun guns on BLE until stop is set."""
     try:
-        await serve_fleet(fleet, _print_address, stop)
-    except OSError as err:
-        raise SimError(f"simulator: cannot open a {settings.transport} link: {err}") from err
-    finally:
-        for signum in signals:
-            loop.remove_signal_handler(signum)
+        from simulator.ble.theragun_peripheral import TheragunFleet
+        from simulator.ble.theragun_peripheral import serve as serve_theraguns
+    except ImportError:
+        raise BleUnavailableError(BUMBLE_HINT) from None
+    model = settings.theragun_model or ""
+    fleet = TheragunFleet(
+        settings.count, model=model, time_scale=settings.time_scale, ble_hci=settings.hci
+    )
+    await serve_theraguns(fleet, _print_address, stop)
 
 
 def run(
@@ -122,9 +188,10 @@ def run(
     model: str,
     scenario: str = ContactScenario.FOLLOW_BAND.value,
     loop: str | None = None,
+    hci: str | None = None,
 ) -> None:
     """Validate the options, say what runs on stderr, serve until a stop signal."""
-    settings = parse_settings(transport, count, seed, faults, time_scale, model, scenario)
+    settings = parse_settings(transport, count, seed, faults, time_scale, model, scenario, hci)
     loop_name = resolve_loop_name(loop)
     sys.stderr.write(f"tpdevice sim: {settings.describe()}, {loop_name} loop; Ctrl-C stops\n")
     sys.stderr.flush()

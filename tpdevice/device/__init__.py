@@ -1,7 +1,7 @@
 """One connected gun: state, request/ACK/retransmit, heartbeat, telemetry, reconnect."""
 
 from tpdevice.device.client import DeviceClient, DeviceEvent, EventListener
-from tpdevice.device.connect import open_client
+from tpdevice.device.connect import open_client, open_gun
 from tpdevice.device.connection import DeviceConnection
 from tpdevice.device.errors import (
     ConnectionLostError,
@@ -25,6 +25,7 @@ from tpdevice.device.request import (
 )
 from tpdevice.device.state import ConnectionState, LinkState, ReconnectState, SetpointResult
 from tpdevice.device.stream import LatestStream
+from tpdevice.device.theragun import TheragunClient, TheragunStats
 
 __all__ = [
     "RETRANSMIT_HORIZON",
@@ -55,7 +56,10 @@ __all__ = [
     "ReconnectState",
     "RequestAbandonedError",
     "SetpointResult",
+    "TheragunClient",
+    "TheragunStats",
     "is_permanent",
     "open_client",
+    "open_gun",
     "run_heartbeat",
 ]

@@ -1,13 +1,17 @@
-"""open_client(): from an address string to a connected DeviceClient (serial, tcp or sim)."""
+"""open_client() / open_gun(): from an address string to a connected client (any driver)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from tpdevice.device.api import GunClient
 from tpdevice.device.client import ClientOptions, DeviceClient
 from tpdevice.device.errors import DeviceConnectionError
+from tpdevice.device.theragun import TheragunClient
+from tpdevice.drivers.theragun import MODELS, TheragunModel, is_theragun_name, model_for_name
 from tpdevice.transport import (
     DeviceAddress,
     LoopbackTransport,
@@ -16,7 +20,7 @@ from tpdevice.transport import (
     parse_address,
 )
 
-__all__ = ["open_client"]
+__all__ = ["open_client", "open_gun"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -35,7 +39,9 @@ async def open_client(
     parsed = parse_address(address) if isinstance(address, str) else address
     client_options = ClientOptions(**options)
     if parsed.driver != "native":
-        raise DeviceConnectionError(f"{parsed.text}: driver {parsed.driver} is not supported yet")
+        raise DeviceConnectionError(
+            f"{parsed.text}: driver {parsed.driver} is opened with open_gun(), not open_client()"
+        )
     on_close: OnClose | None = None
     if parsed.scheme == "sim":
         factory, on_close = await _start_sim(parsed, sim_options or {})
@@ -50,8 +56,55 @@ async def open_client(
     return client
 
 
+async def open_gun(
+    address: str | DeviceAddress,
+    *,
+    sim_options: dict[str, Any] | None = None,
+    poll_status: bool = False,
+    **options: Any,
+) -> GunClient:
+    """open_client() for any driver: `driver=theragun` gives a connected TheragunClient.
+
+    A ble:// address without `driver=` whose name is a Theragun name (`ble://name=Pro`) uses
+    the theragun driver. `sim?driver=theragun` starts an in-process simulated Theragun
+    (`sim_options`: model, version, keepalive_s, time_scale). `poll_status` is the
+    TheragunClient option; `options` are ClientOptions fields.
+    """
+    parsed = _detect_driver(parse_address(address) if isinstance(address, str) else address)
+    if parsed.driver != "theragun":
+        return await open_client(parsed, sim_options=sim_options, **options)
+    on_close: OnClose | None = None
+    if parsed.scheme == "sim":
+        factory, on_close, model = await _start_theragun_sim(parsed, sim_options or {})
+    elif parsed.scheme == "ble":
+        factory, model = _transport_factory(parsed), model_for_name(parsed.ble_name)
+    else:
+        raise DeviceConnectionError(
+            f"{parsed.text}: the theragun driver needs a ble:// or sim address"
+        )
+    client = TheragunClient(
+        parsed.text, factory, ClientOptions(**options), model=model,
+        poll_status=poll_status, on_close=on_close,
+    )  # fmt: skip
+    try:
+        await client.connect()
+    except BaseException:
+        await client.close()
+        raise
+    return client
+
+
+def _detect_driver(address: DeviceAddress) -> DeviceAddress:
+    """A ble:// address naming a Theragun, with no explicit driver, gets driver=theragun."""
+    if address.scheme != "ble" or "driver" in address.params:
+        return address
+    if is_theragun_name(address.ble_name):
+        return dataclasses.replace(address, driver="theragun")
+    return address
+
+
 def _transport_factory(address: DeviceAddress) -> TransportFactory:
-    """A new serial/tcp transport per (re)connection."""
+    """A new serial, tcp or ble transport per (re)connection (ble: profile from `driver=`)."""
     return lambda: open_transport(address)
 
 
@@ -79,3 +132,23 @@ async def _start_sim(
         raise DeviceConnectionError(f"{address.text}: the simulator did not give a loopback link")
     _LOGGER.info("%s: in-process simulated gun %s", address.text, fleet.guns[0].config.serial)
     return (lambda: LoopbackTransport(link, address.text)), fleet.stop
+
+
+async def _start_theragun_sim(
+    address: DeviceAddress, sim_options: dict[str, Any]
+) -> tuple[TransportFactory, OnClose, TheragunModel]:
+    """Start an in-process simulated Theragun; its transport factory, stopper and model."""
+    from simulator.clock import ScaledClock
+    from simulator.theragun import TheragunFirmware, TheragunLoopbackLink
+
+    options = dict(sim_options)
+    try:
+        clock = ScaledClock(float(options.pop("time_scale", 1.0)))
+        firmware = TheragunFirmware(**options)
+    except (TypeError, ValueError) as err:
+        raise DeviceConnectionError(f"{address.text}: simulated Theragun: {err}") from None
+    link = TheragunLoopbackLink(firmware, clock)
+    link.start()
+    _LOGGER.info("%s: in-process simulated Theragun %s", address.text, firmware.preset.name)
+    model = MODELS[firmware.preset.name.lower()]
+    return (lambda: LoopbackTransport(link, address.text)), link.stop, model

@@ -1,4 +1,6 @@
-"""Transport layer: moves bytes between the host and a device; knows no messages."""
+"""Transport layer: moves bytes between the host and a device; knows no messages.
+
+BLE modules import bleak and bumble only when a BLE link is opened or a scan runs."""
 
 from tpdevice.transport.address import (
     DEFAULT_BAUD,
@@ -10,6 +12,15 @@ from tpdevice.transport.address import (
     parse_address,
 )
 from tpdevice.transport.base import OnBytes, OnLost, Transport, TransportState
+from tpdevice.transport.ble import (
+    NATIVE_PROFILE,
+    THERAGUN_PROFILE,
+    BleTransport,
+    GattProfile,
+    ble_transport_for,
+)
+from tpdevice.transport.ble_errors import BleProfileError, BleUnavailableError
+from tpdevice.transport.ble_scan import ScanResult, scan
 from tpdevice.transport.errors import AddressError, TransportError, TransportOpenError
 from tpdevice.transport.loopback import (
     EchoPeer,
@@ -21,22 +32,31 @@ from tpdevice.transport.loopback import (
 
 __all__ = [
     "DEFAULT_BAUD",
+    "NATIVE_PROFILE",
     "STANDARD_BAUDS",
+    "THERAGUN_PROFILE",
     "AddressError",
+    "BleProfileError",
+    "BleTransport",
+    "BleUnavailableError",
     "DeviceAddress",
     "Driver",
     "EchoPeer",
+    "GattProfile",
     "LoopbackPeer",
     "LoopbackTransport",
     "NullModemPeer",
     "OnBytes",
     "OnLost",
+    "ScanResult",
     "Scheme",
     "Transport",
     "TransportError",
     "TransportOpenError",
     "TransportState",
+    "ble_transport_for",
     "null_modem",
     "open_transport",
     "parse_address",
+    "scan",
 ]

@@ -10,7 +10,8 @@ from typing import Literal, cast, get_args
 from urllib.parse import parse_qsl
 
 from tpdevice.transport.base import Transport
-from tpdevice.transport.errors import AddressError, TransportError, TransportOpenError
+from tpdevice.transport.ble import ble_transport_for
+from tpdevice.transport.errors import AddressError, TransportError
 from tpdevice.transport.serial import SerialTransport
 from tpdevice.transport.tcp import TcpTransport
 
@@ -39,7 +40,7 @@ _QUERY_KEYS: dict[str, frozenset[str]] = {
     "sim": frozenset({"driver"}),
     "serial": frozenset({"baud", "driver"}),
     "tcp": frozenset({"driver"}),
-    "ble": frozenset({"driver"}),
+    "ble": frozenset({"driver", "hci", "mtu"}),
 }
 _KNOWN_FORMS = "sim, serial:///dev/PORT, tcp://HOST:PORT, ble://AA:BB:CC:DD:EE:FF, ble://name=NAME"
 _MAC_RE = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}")
@@ -95,19 +96,20 @@ def parse_address(text: str) -> DeviceAddress:
         host, port = _host_port(parts)
         return DeviceAddress("tcp", parts.text, host=host, port=port, driver=driver, params=params)
     mac, name = _ble_target(parts)
+    _ble_query(parts)
     return DeviceAddress(
         "ble", parts.text, ble_address=mac, ble_name=name, driver=driver, params=params
     )
 
 
 def open_transport(address: DeviceAddress) -> Transport:
-    """Build the (unopened) transport for a serial or tcp address."""
+    """Build the (unopened) transport for a serial, tcp or ble address."""
     if address.scheme == "serial" and address.path is not None:
         return SerialTransport(address.path, address.baud, address=address.text)
     if address.scheme == "tcp" and address.host is not None and address.port is not None:
         return TcpTransport(address.host, address.port, address=address.text)
     if address.scheme == "ble":
-        raise TransportOpenError(f"{address.text}: BLE is not supported yet")
+        return ble_transport_for(address)
     if address.scheme == "sim":
         raise TransportError(
             f"{address.text}: sim is opened by the device layer (tpdevice.device), "
@@ -231,6 +233,19 @@ def _ble_target(parts: _Parts) -> tuple[str | None, str | None]:
     raise parts.fail(
         f"bad BLE MAC {body!r} (expected six hex pairs like AA:BB:CC:DD:EE:FF, or name=NAME)"
     )
+
+
+def _ble_query(parts: _Parts) -> None:
+    """Check `hci=` (a bumble transport spec, non-empty) and `mtu=` (23..517)."""
+    if "hci" in parts.query and not parts.query["hci"].strip():
+        raise parts.fail("empty hci (expected e.g. hci=tcp-client:127.0.0.1:9001 or hci=usb:0)")
+    text = parts.query.get("mtu")
+    if text is None:
+        return
+    if not _is_decimal(text):
+        raise parts.fail(f"mtu {text!r} is not an integer")
+    if not 23 <= int(text) <= 517:
+        raise parts.fail(f"mtu {int(text)} out of range 23..517")
 
 
 def _printable(text: str) -> str:

@@ -1,0 +1,198 @@
+"""Simulated Theragun Gen 4 guns as BLE peripherals: service 0xFFE0, notify 0xFFE1, write 0xFFE2.
+
+Each write to 0xFFE2 goes to a TheragunFirmware as one frame; what it answers goes out as
+notifications of 0xFFE1. The firmware's keep-alive ticks on a timer, on the sim clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from types import TracebackType
+
+from bumble import gatt
+from bumble.device import Connection
+
+from simulator.ble.server import GattPeripheral, bumble_uuid
+from simulator.ble.spec import BleIdentity, BleSlot, PeripheralHci, open_hci
+from simulator.clock import RealClock, ScaledClock, SimClock
+from simulator.invariants import Violation
+from simulator.theragun import THERAGUN_PRESETS, TheragunFirmware
+from tpdevice.protocol import gatt as contract
+
+__all__ = ["MANUFACTURER", "TICK_S", "TheragunFleet", "TheragunPeripheral", "serve"]
+
+_LOGGER = logging.getLogger(__name__)
+
+MANUFACTURER = "Therabody (simulated)"
+TICK_S = 0.05  # real seconds between keep-alive checks
+_Props = gatt.Characteristic.Properties
+
+
+class TheragunPeripheral:
+    """One TheragunFirmware behind a GATT server; serves one client at a time."""
+
+    def __init__(
+        self,
+        firmware: TheragunFirmware,
+        slot: BleSlot,
+        *,
+        clock: SimClock | None = None,
+        tick_s: float = TICK_S,
+    ) -> None:
+        self.firmware = firmware
+        self.clock: SimClock = clock or RealClock()
+        self.tick_s = tick_s
+        self.notify_char: gatt.Characteristic[bytes] = gatt.Characteristic(
+            bumble_uuid(contract.THERAGUN_NOTIFY_UUID),
+            _Props.NOTIFY,
+            gatt.Characteristic.READABLE,
+            b"",
+        )
+        # Written with response (the notes say so); a write without response is refused.
+        self.write_char: gatt.Characteristic[bytes] = gatt.Characteristic(
+            bumble_uuid(contract.THERAGUN_WRITE_UUID),
+            _Props.WRITE,
+            gatt.Characteristic.WRITEABLE,
+            gatt.CharacteristicValue(write=self._on_write),
+        )
+        service = gatt.Service(
+            bumble_uuid(contract.THERAGUN_SERVICE_UUID), [self.notify_char, self.write_char]
+        )
+        self.peripheral = GattPeripheral(
+            slot.hci,
+            slot.identity,
+            contract.THERAGUN_SERVICE_UUID,
+            [service],
+            battery_pct=lambda: 100,
+            on_connection=self._on_connection,
+        )
+        self._timer: asyncio.TimerHandle | None = None
+
+    @property
+    def address(self) -> str:
+        """`ble://F0:7D:00:00:00:NN` (with `?hci=...` on a served virtual radio)."""
+        return self.peripheral.address
+
+    @property
+    def connected(self) -> bool:
+        """True while a client is connected."""
+        return self.peripheral.connection is not None
+
+    @property
+    def violations(self) -> list[Violation]:
+        """What the firmware's monitor caught (tests expect none)."""
+        return self.firmware.violations
+
+    async def start(self) -> None:
+        """Advertise and start the keep-alive ticks."""
+        await self.peripheral.open()
+        self._tick()
+
+    async def stop(self) -> None:
+        """Stop ticking and leave the radio; idempotent."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        await self.peripheral.close()
+        for violation in self.violations:
+            _LOGGER.warning("%s: invariant violated: %s", self.address, violation)
+
+    def _on_write(self, connection: Connection, value: bytes) -> None:
+        if connection is self.peripheral.connection:
+            self._send(self.firmware.on_write(bytes(value), self.clock.now_s()))
+
+    def _tick(self) -> None:
+        self._send(self.firmware.tick(self.clock.now_s()))
+        self._timer = asyncio.get_running_loop().call_later(self.tick_s, self._tick)
+
+    def _send(self, notifications: list[bytes]) -> None:
+        for notification in notifications:
+            self.peripheral.notify(self.notify_char, notification)
+
+    def _on_connection(self, connection: Connection | None) -> None:
+        if connection is not None:
+            _LOGGER.info("%s: client %s connected", self.address, connection.peer_address)
+
+
+def theragun_identity(index: int, model: str, firmware: TheragunFirmware) -> BleIdentity:
+    """Name = the model (`Pro`, `Elite`, `Prime`), as the real guns advertise."""
+    version = f"{firmware.version >> 8}.{firmware.version & 0xFF}"
+    serial = f"TG-SIM-{index:04d}"
+    return BleIdentity(index, model, f"Theragun {model}", serial, version, MANUFACTURER)
+
+
+class TheragunFleet:
+    """N simulated Theragun guns of one model on one radio; an async context."""
+
+    def __init__(
+        self,
+        count: int = 1,
+        *,
+        model: str = "Pro",
+        time_scale: float = 1.0,
+        ble_hci: str | None = None,
+    ) -> None:
+        if count < 1:
+            raise ValueError(f"count must be >= 1, got {count}")
+        if model not in THERAGUN_PRESETS:
+            known = ", ".join(THERAGUN_PRESETS)
+            raise ValueError(f"unknown Theragun model {model!r} (known: {known})")
+        if ble_hci is not None and count != 1:
+            raise ValueError(f"a real BLE controller ({ble_hci}) serves one gun")
+        clock: SimClock = RealClock() if time_scale == 1.0 else ScaledClock(time_scale)
+        self.radio: PeripheralHci = open_hci(ble_hci)
+        self.guns: list[TheragunPeripheral] = []
+        for index in range(count):
+            firmware = TheragunFirmware(model)
+            slot = BleSlot(self.radio, theragun_identity(index, model, firmware))
+            self.guns.append(TheragunPeripheral(firmware, slot, clock=clock))
+
+    @property
+    def addresses(self) -> list[str]:
+        """One address per gun, in order."""
+        return [gun.address for gun in self.guns]
+
+    @property
+    def violations(self) -> list[Violation]:
+        """Every gun's invariant violations."""
+        return [v for gun in self.guns for v in gun.violations]
+
+    async def start(self) -> list[str]:
+        """Start every gun; return their addresses. A failure stops the ones started."""
+        try:
+            for gun in self.guns:
+                await gun.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self.addresses
+
+    async def stop(self) -> None:
+        """Stop every gun and the radio; idempotent."""
+        for gun in self.guns:
+            await gun.stop()
+        await self.radio.close()
+
+    async def __aenter__(self) -> TheragunFleet:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+
+async def serve(
+    fleet: TheragunFleet, print_address: Callable[[str], None], stop_event: asyncio.Event
+) -> None:
+    """Run the fleet until stop_event is set, printing one address per gun once advertising."""
+    async with fleet:
+        for address in fleet.addresses:
+            print_address(address)
+        await stop_event.wait()

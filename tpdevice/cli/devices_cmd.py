@@ -1,0 +1,69 @@
+"""`tpdevice devices scan|list`: guns heard over BLE, and the configured ones."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from tpdevice.cli.bench_loop import resolve_loop_name, run_on_loop
+from tpdevice.cli.errors import CliError
+from tpdevice.transport.ble import HCI_ENV
+from tpdevice.transport.ble_scan import ScanResult, scan
+
+__all__ = ["list_devices", "render_table", "run_scan"]
+
+NO_CONFIGURED = "no devices configured yet (the daemon issue adds configured devices)"
+
+
+def run_scan(timeout_s: float, hci: str | None, json_out: bool) -> None:
+    """Scan for `timeout_s` and print the guns heard: a table, or one JSON array."""
+    if not (math.isfinite(timeout_s) and timeout_s > 0):
+        raise CliError(f"--timeout: {timeout_s:g} must be a number of seconds > 0")
+    spec = _hci_spec(hci)
+    if not json_out:
+        where = f"HCI {spec}" if spec else "the system Bluetooth adapter"
+        sys.stderr.write(f"tpdevice devices scan: listening {timeout_s:g} s on {where}\n")
+    results = run_on_loop(scan(timeout_s, spec), resolve_loop_name(None))
+    if json_out:
+        sys.stdout.write(json.dumps([result.as_dict() for result in results]) + "\n")
+        return
+    render_table(results, timeout_s, Console(highlight=False))
+
+
+def _hci_spec(hci: str | None) -> str | None:
+    """--hci, else TPDEVICE_BLE_HCI, else None (the platform adapter)."""
+    if hci is not None:
+        if not hci.strip():
+            raise CliError("--hci: empty HCI spec (e.g. tcp-client:127.0.0.1:9001 or usb:0)")
+        return hci.strip()
+    return os.environ.get(HCI_ENV, "").strip() or None
+
+
+def render_table(results: Sequence[ScanResult], timeout_s: float, console: Console) -> None:
+    """The guns as a table with the address to use; a plain line when none answered."""
+    if not results:
+        console.print(f"no guns heard within {timeout_s:g} s")
+        return
+    table = Table(title="guns heard over BLE", title_justify="left")
+    for column in ("name", "address", "RSSI", "driver"):
+        table.add_column(column, justify="right" if column == "RSSI" else "left", no_wrap=True)
+    table.add_column("use as", overflow="fold")
+    for result in results:
+        table.add_row(
+            result.name or "?", result.address, f"{result.rssi} dBm", result.driver, result.url
+        )
+    console.print(table)
+
+
+def list_devices(json_out: bool) -> None:
+    """Configured devices: none until the daemon's configuration exists."""
+    if json_out:
+        sys.stdout.write("[]\n")
+        return
+    sys.stderr.write(f"tpdevice devices list: {NO_CONFIGURED}\n")

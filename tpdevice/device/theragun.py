@@ -1,0 +1,383 @@
+"""TheragunClient: a Theragun Gen 4 gun as a GunClient: speed frames, keep-alive, reconnect.
+
+The gun has no handshake, ACKs, force telemetry or programs. connect() asks for the version
+(the only answer the gun is known to give) and synthesizes Capabilities from the model.
+Sessions run host-streamed with pressure cues only; the engine's heartbeat re-sends the
+current speed, so the gun keeps running only while its controller lives (if the gun times
+out at all: real firmware behaviour is not publicly documented, see ASSUMED_KEEPALIVE_MS).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Self
+
+from tpdevice.device.errors import DeviceConnectionError, DeviceRangeError, DeviceUnsupportedError
+from tpdevice.device.feed import DeviceEvent
+from tpdevice.device.heartbeat import Heartbeat
+from tpdevice.device.options import ClientOptions
+from tpdevice.device.reconnect import ReconnectLogic, Sleep
+from tpdevice.device.state import ConnectionState, ReconnectState, SetpointResult, StateHolder
+from tpdevice.device.stream import LatestStream
+from tpdevice.device.theragun_link import Fanout, TheragunLink, TheragunStats
+from tpdevice.device.validate import check_output
+from tpdevice.drivers.theragun import (
+    ASSUMED_KEEPALIVE_MS,
+    GENERIC,
+    STATUS_REQUEST,
+    StatusInfo,
+    TheragunModel,
+    VersionInfo,
+    rpm_for_freq,
+)
+from tpdevice.protocol import (
+    Capabilities,
+    Feature,
+    Message,
+    MotorState,
+    ProgramAction,
+    ProgramStep,
+    SetOutput,
+    StopReason,
+    Telemetry,
+)
+from tpdevice.protocol import Heartbeat as HeartbeatMessage
+from tpdevice.transport import Transport
+
+__all__ = ["TheragunClient", "TheragunStats"]
+
+_LOGGER = logging.getLogger(__name__)
+
+StateListener = Callable[[ConnectionState, ConnectionState], None]
+_WRITTEN = HeartbeatMessage(0)  # what a keep-alive "answers": the frame went to the link
+_FORCE_CUES = ("force_target_n", "force_tolerance_n", "force_cap_n", "force_ramp_n_per_s")
+
+
+class TheragunClient:
+    """One Theragun Gen 4 gun over a packet transport (one frame per write / notification).
+
+    `model` sets the speed range (from the advertised name; GENERIC when unknown).
+    `poll_status=True` also writes a status request with each beat and turns the answers
+    into telemetry (measured speed only: force, contact and battery are not known).
+    """
+
+    def __init__(
+        self,
+        address: str,
+        transport_factory: Callable[[], Transport],
+        options: ClientOptions | None = None,
+        *,
+        model: TheragunModel = GENERIC,
+        poll_status: bool = False,
+        on_close: Callable[[], Awaitable[None]] | None = None,
+        reconnect_sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.address = address
+        self.options = opts = options or ClientOptions()
+        self.model = model
+        self.poll_status = poll_status
+        self.heartbeat = Heartbeat(
+            address, self._send_keepalive, self._on_link_trouble,
+            max_misses=opts.heartbeat_max_misses,
+        )  # fmt: skip
+        self.reconnect = ReconnectLogic(
+            address, self._connect_once, backoff=opts.backoff, sleep=reconnect_sleep, rng=rng
+        )
+        self.reconnect.subscribe_state(self._on_reconnect_state)
+        self.version: VersionInfo | None = None
+        self.last_error: DeviceConnectionError | None = None
+        self.last_telemetry: Telemetry | None = None
+        self.stats = TheragunStats()
+        self._factory = transport_factory
+        self._on_close = on_close
+        self._state = StateHolder(address, ConnectionState.DISCONNECTED, log_level=logging.INFO)
+        self._link: TheragunLink | None = None
+        self._capabilities: Capabilities | None = None
+        self._rpm = 0  # the output set_output chose; written while the motor may run
+        self._may_run = False
+        self._ever_started = False  # then every new link starts with speed 0
+        self._telemetry: Fanout[Telemetry] = Fanout(
+            f"{address} telemetry stream", opts.telemetry_queue_size
+        )
+        self._events: Fanout[DeviceEvent] = Fanout(
+            f"{address} events stream", opts.event_queue_size
+        )
+        self._closing: asyncio.Event | None = None
+
+    def __repr__(self) -> str:
+        return f"<TheragunClient {self.address} {self.state.value}>"
+
+    # --- state -------------------------------------------------------------------------
+
+    @property
+    def state(self) -> ConnectionState:
+        """What the client can do now."""
+        return self._state.value
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What is known of the gun after connect(); DeviceConnectionError before."""
+        if self._capabilities is None:
+            raise DeviceConnectionError(f"{self.address}: not connected yet")
+        return self._capabilities
+
+    @property
+    def motor_may_run(self) -> bool:
+        """True from start() until a speed-0 frame was written."""
+        return self._may_run
+
+    @property
+    def rpm(self) -> int:
+        """The speed the motor runs at while started (from the last set_output)."""
+        return self._rpm
+
+    def subscribe_state(self, listener: StateListener) -> Callable[[], None]:
+        """Call listener(old, new) on every state change; returns the unsubscribe function."""
+        return self._state.subscribe(listener)
+
+    async def wait_for_state(self, *states: ConnectionState) -> ConnectionState:
+        """Wait until the state is one of `states`; return it."""
+        if self.state in states:
+            return self.state
+        reached: asyncio.Future[ConnectionState] = asyncio.get_running_loop().create_future()
+
+        def listener(old: ConnectionState, new: ConnectionState) -> None:
+            if new in states and not reached.done():
+                reached.set_result(new)
+
+        unsubscribe = self._state.subscribe(listener)
+        try:
+            return await reached
+        finally:
+            unsubscribe()
+
+    # --- commands ----------------------------------------------------------------------
+
+    async def set_output(
+        self,
+        freq_hz: float,
+        *,
+        force_target_n: float = 0.0,
+        force_tolerance_n: float = 0.0,
+        force_cap_n: float = 0.0,
+        force_ramp_n_per_s: float = 0.0,
+        freq_ramp_hz_per_s: float = 0.0,
+    ) -> SetpointResult:
+        """Set the speed (Hz x 60 rpm); force fields are cues, checked but never sent."""
+        check_output(self.address, self.capabilities, SetOutput(freq_hz))
+        forces = (force_target_n, force_tolerance_n, force_cap_n, force_ramp_n_per_s)
+        for name, value in zip(_FORCE_CUES, forces, strict=True):
+            if not (math.isfinite(value) and value >= 0):
+                raise DeviceRangeError(f"{self.address}: {name}={value:g} must be a number >= 0")
+        self._require_link()
+        self._rpm = rpm_for_freq(freq_hz, self.model)
+        if self._may_run:
+            self._write_speed(self._rpm)
+        return SetpointResult.APPLIED
+
+    async def start(self) -> None:
+        """Run the motor at the current output; the heartbeat must keep it fed from now on."""
+        self._require_link()
+        self._may_run = self._ever_started = True
+        if not self._write_speed(self._rpm):
+            raise DeviceConnectionError(f"{self.address}: speed frame could not be written")
+        self._state.set(ConnectionState.RUNNING)
+
+    async def stop(self, reason: StopReason = StopReason.USER) -> None:
+        """Write speed 0; best effort without a link (sent again on reconnect), never raises."""
+        if self._write_speed(0):
+            self._may_run = False
+            if self.state is ConnectionState.RUNNING:
+                self._state.set(ConnectionState.READY)
+        else:
+            _LOGGER.info("%s: stop (%s) not sent, no link", self.address, reason.name.lower())
+
+    async def upload_program(self, steps: Sequence[ProgramStep]) -> int:
+        """DeviceUnsupportedError: the gun runs no programs (sessions are host-streamed)."""
+        raise self._unsupported("programs")
+
+    async def program_control(self, action: ProgramAction) -> None:
+        """DeviceUnsupportedError: the gun runs no programs (sessions are host-streamed)."""
+        raise self._unsupported("programs")
+
+    # --- telemetry and events ----------------------------------------------------------
+
+    def telemetry(self) -> LatestStream[Telemetry]:
+        """A new telemetry stream; fed only by status answers (see poll_status)."""
+        return self._telemetry.new()
+
+    def events(self) -> LatestStream[DeviceEvent]:
+        """A new event stream; the gun reports no faults or steps, so it only ends at close."""
+        return self._events.new()
+
+    # --- life cycle --------------------------------------------------------------------
+
+    async def connect(self) -> Capabilities:
+        """Open the transport and get the version; TransportOpenError/HandshakeError on failure."""
+        if self._closing is not None:
+            raise DeviceConnectionError(f"{self.address}: client is closed")
+        idle = self.state in (ConnectionState.DISCONNECTED, ConnectionState.FAILED)
+        if idle and not self.reconnect.running:
+            await self._connect_once()
+        return self.capabilities
+
+    async def close(self) -> None:
+        """Write speed 0 if the motor may run, close the link and the streams; idempotent."""
+        if self._closing is not None:
+            await self._closing.wait()
+            return
+        self._closing = asyncio.Event()
+        try:
+            await self.reconnect.stop()
+            if self._may_run:
+                await self.stop(StopReason.HOST)
+        finally:
+            await self._teardown()
+            self._closing.set()
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # --- internals: connecting ---------------------------------------------------------
+
+    async def _connect_once(self) -> None:
+        """One attempt: CONNECTING, open, version, READY; back to DISCONNECTED on failure."""
+        if self._closing is not None:
+            return
+        self._state.set(ConnectionState.CONNECTING)
+        try:
+            await self._establish()
+        except BaseException:
+            if self.state is ConnectionState.CONNECTING:
+                self._state.set(ConnectionState.DISCONNECTED)
+            raise
+
+    async def _establish(self) -> None:
+        """Open a new link, ask for the version, then adopt it."""
+        link = TheragunLink(self.address, self._factory(), self.stats, self._on_status)
+        link.on_lost = functools.partial(self._on_lost, link)
+        opts = self.options
+        try:
+            await link.open()
+            version = await link.request_version(
+                opts.handshake_timeout_s, 1 + opts.handshake_retries
+            )
+        except BaseException:
+            await link.close()
+            raise
+        if self._closing is not None or self.state is not ConnectionState.CONNECTING:
+            await link.close()  # closed meanwhile
+            return
+        self._adopt(link, version)
+
+    def _adopt(self, link: TheragunLink, version: VersionInfo) -> None:
+        """Take a link that answered: capabilities, heartbeat, READY; stop a leftover run."""
+        self._link, self.version = link, version
+        self._capabilities = caps = self._synthesize(version)
+        self.heartbeat.configure(caps.watchdog_ms)
+        self.reconnect.link_up()
+        # A run (or a stop whose frame died with the old link) from before: the gun may still
+        # turn; stop it, the engine must start it again.
+        if self._ever_started:
+            self._may_run = not link.write_speed(0)
+        _LOGGER.info(
+            "%s: %s (firmware %s), %d..%d rpm, keep-alive beat every %.2f s", self.address,
+            caps.model, caps.firmware, self.model.rpm_min, self.model.rpm_max,
+            self.heartbeat.interval_s,
+        )  # fmt: skip
+        self._state.set(ConnectionState.READY)
+
+    def _synthesize(self, version: VersionInfo) -> Capabilities:
+        """What is known without a handshake: speed range only, no sensors, no programs."""
+        watchdog_ms = max(1, min(self.options.watchdog_ms, ASSUMED_KEEPALIVE_MS))
+        return Capabilities(
+            protocol_version=0, features=int(Feature.NONE),
+            freq_min_hz=self.model.freq_min_hz, freq_max_hz=self.model.freq_max_hz,
+            force_max_n=0.0, telemetry_hz=0, telemetry_max_hz=0, max_program_steps=0,
+            watchdog_ms=watchdog_ms, watchdog_min_ms=1, watchdog_max_ms=ASSUMED_KEEPALIVE_MS,
+            model=f"Theragun {self.model.name}", serial="", firmware=version.text,
+        )  # fmt: skip
+
+    # --- internals: the link -----------------------------------------------------------
+
+    def _on_status(self, status: StatusInfo) -> None:
+        """A status answer as telemetry: the measured speed and whether the motor runs."""
+        telemetry = Telemetry(
+            device_time_ms=time.monotonic_ns() // 1_000_000 & 0xFFFF_FFFF,
+            freq_hz=status.rpm / 60.0, force_n=0.0, contact=False, battery_pct=0,
+            motor_temp_c=0.0, state=MotorState.RUNNING if status.running else MotorState.IDLE,
+        )  # fmt: skip
+        self.last_telemetry = telemetry
+        self._telemetry.put(telemetry)
+
+    def _on_lost(self, link: TheragunLink, error: DeviceConnectionError) -> None:
+        """The live link died: DISCONNECTED, then reconnect if enabled (not while closing)."""
+        if link is not self._link:
+            return
+        self.last_error = error
+        self._link = None
+        if self._closing is not None or self.state is ConnectionState.CLOSED:
+            return
+        self._state.set(ConnectionState.DISCONNECTED)
+        if self.options.reconnect:
+            self.reconnect.start()
+
+    def _on_link_trouble(self, error: DeviceConnectionError) -> None:
+        """Never called in practice: a written keep-alive counts as answered."""
+        _LOGGER.warning("%s: %s", self.address, error)
+
+    def _on_reconnect_state(self, old: ReconnectState, new: ReconnectState) -> None:
+        """Reconnecting gave up on a permanent error: FAILED."""
+        if new is ReconnectState.GAVE_UP and self._closing is None:
+            error = self.reconnect.last_error
+            if isinstance(error, DeviceConnectionError):
+                self.last_error = error
+            self._state.set(ConnectionState.FAILED)
+
+    def _send_keepalive(self, timeout_s: float) -> asyncio.Future[Message] | None:
+        """One beat: re-write the current speed (0 when stopped); None without a link."""
+        if not self._write_speed(self._rpm if self._may_run else 0):
+            return None
+        if self.poll_status and self._link is not None and self._link.write(STATUS_REQUEST):
+            self.stats.requests += 1
+        written: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        written.set_result(_WRITTEN)
+        return written
+
+    def _write_speed(self, rpm: int) -> bool:
+        """Write one speed frame; False (nothing sent) without a live link."""
+        return self._link is not None and self._link.write_speed(rpm)
+
+    def _require_link(self) -> None:
+        """DeviceConnectionError unless a link is up."""
+        if self._link is None:
+            raise DeviceConnectionError(f"{self.address}: not connected ({self.state.value})")
+
+    def _unsupported(self, what: str) -> DeviceUnsupportedError:
+        """The error for a feature the Theragun lacks."""
+        return DeviceUnsupportedError(
+            f"{self.address}: the device (Theragun {self.model.name}) does not support {what}"
+        )
+
+    async def _teardown(self) -> None:
+        """CLOSED: close the transport, end the streams, run the on_close hook."""
+        self._state.set(ConnectionState.CLOSED)
+        link, self._link = self._link, None
+        if link is not None:
+            await link.close()
+        await self.reconnect.stop()
+        self._telemetry.close()
+        self._events.close()
+        if self._on_close is not None:
+            await self._on_close()

@@ -1,0 +1,346 @@
+"""BLE transport: bytes over one GATT write characteristic out and one notify characteristic in.
+
+The platform bleak backend (BlueZ, CoreBluetooth, WinRT) is used unless an HCI is named
+(`?hci=SPEC` or TPDEVICE_BLE_HCI), which selects the bumble backend on that HCI. Each
+`write()` carries one whole frame; it is cut into chunks of at most ATT MTU - 3 bytes,
+queued, and written in order by one task. Notifications are handed on as they come.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tpdevice.protocol.gatt import (
+    ATT_DEFAULT_MTU,
+    ATT_HEADER_SIZE,
+    ATT_MAX_MTU,
+    COMMAND_CHAR_UUID,
+    EVENT_CHAR_UUID,
+    NATIVE_SERVICE_UUID,
+    THERAGUN_NOTIFY_UUID,
+    THERAGUN_SERVICE_UUID,
+    THERAGUN_WRITE_UUID,
+)
+from tpdevice.transport.base import Transport
+from tpdevice.transport.ble_errors import BleProfileError, open_error
+from tpdevice.transport.errors import AddressError, TransportOpenError
+
+if TYPE_CHECKING:
+    from bleak import BleakClient
+    from bleak.backends.characteristic import BleakGATTCharacteristic
+    from bleak.backends.device import BLEDevice
+
+    from tpdevice.transport.address import DeviceAddress
+    from tpdevice.transport.ble_bumble_host import HciTarget
+
+__all__ = [
+    "DEFAULT_MTU",
+    "HCI_ENV",
+    "NATIVE_PROFILE",
+    "PROFILES",
+    "THERAGUN_PROFILE",
+    "BleTransport",
+    "GattProfile",
+    "ble_transport_for",
+    "hci_from",
+]
+
+_LOGGER = logging.getLogger(__name__)
+
+HCI_ENV = "TPDEVICE_BLE_HCI"
+DEFAULT_MTU = 247
+_MIN_CHUNK = ATT_DEFAULT_MTU - ATT_HEADER_SIZE
+_DRAIN_TIMEOUT_S = 1.0
+_DISCONNECT_TIMEOUT_S = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class GattProfile:
+    """Which GATT service carries the bytes, and how writes are made."""
+
+    name: str
+    service_uuid: str
+    write_uuid: str
+    notify_uuid: str
+    write_with_response: bool
+
+
+NATIVE_PROFILE = GattProfile(
+    "native", NATIVE_SERVICE_UUID, COMMAND_CHAR_UUID, EVENT_CHAR_UUID, write_with_response=False
+)
+THERAGUN_PROFILE = GattProfile(
+    "theragun",
+    THERAGUN_SERVICE_UUID,
+    THERAGUN_WRITE_UUID,
+    THERAGUN_NOTIFY_UUID,
+    write_with_response=True,
+)
+PROFILES = {profile.name: profile for profile in (NATIVE_PROFILE, THERAGUN_PROFILE)}
+
+
+def hci_from(address: DeviceAddress) -> str | None:
+    """The bumble HCI of an address: its `hci=` query, else TPDEVICE_BLE_HCI, else None."""
+    spec = address.params.get("hci") or os.environ.get(HCI_ENV, "").strip()
+    return spec or None
+
+
+def ble_transport_for(address: DeviceAddress, profile: GattProfile | None = None) -> BleTransport:
+    """The (unopened) transport of a ble:// address; the profile follows `driver=`."""
+    mtu_text = address.params.get("mtu")
+    mtu = int(mtu_text) if mtu_text is not None else DEFAULT_MTU
+    return BleTransport(
+        mac=address.ble_address,
+        name=address.ble_name,
+        profile=profile or PROFILES[address.driver],
+        hci=hci_from(address),
+        mtu=mtu,
+        address=address.text,
+    )
+
+
+class BleTransport(Transport):
+    """One GATT connection to a device named by MAC or by advertised name."""
+
+    def __init__(
+        self,
+        mac: str | None = None,
+        *,
+        name: str | None = None,
+        profile: GattProfile = NATIVE_PROFILE,
+        hci: HciTarget | None = None,
+        mtu: int = DEFAULT_MTU,
+        connect_timeout_s: float = 10.0,
+        scan_timeout_s: float = 5.0,
+        max_attempts: int = 2,
+        address: str | None = None,
+    ) -> None:
+        if (mac is None) == (name is None):
+            raise AddressError(f"{address or mac or name}: give either a BLE MAC or a name")
+        super().__init__(address or (f"ble://{mac}" if mac else f"ble://name={name}"))
+        if not ATT_DEFAULT_MTU <= mtu <= ATT_MAX_MTU:
+            raise AddressError(f"{self.address}: mtu {mtu} out of range 23..517")
+        self.mac, self.name, self.profile, self.hci, self.mtu = mac, name, profile, hci, mtu
+        self.connect_timeout_s = connect_timeout_s
+        self.scan_timeout_s = scan_timeout_s
+        self.max_attempts = max_attempts
+        self.chunk_size = _MIN_CHUNK
+        self._client: BleakClient | None = None
+        self._write_char: BleakGATTCharacteristic | None = None
+        self._queue: collections.deque[bytes] = collections.deque()
+        self._queued_bytes = 0
+        self._writer: asyncio.Task[None] | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._disconnecting: asyncio.Task[None] | None = None
+
+    @property
+    def write_buffer_bytes(self) -> int:
+        """Bytes queued for GATT writes not yet completed."""
+        return self._queued_bytes
+
+    @property
+    def mtu_size(self) -> int:
+        """The ATT MTU of the open connection (23 when closed)."""
+        client = self._client
+        return ATT_DEFAULT_MTU if client is None else int(client.mtu_size)
+
+    @property
+    def backend_name(self) -> str:
+        """`bumble` with an HCI named, else `platform`."""
+        return "platform" if self.hci is None else "bumble"
+
+    async def _open(self) -> None:
+        """Find the device, connect, subscribe; one-line TransportOpenError on any failure."""
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                await self._hold_hci(stack)
+                device = await self._find_device()
+                self._client = await self._connect(device)
+                await self._subscribe(self._client)
+        except TransportOpenError:
+            await self._disconnect_now()
+            raise
+        except Exception as err:
+            await self._disconnect_now()
+            raise open_error(self.address, err, self.hci, self.connect_timeout_s) from err
+
+    async def _hold_hci(self, stack: contextlib.AsyncExitStack) -> None:
+        """Keep the bumble host up from the scan to the connection (one HCI power-on)."""
+        if self.hci is None:
+            return
+        from tpdevice.transport.ble_bumble_host import acquire_host
+
+        _, release = await acquire_host(self.hci)
+        stack.push_async_callback(release)
+
+    def _backend_kwargs(self, scanner: bool) -> dict[str, Any]:
+        """Keyword arguments selecting the bleak backend (empty for the platform one)."""
+        if self.hci is None:
+            return {}
+        from tpdevice.transport.ble_bumble import BumbleBleakClient
+        from tpdevice.transport.ble_bumble_scan import BumbleBleakScanner
+
+        if scanner:
+            return {"backend": BumbleBleakScanner, "hci": self.hci}
+        return {"backend": BumbleBleakClient, "hci": self.hci, "mtu": self.mtu}
+
+    async def _find_device(self) -> BLEDevice:
+        """The BLEDevice to connect to: scanned for, except a MAC over bumble."""
+        from bleak import BleakScanner
+
+        if self.mac is not None and self.hci is not None:
+            from bleak.backends.device import BLEDevice
+
+            from tpdevice.transport.ble_bumble import BumbleDeviceDetails, ble_address
+
+            return BLEDevice(self.mac, None, BumbleDeviceDetails(self.hci, ble_address(self.mac)))
+        kwargs = self._backend_kwargs(scanner=True)
+        if self.mac is not None:
+            found = await BleakScanner.find_device_by_address(
+                self.mac, timeout=self.scan_timeout_s, **kwargs
+            )
+        else:
+            found = await BleakScanner.find_device_by_name(
+                str(self.name), timeout=self.scan_timeout_s, **kwargs
+            )
+        if found is None:
+            what = self.mac or f"named {self.name!r}"
+            raise TransportOpenError(
+                f"{self.address}: no BLE device {what} seen within {self.scan_timeout_s:g} s"
+            )
+        return found
+
+    async def _connect(self, device: BLEDevice) -> BleakClient:
+        """Connect with bleak-retry-connector's retries, bounded by connect_timeout_s."""
+        from bleak import BleakClient
+        from bleak_retry_connector import establish_connection
+
+        async with asyncio.timeout(self.connect_timeout_s):
+            return await establish_connection(
+                BleakClient,
+                device,
+                self.address,
+                disconnected_callback=self._on_disconnected,
+                max_attempts=self.max_attempts,
+                timeout=self.connect_timeout_s,
+                **self._backend_kwargs(scanner=False),
+            )
+
+    async def _subscribe(self, client: BleakClient) -> None:
+        """Find the profile's characteristics, size the chunks, start notifications."""
+        profile = self.profile
+        service = client.services.get_service(profile.service_uuid)
+        if service is None:
+            raise BleProfileError(
+                f"{self.address}: no {profile.name} GATT service {profile.service_uuid} "
+                f"on the device ({_other_driver_hint(profile)})"
+            )
+        write = service.get_characteristic(profile.write_uuid)
+        notify = service.get_characteristic(profile.notify_uuid)
+        if write is None or notify is None:
+            missing = profile.write_uuid if write is None else profile.notify_uuid
+            raise BleProfileError(
+                f"{self.address}: {profile.name} GATT service lacks characteristic {missing}"
+            )
+        self._write_char = write
+        self.chunk_size = max(_MIN_CHUNK, write.max_write_without_response_size)
+        await client.start_notify(notify, self._on_notify)
+        _LOGGER.debug(
+            "%s: connected, MTU %d, chunks of %d bytes",
+            self.address,
+            client.mtu_size,
+            self.chunk_size,
+        )
+
+    def _on_notify(self, _char: BleakGATTCharacteristic, data: bytearray) -> None:
+        """A notification: its bytes go on as they are."""
+        self._deliver(bytes(data))
+
+    def _on_disconnected(self, client: BleakClient) -> None:
+        """bleak says the link dropped: a lost link unless it is an old client or we closed it."""
+        if client is self._client:
+            self._connection_lost(self._lost_error("the device disconnected"))
+
+    def write(self, data: bytes) -> None:
+        """Queue one frame as chunks of at most MTU - 3 bytes; one task writes them in order."""
+        self._check_writable()
+        if not data:
+            return
+        size = self.chunk_size
+        self._queue.extend(data[i : i + size] for i in range(0, len(data), size))
+        self._queued_bytes += len(data)
+        if self._writer is None:
+            self._idle.clear()
+            loop = self._loop or asyncio.get_running_loop()
+            self._writer = loop.create_task(self._write_queued(), name=f"ble write {self.address}")
+
+    async def _write_queued(self) -> None:
+        """Write chunks until the queue is empty; a failed write is a lost link."""
+        client, char = self._client, self._write_char
+        assert client is not None and char is not None
+        response = self.profile.write_with_response
+        try:
+            while self._queue:
+                chunk = self._queue[0]
+                await client.write_gatt_char(char, chunk, response=response)
+                self._queue.popleft()
+                self._queued_bytes -= len(chunk)
+        except Exception as err:
+            self._connection_lost(self._lost_error(f"GATT write failed: {_text(err)}"))
+        finally:
+            self._writer = None
+            self._idle.set()
+
+    async def _drain(self) -> None:
+        """Wait (bounded) for queued writes, then disconnect (bounded)."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), _DRAIN_TIMEOUT_S)
+        except TimeoutError:
+            _LOGGER.warning("%s: %d bytes not written; dropping", self.address, self._queued_bytes)
+        await self._disconnect_now()
+
+    def _release(self) -> None:
+        """Stop writing, drop the queue; disconnect in the background if still connected."""
+        writer, self._writer = self._writer, None
+        if writer is not None and writer is not asyncio.current_task():
+            writer.cancel()
+        self._queue.clear()
+        self._queued_bytes = 0
+        self._idle.set()
+        if self._client is not None:
+            loop = self._loop or asyncio.get_running_loop()
+            self._disconnecting = loop.create_task(self._disconnect_now())
+
+    async def close(self) -> None:
+        """Close as every transport does, then wait for a background disconnect to finish."""
+        await super().close()
+        task, self._disconnecting = self._disconnecting, None
+        if task is not None:
+            await asyncio.wait([task])
+
+    async def _disconnect_now(self) -> None:
+        """Disconnect the client if any (bounded, errors logged, never raised)."""
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            await asyncio.wait_for(client.disconnect(), _DISCONNECT_TIMEOUT_S)
+        except Exception as err:
+            _LOGGER.debug("%s: disconnect failed: %s", self.address, _text(err))
+
+
+def _other_driver_hint(profile: GattProfile) -> str:
+    """What to try when the service is missing."""
+    if profile is NATIVE_PROFILE:
+        return "a Theragun? add ?driver=theragun"
+    return "not a Theragun Gen 4; a tpdevice gun needs driver=native"
+
+
+def _text(err: BaseException) -> str:
+    return str(err) or type(err).__name__
