@@ -276,6 +276,10 @@ class FakeGun:
             self.running = False
             self._cancel_program()
 
+    async def time_sync(self, now_s: Callable[[], float] | None = None) -> tuple[float, float]:
+        self._call("time_sync")
+        return 0.0, 0.0  # the fake's device time is the session clock (see feed, programs)
+
     def telemetry(self) -> LatestStream[Telemetry]:
         stream: LatestStream[Telemetry] = LatestStream(1024, self._telemetry.remove)
         self._telemetry.append(stream)

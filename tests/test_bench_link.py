@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 
 from tpdevice.cli.app import main
-from tpdevice.cli.bench_child import BenchError
-from tpdevice.cli.bench_link import resolve_target
+from tpdevice.cli.bench_link import LinkTarget, resolve_target
 
 REQUIRED = {
     "bench", "transport", "n", "loop", "p50_ms", "p99_ms", "max_ms", "floor_p50_ms",
@@ -78,8 +77,9 @@ def test_targets() -> None:
     assert resolve_target("serial").address is None
     external = resolve_target("tcp://10.0.0.2:7000")
     assert (external.kind, external.address) == ("tcp", "tcp://10.0.0.2:7000")
-    with pytest.raises(BenchError, match="supports sim, serial and tcp"):
-        resolve_target("ble://AA:BB:CC:DD:EE:FF")
+    ble = resolve_target("ble://AA:BB:CC:DD:EE:FF?hci=usb:0")
+    assert (ble.kind, ble.address) == ("ble", "ble://AA:BB:CC:DD:EE:FF?hci=usb:0")
+    assert resolve_target("ble") == LinkTarget("ble", None, "ble")  # starts a BLE simulator
 
 
 def test_unreachable_device_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:

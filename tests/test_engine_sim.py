@@ -300,7 +300,7 @@ async def test_pause_resume_on_the_simulator_keeps_the_hold_time(mode: Execution
 
 @pytest.mark.parametrize("mode", MODES, ids=lambda m: m.value)
 async def test_device_over_force_fault_aborts_the_session(mode: ExecutionMode) -> None:
-    options = SessionOptions(over_pressure_after_s=5.0)  # let the device's own guard trip first
+    options = SessionOptions(over_pressure_after_s=1.0)  # let the device's own guard trip first
     async with sim_gun(scenario=ContactScenario.HEAVY_SPIKES, telemetry_hz=20, tick_s=0.01) as sim:
         session = Session(
             sim.client, small_profile(), side="left", clock=sim.clock, mode=mode,
@@ -314,3 +314,30 @@ async def test_device_over_force_fault_aborts_the_session(mode: ExecutionMode) -
     assert last.type == "session.aborted"
     assert (last.reason, last.detail) == ("device_fault", "over_force")  # type: ignore[attr-defined]
     assert summary.faults == ["over_force"]
+
+
+@pytest.mark.parametrize("mode", MODES, ids=lambda m: m.value)
+async def test_a_link_lost_while_paused_stays_paused_then_resumes(mode: ExecutionMode) -> None:
+    options = SessionOptions(reconnect_grace_s=30.0)
+    async with sim_gun(scenario=ContactScenario.STEADY) as sim:
+        session = Session(
+            sim.client, small_profile(hold_policy="wall"), side="left", clock=sim.clock,
+            mode=mode, options=options,
+        )  # fmt: skip
+        run = asyncio.create_task(session.run())
+        await _events_until(session, "hold.started")
+        await sim.clock.sleep(6.0)
+        session.pause()
+        await _events_until(session, "session.paused")
+        sim.cut(3.0)
+        await sim.clock.sleep(8.0)  # the link is back: still paused, the motor off
+        assert session.state is SessionState.PAUSED
+        assert sim.gun.physics.motor.target_freq_hz == 0.0
+        session.resume()
+        summary = await run
+        assert not sim.gun.violations
+    reasons = [(e.type, e.reason) for e in session.events if e.type.startswith("session.p")]  # type: ignore[attr-defined]
+    assert reasons == [("session.paused", "user")]
+    assert summary.outcome == "completed", summary.reason
+    assert summary.steps[1].actual_duration_s == pytest.approx(20.0, abs=0.3)
+    assert summary.paused_s == pytest.approx(8.0, abs=0.3)

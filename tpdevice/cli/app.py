@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
 
 from tpdevice import __version__
+from tpdevice.cli.profiles_cmd import profiles_app
 from tpdevice.errors import TpDeviceError
 
 EXIT_ERROR = 1
@@ -26,8 +28,11 @@ app = typer.Typer(
 )
 bench_app = typer.Typer(help="Measure latency and throughput; the last line is one JSON object.")
 app.add_typer(bench_app, name="bench")
+app.add_typer(profiles_app, name="profiles")
+devices_app = typer.Typer(help="Guns: scan for them over BLE, list the configured ones.")
+app.add_typer(devices_app, name="devices")
 
-TransportOpt = Annotated[str, typer.Option(help="serial or tcp.")]
+TransportOpt = Annotated[str, typer.Option(help="serial, tcp or ble.")]
 LoopOpt = Annotated[
     str, typer.Option("--loop", help="Event loop: auto (uvloop when installed), asyncio, uvloop.")
 ]
@@ -49,21 +54,31 @@ def sim(
     seed: Annotated[int, typer.Option(help="Seed for physics and faults.")] = 0,
     faults: Annotated[str, typer.Option(help="e.g. drop=0.05,corrupt=0.01,delay_ms=5")] = "",
     time_scale: Annotated[float, typer.Option(help="Device time runs X times faster.")] = 1.0,
-    model: Annotated[str, typer.Option(help="Simulated gun model preset.")] = "tp-sim-pro",
+    model: Annotated[
+        str,
+        typer.Option(help="Gun model: tp-sim-pro|mini|wide, theragun-pro|elite|prime (ble)."),
+    ] = "tp-sim-pro",
     scenario: Annotated[
         str, typer.Option(help="Hand contact: none, steady, follow_band, heavy_spikes.")
     ] = "follow_band",
     loop: LoopOpt = "auto",
+    hci: Annotated[
+        str | None,
+        typer.Option(help="With --transport ble: a real controller (bumble spec, e.g. usb:0)."),
+    ] = None,
 ) -> None:
     """Start simulated guns and print one address per line; runs until Ctrl-C or SIGTERM."""
     from tpdevice.cli import sim_cmd
 
-    sim_cmd.run(transport, count, seed, faults, time_scale, model, scenario, loop)
+    sim_cmd.run(transport, count, seed, faults, time_scale, model, scenario, loop, hci)
 
 
 @app.command()
 def probe(
-    address: Annotated[str, typer.Argument(help="sim, serial:///dev/..., tcp://host:port")],
+    address: Annotated[
+        str,
+        typer.Argument(help="sim, serial:///dev/..., tcp://host:port, ble://MAC or ble://name=N"),
+    ],
     seconds: Annotated[float, typer.Option(min=0.0, help="How long to show telemetry.")] = 2.0,
     json_out: Annotated[bool, typer.Option("--json", help="JSON lines instead of tables.")] = False,
     watchdog_ms: Annotated[
@@ -88,9 +103,45 @@ def probe(
     )
 
 
+@app.command("run")
+def run_profile(
+    profile: Annotated[str, typer.Argument(help="Profile id, e.g. upper-trapezius.")],
+    device: Annotated[
+        str | None, typer.Option(help="Gun address (default: the built-in simulator, sim).")
+    ] = None,
+    side: Annotated[
+        str | None, typer.Option(help="left, right or both (bilateral profiles; default both).")
+    ] = None,
+    time_scale: Annotated[
+        float, typer.Option(help="Run X times faster (the built-in simulator only).")
+    ] = 1.0,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="One JSON event a line, the summary last.")
+    ] = False,
+    profiles_dir: Annotated[
+        list[Path] | None, typer.Option(help="Another directory of profiles (repeatable).")
+    ] = None,
+    mode: Annotated[str, typer.Option(help="auto, host or firmware (who times the steps).")] = (
+        "auto"
+    ),
+    intensity: Annotated[
+        float, typer.Option(help="Pressure targets in percent (50-120), capped anyway.")
+    ] = 100.0,
+) -> None:
+    """Run a therapy profile with a live view: space pauses, s skips, q or Ctrl-C stops."""
+    from tpdevice.cli import run_cmd
+
+    settings = run_cmd.parse_settings(
+        profile, device, side, time_scale, json_out, profiles_dir or [], mode, intensity
+    )
+    run_cmd.run(settings)
+
+
 @bench_app.command("link")
 def bench_link(
-    device: Annotated[str, typer.Option(help="Address to measure; sim, serial, tcp.")] = "sim",
+    device: Annotated[
+        str, typer.Option(help="sim, serial, tcp, ble (starts a simulator) or an address.")
+    ] = "sim",
     n: Annotated[int, typer.Option(min=10, help="Round trips to time.")] = 2000,
     loop: LoopOpt = "auto",
 ) -> None:
@@ -110,6 +161,58 @@ def bench_decode(
     bench.run(frames)
 
 
+@bench_app.command("timing")
+def bench_timing(
+    sessions: Annotated[int, typer.Option(min=1, max=1000, help="Concurrent sessions.")] = 50,
+    transport: Annotated[str, typer.Option(help="serial, tcp or sim (in process).")] = "serial",
+    loop: LoopOpt = "auto",
+    profile: Annotated[
+        str | None, typer.Option(help="A catalogue profile instead of the 1 s step profile.")
+    ] = None,
+    seconds: Annotated[float, typer.Option(help="Length of the built-in profile (2-64 s).")] = (
+        15.0
+    ),
+    spin_ms: Annotated[
+        float, typer.Option(help="Clock spin: yield through the last MS before each deadline.")
+    ] = 0.0,
+    aligned: Annotated[
+        bool, typer.Option(help="Start every session at once (worst case) instead of spread.")
+    ] = False,
+) -> None:
+    """Step-transition lateness of N host-mode sessions against the loop's timer floor."""
+    from tpdevice.cli import bench_timing as bench
+
+    bench.run(bench.TimingSettings(sessions, transport, loop, seconds, profile, spin_ms, aligned))
+
+
+@devices_app.command("scan")
+def devices_scan(
+    timeout: Annotated[float, typer.Option(help="Seconds to listen.")] = 5.0,
+    hci: Annotated[
+        str | None,
+        typer.Option(
+            help="bumble HCI to scan on (e.g. tcp-client:127.0.0.1:PORT, usb:0); "
+            "default TPDEVICE_BLE_HCI, else the system adapter."
+        ),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON array.")] = False,
+) -> None:
+    """Scan for guns over BLE: name, address, RSSI, driver."""
+    from tpdevice.cli import devices_cmd
+
+    devices_cmd.run_scan(timeout, hci, json_out)
+
+
+@devices_app.command("list")
+def devices_list(
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON array.")] = False,
+) -> None:
+    """The configured devices."""
+    from tpdevice.cli import devices_cmd
+
+    devices_cmd.list_devices(json_out)
+
+
 @app.command()
 def version() -> None:
     """Print the version."""
@@ -118,7 +221,7 @@ def version() -> None:
 
 def quiet_library_logs() -> None:
     """Without -v, library log records must not reach stderr: failures are one line."""
-    for name in ("tpdevice", "simulator"):
+    for name in ("tpdevice", "simulator", "bumble", "bleak", "bleak_retry_connector"):
         logger = logging.getLogger(name)
         if not logger.handlers:
             logger.addHandler(logging.NullHandler())

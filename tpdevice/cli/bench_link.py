@@ -20,7 +20,7 @@ from typing import Any
 from rich.console import Console
 
 from tpdevice.cli.bench_child import BenchError, ChildServer, python_module_argv
-from tpdevice.cli.bench_echo import open_echo, time_calls
+from tpdevice.cli.bench_echo import EchoRoundTrip, open_echo, time_calls
 from tpdevice.cli.bench_loop import resolve_loop_name, run_on_loop
 from tpdevice.cli.benchkit import emit, ratio, summarize_ms
 from tpdevice.device import DeviceClient, open_client
@@ -43,7 +43,7 @@ PIPELINE_WINDOW = 16
 WIRE_BAUD = 115200
 BITS_PER_BYTE_8N1 = 10
 TELEMETRY_HZ = 20  # what a session runs with: the ACKs share the link with telemetry
-_KINDS = {"sim": "loopback", "serial": "serial", "tcp": "tcp"}
+_KINDS = {"sim": "loopback", "serial": "serial", "tcp": "tcp", "ble": "ble"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,14 +56,14 @@ class LinkTarget:
 
 
 def resolve_target(device: str) -> LinkTarget:
-    """`sim`, `serial`, `tcp` or a full address; BenchError/AddressError otherwise."""
+    """`sim`, `serial`, `tcp`, `ble` or a full address; BenchError/AddressError otherwise."""
     if device == "sim":
         return LinkTarget("loopback", "sim", device)
-    if device in ("serial", "tcp"):
+    if device in ("serial", "tcp", "ble"):
         return LinkTarget(device, None, device)
     parsed = parse_address(device)
     if parsed.scheme not in _KINDS:
-        raise BenchError(f"{device}: bench link supports sim, serial and tcp links")
+        raise BenchError(f"{device}: bench link supports sim, serial, tcp and ble links")
     return LinkTarget(_KINDS[parsed.scheme], parsed.text, device)
 
 
@@ -119,12 +119,33 @@ async def _measure(target: LinkTarget, n: int, loop_name: str) -> dict[str, Any]
         stack.push_async_callback(client.close)
         caps = client.capabilities
         request, ack = frame_bytes(caps)
-        echo = await open_echo(target.kind, request, stack)
+        echo = await _open_floor(target.kind, request, stack)
         floor_s = await time_calls(echo.once, n, warmup)
         freqs = itertools.cycle([min(caps.freq_min_hz + i, caps.freq_max_hz) for i in range(8)])
         device_s = await time_calls(lambda: client.set_output(next(freqs)), n, warmup)
         per_s = await pipelined_per_s(client, max(n, 200), PIPELINE_WINDOW)
-    return _result(target, address, loop_name, n, device_s, floor_s, per_s, (request, ack))
+        extras = _link_extras(target.kind, client)
+    result = _result(target, address, loop_name, n, device_s, floor_s, per_s, (request, ack))
+    return {**result, **extras}
+
+
+async def _open_floor(kind: str, frame: bytes, stack: AsyncExitStack) -> EchoRoundTrip:
+    """A raw echo over the same kind of link; for BLE a GATT echo on a virtual radio."""
+    if kind != "ble":
+        return await open_echo(kind, frame, stack)
+    from tpdevice.cli.bench_ble_echo import open_ble_echo  # bumble loads only for BLE
+
+    return await open_ble_echo(frame, stack)
+
+
+def _link_extras(kind: str, client: DeviceClient) -> dict[str, Any]:
+    """Fields only one kind of link has (BLE: MTU, chunk size, the real radio's floor)."""
+    if kind != "ble":
+        return {}
+    from tpdevice.cli.bench_ble_echo import ble_extras
+
+    connection = client.connection
+    return ble_extras(connection.transport if connection is not None else None)
 
 
 def _result(
@@ -191,6 +212,13 @@ def summarize(result: dict[str, Any]) -> None:
         console.print(
             f"  115200-baud 8N1 wire time of request + ACK: {result['wire_115200_ms']} ms "
             f"(p50 / wire = {result['ratio_wire']})"
+        )
+    if "real_radio_floor_ms" in result:
+        console.print(
+            f"  BLE MTU {result.get('ble_mtu', '?')}, chunks of "
+            f"{result.get('ble_chunk_bytes', '?')} bytes; on a real radio add >= "
+            f"{result['real_radio_floor_ms']} ms a round trip "
+            "(one connection interval; 15-50 ms typical)"
         )
     console.print(
         f"  throughput {result['requests_per_s']:,} requests/s pipelined "

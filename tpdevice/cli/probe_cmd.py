@@ -1,4 +1,9 @@
-"""`tpdevice probe ADDR`: connect, show the capabilities and a few seconds of telemetry."""
+"""`tpdevice probe ADDR`: connect, show the capabilities and a few seconds of telemetry.
+
+Any driver: a Theragun (`ble://name=Pro`, `...?driver=theragun`) shows the capabilities its
+client synthesizes and, as telemetry, its status answers (speed and running only; what it
+does not measure is null in JSON and `-` in the table).
+"""
 
 from __future__ import annotations
 
@@ -6,18 +11,20 @@ import asyncio
 import json
 import sys
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from rich.console import Console
 from rich.table import Table
 
 from tpdevice.cli.bench_loop import resolve_loop_name, run_on_loop
-from tpdevice.device import ConnectionState, DeviceClient, open_client, run_heartbeat
+from tpdevice.device import ConnectionState, DeviceClient, TheragunClient, open_gun, run_heartbeat
+from tpdevice.device.api import GunClient
 from tpdevice.errors import TpDeviceError
 from tpdevice.protocol import NO_STEP, Capabilities, Feature, StopReason, Telemetry
 from tpdevice.transport import DeviceAddress, parse_address
 
 __all__ = [
+    "UNMEASURED",
     "JsonOutput",
     "ProbeError",
     "Spin",
@@ -32,6 +39,11 @@ _ROW = "{:>12} {:>8} {:>7} {:>7} {:>9} {:>8}  {}"
 SPIN_TOLERANCE_N = 5.0
 SPIN_CAP_MARGIN_N = 15.0
 SPIN_RAMP_N_PER_S = 10.0
+# Telemetry fields a driver fills with placeholders because its gun does not report them.
+UNMEASURED: dict[str, frozenset[str]] = {
+    "native": frozenset(),
+    "theragun": frozenset({"force_n", "contact", "battery_pct", "motor_temp_c"}),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +67,17 @@ def feature_names(features: int) -> list[str]:
     return names
 
 
-def capabilities_dict(address: str, caps: Capabilities) -> dict[str, Any]:
+def driver_of(client: GunClient) -> str:
+    """`theragun` or `native`: which dialect the client speaks."""
+    return "theragun" if isinstance(client, TheragunClient) else "native"
+
+
+def capabilities_dict(address: str, caps: Capabilities, driver: str = "native") -> dict[str, Any]:
     """The capabilities as one JSON-ready object."""
     return {
         "type": "capabilities",
         "address": address,
+        "driver": driver,
         "model": caps.model,
         "serial": caps.serial,
         "firmware": caps.firmware,
@@ -77,9 +95,9 @@ def capabilities_dict(address: str, caps: Capabilities) -> dict[str, Any]:
     }
 
 
-def telemetry_dict(sample: Telemetry) -> dict[str, Any]:
-    """One telemetry sample as a JSON-ready object."""
-    return {
+def telemetry_dict(sample: Telemetry, unmeasured: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """One telemetry sample as a JSON-ready object; `unmeasured` fields are None."""
+    values: dict[str, Any] = {
         "type": "telemetry",
         "device_time_ms": sample.device_time_ms,
         "freq_hz": sample.freq_hz,
@@ -90,13 +108,16 @@ def telemetry_dict(sample: Telemetry) -> dict[str, Any]:
         "state": sample.state.name.lower(),
         "step_index": None if sample.step_index == NO_STEP else sample.step_index,
     }
+    for name in unmeasured:
+        values[name] = None
+    return values
 
 
 class ProbeOutput(Protocol):
     """Where the probe's findings go."""
 
-    def capabilities(self, address: str, caps: Capabilities) -> None:
-        """Show what the device is."""
+    def capabilities(self, address: str, caps: Capabilities, driver: str = "native") -> None:
+        """Show what the device is (and remember which telemetry fields it cannot measure)."""
 
     def telemetry(self, sample: Telemetry) -> None:
         """Show one telemetry sample."""
@@ -108,17 +129,21 @@ class ProbeOutput(Protocol):
 class JsonOutput:
     """JSON lines on stdout, flushed one by one."""
 
+    def __init__(self) -> None:
+        self._unmeasured: frozenset[str] = frozenset()
+
     def _line(self, obj: dict[str, Any]) -> None:
         sys.stdout.write(json.dumps(obj) + "\n")
         sys.stdout.flush()
 
-    def capabilities(self, address: str, caps: Capabilities) -> None:
+    def capabilities(self, address: str, caps: Capabilities, driver: str = "native") -> None:
         """One capabilities line."""
-        self._line(capabilities_dict(address, caps))
+        self._unmeasured = UNMEASURED.get(driver, frozenset())
+        self._line(capabilities_dict(address, caps, driver))
 
     def telemetry(self, sample: Telemetry) -> None:
         """One telemetry line."""
-        self._line(telemetry_dict(sample))
+        self._line(telemetry_dict(sample, self._unmeasured))
 
     def finished(self, samples: int, duration_s: float) -> None:
         """Nothing more to say in JSON."""
@@ -130,13 +155,16 @@ class TableOutput:
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console(highlight=False)
         self._header_done = False
+        self._unmeasured: frozenset[str] = frozenset()
 
-    def capabilities(self, address: str, caps: Capabilities) -> None:
+    def capabilities(self, address: str, caps: Capabilities, driver: str = "native") -> None:
         """A two-column table."""
+        self._unmeasured = UNMEASURED.get(driver, frozenset())
         table = Table(title=f"{address}: capabilities", show_header=False, title_justify="left")
         table.add_column(style="bold")
         table.add_column()
         rows = (
+            ("driver", driver),
             ("model", caps.model),
             ("serial", caps.serial),
             ("firmware", caps.firmware),
@@ -159,10 +187,16 @@ class TableOutput:
             self._header_done = True
             header = _ROW.format("device s", "Hz", "N", "contact", "battery %", "temp °C", "state")
             self.console.print(header, style="bold")
+        cells = {
+            "force_n": f"{sample.force_n:.1f}", "contact": "yes" if sample.contact else "no",
+            "battery_pct": str(sample.battery_pct), "motor_temp_c": f"{sample.motor_temp_c:.1f}",
+        }  # fmt: skip
+        for name in self._unmeasured:
+            cells[name] = "-"
         row = (
-            f"{sample.device_time_ms / 1000:.3f}", f"{sample.freq_hz:.2f}",
-            f"{sample.force_n:.1f}", "yes" if sample.contact else "no",
-            str(sample.battery_pct), f"{sample.motor_temp_c:.1f}", sample.state.name.lower(),
+            f"{sample.device_time_ms / 1000:.3f}", f"{sample.freq_hz:.2f}", cells["force_n"],
+            cells["contact"], cells["battery_pct"], cells["motor_temp_c"],
+            sample.state.name.lower(),
         )  # fmt: skip
         self.console.print(_ROW.format(*row))
 
@@ -171,7 +205,7 @@ class TableOutput:
         self.console.print(f"{samples} telemetry samples in {duration_s:g} s", style="dim")
 
 
-async def watch_telemetry(client: DeviceClient, duration_s: float, out: ProbeOutput) -> int:
+async def watch_telemetry(client: GunClient, duration_s: float, out: ProbeOutput) -> int:
     """Show telemetry for `duration_s` while heartbeating; ProbeError if the link drops."""
     stream = client.telemetry()
     lost: list[ConnectionState] = []
@@ -182,7 +216,8 @@ async def watch_telemetry(client: DeviceClient, duration_s: float, out: ProbeOut
             stream.close()
 
     unsubscribe = client.subscribe_state(on_state)
-    beat = asyncio.create_task(run_heartbeat(client))
+    # run_heartbeat only uses heartbeat, state and address, which every GunClient has.
+    beat = asyncio.create_task(run_heartbeat(cast(DeviceClient, client)))
     count = 0
     try:
         async with asyncio.timeout(duration_s):
@@ -197,16 +232,18 @@ async def watch_telemetry(client: DeviceClient, duration_s: float, out: ProbeOut
         beat.cancel()
         await asyncio.wait([beat])
     if lost:
-        cause = f" ({client.last_error})" if client.last_error else ""
+        last_error = getattr(client, "last_error", None)
+        cause = f" ({last_error})" if last_error else ""
         raise ProbeError(f"link lost during the probe after {count} samples{cause}")
     return count
 
 
-async def spin_up(client: DeviceClient, spin: Spin) -> None:
-    """Run the motor at the requested rate with a gentle pressure band for the hand."""
-    cap_n = spin.force_n + SPIN_CAP_MARGIN_N
-    if client.capabilities is not None:
-        cap_n = min(cap_n, client.capabilities.force_max_n)
+async def spin_up(client: GunClient, spin: Spin) -> None:
+    """Run the motor at the requested rate with a gentle pressure band for the hand.
+
+    (A gun without a force sensor takes the band as a cue and sends only the rate.)
+    """
+    cap_n = min(spin.force_n + SPIN_CAP_MARGIN_N, client.capabilities.force_max_n)
     await client.set_output(
         spin.freq_hz,
         force_target_n=spin.force_n,
@@ -224,12 +261,15 @@ async def probe(
     options: dict[str, Any],
     spin: Spin | None = None,
 ) -> None:
-    """Connect, show the capabilities, optionally spin the motor, watch telemetry, close."""
-    client = await open_client(address, reconnect=False, **options)
+    """Connect, show the capabilities, optionally spin the motor, watch telemetry, close.
+
+    A Theragun is asked for its status with every heartbeat: that is its telemetry.
+    """
+    client = await open_gun(address, reconnect=False, poll_status=True, **options)
     if address.scheme == "sim":
         sys.stderr.write("tpdevice probe: using the built-in simulator (in process)\n")
     try:
-        out.capabilities(address.text, client.capabilities)
+        out.capabilities(address.text, client.capabilities, driver_of(client))
         if spin is not None:
             await spin_up(client, spin)
         samples = await watch_telemetry(client, duration_s, out) if duration_s > 0 else 0

@@ -89,6 +89,10 @@ class GunClient(Protocol):
         """Run, pause, resume or abort the committed program."""
         ...
 
+    async def time_sync(self, now_s: Callable[[], float] | None = None) -> tuple[float, float]:
+        """(offset_s, rtt_s) of the device clock against now_s() (Feature.TIME_SYNC only)."""
+        ...
+
     def telemetry(self) -> LatestStream[Telemetry]:
         """A new async iterator of telemetry, one per consumer."""
         ...

@@ -191,11 +191,14 @@ class TheragunClient:
         self._state.set(ConnectionState.RUNNING)
 
     async def stop(self, reason: StopReason = StopReason.USER) -> None:
-        """Write speed 0; best effort without a link (sent again on reconnect), never raises."""
+        """Write speed 0 and wait (bounded) for it to leave; best effort, never raises."""
+        link = self._link
         if self._write_speed(0):
             self._may_run = False
             if self.state is ConnectionState.RUNNING:
                 self._state.set(ConnectionState.READY)
+            if link is not None and not await link.transport.flush(self.options.stop_timeout_s):
+                _LOGGER.warning("%s: the stop frame was not confirmed in time", self.address)
         else:
             _LOGGER.info("%s: stop (%s) not sent, no link", self.address, reason.name.lower())
 
@@ -206,6 +209,10 @@ class TheragunClient:
     async def program_control(self, action: ProgramAction) -> None:
         """DeviceUnsupportedError: the gun runs no programs (sessions are host-streamed)."""
         raise self._unsupported("programs")
+
+    async def time_sync(self, now_s: Callable[[], float] | None = None) -> tuple[float, float]:
+        """DeviceUnsupportedError: the gun has no clock to read (TIME_SYNC is not offered)."""
+        raise self._unsupported("time sync")
 
     # --- telemetry and events ----------------------------------------------------------
 

@@ -67,11 +67,11 @@ class PressureCoach:
         step = self._step
         if step is None or not step.has_band:
             return 0.0
-        target_n = step.force_target_n
+        target_n = step.band_target_n
         ramp = step.force_ramp_n_per_s
         if ramp > 0 and self._ramp_from_n < target_n:
             target_n = min(target_n, self._ramp_from_n + ramp * (now_s - self._ramp_start_s))
-        return max(0.0, target_n - step.force_tolerance_n)
+        return max(0.0, target_n - step.band_tolerance_n)
 
     def sample(self, force_n: float, now_s: float, *, coach_low: bool = True) -> Verdict | None:
         """Account one sample; the verdict it triggers, if any (OVER_CAP first)."""

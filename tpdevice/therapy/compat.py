@@ -32,6 +32,7 @@ class DeviceFit:
     program: bool  # the device runs programs (firmware mode)
     max_program_steps: int
     model: str = ""
+    force_output: bool = True  # the device takes force fields (False: they go out as 0)
 
     @classmethod
     def unlimited(cls, caps: SafetyCaps) -> DeviceFit:
@@ -77,7 +78,8 @@ def fit_device(profile: Profile, caps: Capabilities | None, address: str = "") -
         )
     features = Feature(caps.features)
     device_force_n = caps.force_max_n
-    if device_force_n <= 0 and not features & Feature.FORCE_SENSOR:
+    force_output = device_force_n > 0
+    if not force_output and not features & Feature.FORCE_SENSOR:
         device_force_n = math.inf  # a gun that knows nothing of force: the band is a cue only
     force_cap_n = _floor(min(profile.caps.max_force_n, device_force_n), 1)
     if force_cap_n <= 0:
@@ -91,4 +93,5 @@ def fit_device(profile: Profile, caps: Capabilities | None, address: str = "") -
         program=bool(features & Feature.PROGRAM),
         max_program_steps=caps.max_program_steps,
         model=caps.model,
+        force_output=force_output,
     )

@@ -5,21 +5,26 @@
     summary = await session.run()         # until completed / aborted / failed
     session.pause(); session.resume(); session.skip(); await session.stop()
 
-One control loop (one task) runs step deadlines and heartbeats on the session clock; two
-reader tasks take telemetry (contact, coaching, the over-pressure stop) and device events
-(faults, STEP_EVENTs). See docs/session-engine.md. Choices made here:
+One control loop (one task) runs step deadlines and heartbeats on the session clock; while
+it awaits a command's ACK a helper task it owns goes on beating, so the device watchdog never
+starves. Two reader tasks take telemetry (contact, coaching, the over-pressure stop) and
+device events (faults, STEP_EVENTs). See docs/session-engine.md. Choices made here:
 
-- pause/resume/skip are queued and done by the loop; stop() sends STOP itself, at once.
-  A skip while paused takes effect at resume. Nothing sends START/run/resume once a stop
-  or an abort is under way.
+- pause/resume/skip are queued and done by the loop in order; stop() sends STOP itself, at
+  once. A skip while paused takes effect at resume. A pause is taken before its STOP goes
+  out, so a link lost under that STOP cannot undo it; a pause asked while a setpoint is in
+  flight wins (host mode sends no START after it). Nothing sends START/run/resume once a
+  stop or an abort is under way.
 - Link lost: session.paused(link_lost); within reconnect_grace_s of the client coming back,
-  host mode re-sends the setpoint and START, firmware mode STOPs whatever still runs and
-  uploads the rest (the current step with its remaining time) and runs it. A link lost
-  while the user had paused stays paused.
+  device time is synced again (TIME_SYNC; a rebooted device is mapped anew), then host mode
+  re-sends the setpoint and START, firmware mode STOPs whatever still runs and uploads the
+  rest (the current step with its remaining time) and runs it. A link lost while the user
+  had paused, or a pause asked during the outage, stays paused: STOP, no START.
 - Any active device FAULT ends the session aborted(device_fault, detail=code) after a
   device.fault event: the device already stopped the motor, and a session is not resumed
   on its own after a fault. A watchdog fault raised while the link was down is expected.
 - Firmware mode skip: abort the program, upload the steps after the skipped one, run.
+- Cancelling run() still ends the session (STOP, aborted(cancelled)) before re-raising.
 """
 
 from __future__ import annotations
@@ -28,15 +33,16 @@ import asyncio
 import collections
 import logging
 import math
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from tpdevice.device.errors import DeviceConnectionError
 from tpdevice.device.state import ConnectionState
 from tpdevice.errors import TpDeviceError
-from tpdevice.protocol import Fault, FaultCode, Telemetry
-from tpdevice.therapy.coach import Verdict
+from tpdevice.protocol import StopReason
 from tpdevice.therapy.compat import SessionError
-from tpdevice.therapy.events import DeviceFaultEvent
-from tpdevice.therapy.session_base import LINKED, SessionBase
+from tpdevice.therapy.session_base import LINKED
+from tpdevice.therapy.session_readers import SessionReaders
 from tpdevice.therapy.session_state import (
     TERMINAL,
     Ending,
@@ -45,15 +51,17 @@ from tpdevice.therapy.session_state import (
     SessionState,
 )
 from tpdevice.therapy.summary import Summary
+from tpdevice.therapy.timesync import sync_time
 
 __all__ = ["ExecutionMode", "Session", "SessionOptions", "SessionState"]
 
 _LOGGER = logging.getLogger(__name__)
 
 _GONE = frozenset({ConnectionState.FAILED, ConnectionState.CLOSED})
+T = TypeVar("T")
 
 
-class Session(SessionBase):
+class Session(SessionReaders):
     """One run of a profile on a connected gun; build it, subscribe, then await run()."""
 
     # --- public API ----------------------------------------------------------------------
@@ -61,17 +69,17 @@ class Session(SessionBase):
     @property
     def paused(self) -> bool:
         """True once pause() was asked for (until resume()); the motor is then stopped."""
-        return self._pause_wanted
+        return self._ctx.pause_wanted
 
     def pause(self) -> None:
         """Stop the motor and freeze the step (remaining time kept); ignored unless running."""
         if self._command("pause"):
-            self._pause_wanted = True
+            self._ctx.pause_wanted = True
 
     def resume(self) -> None:
         """Continue after pause()."""
         if self._command("resume"):
-            self._pause_wanted = False
+            self._ctx.pause_wanted = False
 
     def skip(self) -> None:
         """End the current step now and start the next (while paused: right after resume)."""
@@ -97,10 +105,7 @@ class Session(SessionBase):
             raise SessionError(f"session {self.id} is already running")
         self._started = True
         self._wake_future = asyncio.get_running_loop().create_future()
-        readers = [
-            asyncio.create_task(self._read_telemetry(), name=f"session {self.id} telemetry"),
-            asyncio.create_task(self._read_events(), name=f"session {self.id} events"),
-        ]
+        readers = self._start_readers()
         unsubscribe = self.client.subscribe_state(self._on_link_state)
         try:
             ending = await self._guarded_drive()
@@ -108,8 +113,9 @@ class Session(SessionBase):
             unsubscribe()
             for reader in readers:
                 reader.cancel()
-            await asyncio.gather(*readers, return_exceptions=True)
-        return await self._finish(ending)
+        summary = await self._finish_shielded(ending)
+        await asyncio.gather(*readers, return_exceptions=True)
+        return summary
 
     # --- the control loop -----------------------------------------------------------------
 
@@ -119,50 +125,65 @@ class Session(SessionBase):
             return await self._drive()
         except asyncio.CancelledError:
             ending = Ending(SessionState.ABORTED, "cancelled", "the session task was cancelled")
-            await asyncio.shield(self._finish(ending))
+            await self._finish_shielded(ending)
             raise
         except TpDeviceError as err:
             return Ending(SessionState.FAILED, "device_error", str(err))
         except Exception as err:
             text = f"{type(err).__name__}: {err}"
-            await asyncio.shield(self._finish(Ending(SessionState.FAILED, "internal_error", text)))
+            await self._finish_shielded(Ending(SessionState.FAILED, "internal_error", text))
             raise
 
     async def _drive(self) -> Ending:
         """Start, then loop: heartbeat, flags, deadlines; sleep until the next one or a wake."""
         self._emit_started()
         self._state = SessionState.RUNNING
-        self._t0_s = self.clock.now_s()
+        self._t0_s = self._ctx.progress.t0_s = self._next_beat_s = self.clock.now_s()
         try:
-            self._t0_s = await self._runner.begin()
+            self._t0_s = await self._beating(self._runner.begin())
         except DeviceConnectionError:
             if self.client.state in LINKED:
                 raise  # else the loop sees the link lost and recovers
-        next_beat_s = self.clock.now_s()
         while True:
-            now_s = self.clock.now_s()
-            if now_s >= next_beat_s:
-                next_beat_s = self._beat(next_beat_s, now_s)
-            ending = await self._tick(now_s)
+            self._beat_if_due()
+            ending = await self._tick(self.clock.now_s())
             if ending is not None:
                 return ending
-            await self._wait(min(next_beat_s, self._next_deadline_s()))
+            await self._wait(min(self._next_beat_s, self._next_deadline_s()))
 
-    def _beat(self, due_s: float, now_s: float) -> float:
-        """One heartbeat; the next is due one interval later (never a burst to catch up)."""
+    def _beat_if_due(self) -> None:
+        """One heartbeat when due; the next one interval later (never a burst to catch up)."""
+        now_s = self.clock.now_s()
+        if now_s < self._next_beat_s:
+            return
         heartbeat = self.client.heartbeat
         heartbeat.beat()
-        next_s = due_s + heartbeat.interval_s
-        return next_s if next_s > now_s else now_s + heartbeat.interval_s
+        next_s = self._next_beat_s + heartbeat.interval_s
+        self._next_beat_s = next_s if next_s > now_s else now_s + heartbeat.interval_s
+
+    async def _beating(self, work: Awaitable[T]) -> T:
+        """Await the loop's device I/O; meanwhile a helper task goes on with the heartbeat."""
+        beater = asyncio.ensure_future(self._beat_meanwhile())
+        try:
+            return await work
+        finally:
+            beater.cancel()
+
+    async def _beat_meanwhile(self) -> None:
+        while True:
+            await self.clock.sleep_until(self._next_beat_s)
+            self._beat_if_due()
 
     async def _tick(self, now_s: float) -> Ending | None:
         """Handle what is due: an end, the link, commands, step deadlines."""
         try:
-            return await self._tick_once(now_s)
+            return await self._beating(self._tick_once(now_s))
         except DeviceConnectionError:
             if self.client.state in LINKED:
                 raise
-            return None  # the link dropped under a command: the next tick sees it lost
+            if not self._link_lost:  # the link dropped under a command: freeze right now
+                self._on_link_lost(self.clock.now_s())
+            return None
 
     async def _tick_once(self, now_s: float) -> Ending | None:
         if self._ending is not None:
@@ -222,41 +243,54 @@ class Session(SessionBase):
     def _on_link_lost(self, now_s: float) -> None:
         self._link_lost = True
         self._grace_end_s = now_s + self.options.reconnect_grace_s
+        self._runner.link_lost(now_s)
         if not self._user_paused:
-            self._runner.link_lost(now_s)
             self._enter_pause(now_s, "link_lost")
 
     async def _on_link_back(self) -> None:
-        if not self._user_paused:
-            try:
-                await self._runner.recover(self.clock.now_s())
-            except DeviceConnectionError:
-                if self.client.state in LINKED:
-                    raise
-                return  # lost again: keep waiting within the same grace
-            self._leave_pause(self.clock.now_s(), "reconnected")
+        """Sync device time again; go on, unless a pause is in force or asked (then STOP).
+
+        Lost again meanwhile: the DeviceConnectionError leaves the link lost, same grace.
+        """
+        await sync_time(self._ctx)
+        wanted = self._ctx.pause_wanted
+        if self._user_paused:
+            await self._runner.halt(StopReason.USER)
+        elif not wanted:  # else the queued pause comes next: it STOPs, nothing STARTs
+            await self._runner.recover(self.clock.now_s())
         self._link_lost = False
         self._link_back_s = self.clock.now_s()
+        if not self._user_paused and not wanted:
+            self._leave_pause(self._link_back_s, "reconnected")
 
     async def _run_commands(self) -> None:
-        """pause / resume / skip in order; a skip while paused waits for the resume."""
+        """pause / resume / skip in order (also those asked meanwhile); a skip while paused
+        waits for the resume."""
         kept: collections.deque[str] = collections.deque()
-        while self._commands and self._ending is None:
-            command = self._commands.popleft()
-            now_s = self.clock.now_s()
-            if command == "pause" and not self._user_paused:
+        try:
+            while self._commands and self._ending is None:
+                command = self._commands.popleft()
+                if command == "skip" and self._user_paused:
+                    kept.append(command)
+                else:
+                    await self._run_command(command)
+        finally:
+            self._commands.extendleft(reversed(kept))
+
+    async def _run_command(self, command: str) -> None:
+        now_s = self.clock.now_s()
+        if command == "pause" and not self._user_paused:
+            self._user_paused = True  # first: a link lost under the STOP must not undo it
+            try:
                 await self._runner.pause(now_s)
-                self._user_paused = True
+            finally:
                 self._enter_pause(now_s, "user")
-            elif command == "resume" and self._user_paused:
-                await self._runner.resume(now_s)
-                self._user_paused = False
-                self._leave_pause(self.clock.now_s(), "user")
-            elif command == "skip" and self._user_paused:
-                kept.append(command)
-            elif command == "skip":
-                await self._runner.skip(now_s)
-        self._commands.extendleft(reversed(kept))
+        elif command == "resume" and self._user_paused:
+            self._user_paused = False  # first: a link lost under the START pauses for it
+            await self._runner.resume(now_s)
+            self._leave_pause(self.clock.now_s(), "user")
+        elif command == "skip":
+            await self._runner.skip(now_s)
 
     def _command(self, command: str) -> bool:
         if not self._started or self._state in TERMINAL or self._ending is not None:
@@ -264,73 +298,6 @@ class Session(SessionBase):
         self._commands.append(command)
         self._wake()
         return True
-
-    # --- readers ----------------------------------------------------------------------------
-
-    async def _read_telemetry(self) -> None:
-        stream = self.client.telemetry()
-        try:
-            async for sample in stream:
-                self._on_sample(sample)
-        finally:
-            stream.close()
-
-    def _on_sample(self, sample: Telemetry) -> None:
-        """Contact and coaching from one sample; the cap stops the motor at once."""
-        ctx, now_s = self._ctx, self.clock.now_s()
-        ctx.time_map.add_arrival(sample.device_time_ms, now_s)
-        changed = ctx.contact.update(sample)
-        if self._state is not SessionState.RUNNING or self._ending is not None:
-            return
-        if changed and self._runner.on_contact(now_s):
-            self._wake()
-        if not self.timeline.fit.force_sensing:
-            return
-        step = ctx.progress.current
-        coach_low = step is None or not step.contact_timed or ctx.contact.in_contact
-        verdict = ctx.coach.sample(sample.force_n, now_s, coach_low=coach_low)
-        if verdict is Verdict.OVER_CAP:
-            cap = f"{self.timeline.fit.force_cap_n:g}"
-            detail = f"{sample.force_n:.1f} N measured above the {cap} N cap"
-            self._request_end(Ending(SessionState.ABORTED, "over_pressure", detail))
-        elif verdict is not None:
-            ctx.progress.coach(verdict, sample.force_n)
-
-    async def _read_events(self) -> None:
-        stream = self.client.events()
-        try:
-            async for event in stream:
-                if isinstance(event, Fault):
-                    self._on_fault(event)
-                else:
-                    self._runner.on_step_event(event)
-                self._wake()
-        finally:
-            stream.close()
-
-    def _on_fault(self, fault: Fault) -> None:
-        """device.fault; an active fault (the device stopped the motor) aborts the session."""
-        code = fault.code.name.lower()
-        progress = self._ctx.progress
-        current = progress.current
-        index = progress.note_fault(code) if fault.active else None
-        if fault.active:
-            self._faults.append(code)
-        self._emit(
-            DeviceFaultEvent, code=code, active=fault.active, device_time_ms=fault.device_time_ms,
-            step_index=index if index is not None else (current.index if current else None),
-        )  # fmt: skip
-        if fault.active and not self._expected_fault(fault):
-            self._request_end(Ending(SessionState.ABORTED, "device_fault", code))
-
-    def _expected_fault(self, fault: Fault) -> bool:
-        """The watchdog tripping while the link was down (or a late report of that)."""
-        if fault.code is not FaultCode.WATCHDOG:
-            return False
-        if self._link_lost:
-            return True
-        time_map = self._ctx.time_map
-        return time_map.ready and time_map.to_session_s(fault.device_time_ms) < self._link_back_s
 
     def _on_link_state(self, old: ConnectionState, new: ConnectionState) -> None:
         self._wake()

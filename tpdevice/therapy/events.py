@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import itertools
 from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
@@ -81,7 +80,7 @@ class StepStarted(StepEvent):
     TYPE: ClassVar[str] = "step.started"
     type: Literal["step.started"] = "step.started"
     planned_start_s: float  # offset from session start in the plan
-    actual_start_s: float  # session clock
+    actual_start_s: float  # offset from session start (t0), as in the summary
     lateness_ms: float  # actual - deadline (never negative by construction)
     duration_s: float
     freq_hz: float
@@ -97,7 +96,7 @@ class HoldStarted(StepEvent):
     type: Literal["hold.started"] = "hold.started"
     duration_s: float
     policy: str  # wall | contact
-    cap_s: float
+    cap_s: float | None = None  # a contact hold's wall-time cap (None for a wall hold)
     band_low_n: float
     band_high_n: float
 
@@ -283,14 +282,16 @@ class EventStamper:
         self._common = {"session_id": session_id, "profile_id": profile_id, "device": device}
         self._now_s = now_s
         self._wall_time = wall_time
-        self._seq = itertools.count(1)
+        self._next_seq = 1
 
     def make(self, cls: type[E], **fields: Any) -> E:
-        """A new `cls` event numbered after the previous one."""
-        return cls(
+        """A new `cls` event numbered after the previous one; a failing one uses no number."""
+        event = cls(
             **self._common,
-            seq=next(self._seq),
+            seq=self._next_seq,
             mono_s=self._now_s(),
             wall_time=iso_utc(self._wall_time()),
             **fields,
         )
+        self._next_seq += 1
+        return event

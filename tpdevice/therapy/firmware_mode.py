@@ -7,7 +7,6 @@ from collections.abc import Sequence
 
 from tpdevice.device.errors import DeviceRejectedError
 from tpdevice.protocol import (
-    Feature,
     HoldPolicy,
     ProgramAction,
     ProgramStep,
@@ -16,10 +15,10 @@ from tpdevice.protocol import (
     StepKind,
     StopReason,
 )
-from tpdevice.therapy.devicetime import sync_device_time
 from tpdevice.therapy.modes import ModeRunner, RunContext
 from tpdevice.therapy.steptimer import StepTimer
 from tpdevice.therapy.timeline import PlannedStep
+from tpdevice.therapy.timesync import sync_time
 
 __all__ = ["FirmwareRunner", "program_step"]
 
@@ -57,7 +56,8 @@ class FirmwareRunner(ModeRunner):
 
     Skip and recovery after a reconnect re-upload what is left (a continued step with its
     remaining time) and run it; program step 0 then maps to timeline step `base`. Device
-    times map to session time via TIME_SYNC when offered, else telemetry arrivals.
+    times map to session time via TIME_SYNC when offered, else telemetry arrivals. After a
+    lost link the old program is treated as gone: resume and recover upload the rest.
     """
 
     mode = "firmware"
@@ -68,12 +68,13 @@ class FirmwareRunner(ModeRunner):
         self._awaiting_start = False  # ignore events of an older program until STARTED(0)
         self._continuing = False  # program step 0 continues the frozen step
         self._next_deadline_s = 0.0  # when the next step is due (lateness reference)
+        self._program_lost = False  # the link dropped since the last RUN
 
     async def begin(self) -> float:
         """Sync time, upload everything, run; t0 is the RUN."""
-        await self._sync_time()
+        await sync_time(self.ctx)
         await self._upload(0, [])
-        t0_s = self.ctx.clock.now_s()
+        t0_s = self.ctx.progress.t0_s = self.ctx.clock.now_s()
         self._next_deadline_s = t0_s
         await self._run()
         return t0_s
@@ -102,6 +103,9 @@ class FirmwareRunner(ModeRunner):
     async def pause(self, now_s: float) -> None:
         """PROGRAM_CONTROL pause (the device stops the motor and freezes its timers)."""
         self.freeze(now_s)
+        if self._program_lost:  # whatever still runs after a lost link: STOP it
+            await self.halt(StopReason.USER)
+            return
         try:
             await self.ctx.client.program_control(ProgramAction.PAUSE)
         except DeviceRejectedError as err:  # the program ended meanwhile: nothing runs
@@ -110,6 +114,9 @@ class FirmwareRunner(ModeRunner):
     async def resume(self, now_s: float) -> None:
         """PROGRAM_CONTROL resume; re-upload the rest if the program is gone."""
         if self.ctx.halting:
+            return
+        if self._program_lost:
+            await self.recover(now_s)
             return
         try:
             await self.ctx.client.program_control(ProgramAction.RESUME)
@@ -139,6 +146,7 @@ class FirmwareRunner(ModeRunner):
         """Freeze; whatever the old program still reports (its abort) is stale from now on."""
         super().link_lost(now_s)
         self._awaiting_start = True
+        self._program_lost = True
 
     async def recover(self, now_s: float) -> None:
         """After a reconnect: STOP whatever still runs, upload the rest and run it."""
@@ -171,6 +179,7 @@ class FirmwareRunner(ModeRunner):
             return
         self._awaiting_start = True
         await self.ctx.client.program_control(ProgramAction.RUN)
+        self._program_lost = False
 
     def _started(self, index: int, at_s: float) -> None:
         progress = self.ctx.progress
@@ -181,7 +190,11 @@ class FirmwareRunner(ModeRunner):
             _LOGGER.warning("device started step %d, expected %d", index, progress.next_index)
             return
         contact = self.ctx.contact
-        progress.start(self._next_deadline_s, at_s, in_contact=True, force_n=contact.force_n)
+        timer = progress.start(
+            self._next_deadline_s, at_s, in_contact=True, force_n=contact.force_n
+        )
+        if self.frozen_at_s is not None:  # started just before our PAUSE reached the device
+            timer.pause(max(at_s, self.frozen_at_s))
 
     def _completed(self, index: int, at_s: float) -> None:
         progress = self.ctx.progress
@@ -200,14 +213,3 @@ class FirmwareRunner(ModeRunner):
         if not time_map.ready:
             return self.ctx.clock.now_s()
         return time_map.to_session_s(device_time_ms)
-
-    async def _sync_time(self) -> None:
-        """TIME_SYNC a few times when the device offers it (telemetry arrivals otherwise)."""
-        client = self.ctx.client
-        time_sync = getattr(client, "time_sync", None)
-        if time_sync is None or not client.capabilities.features & Feature.TIME_SYNC:
-            return
-        try:
-            await sync_device_time(client, self.ctx.clock.now_s, self.ctx.time_map)  # type: ignore[arg-type]
-        except DeviceRejectedError as err:
-            _LOGGER.info("time sync refused (%s); using telemetry arrival times", err)

@@ -28,7 +28,7 @@ class HostRunner(ModeRunner):
 
     async def begin(self) -> float:
         """Issue step 0 now; now is t0."""
-        t0_s = self.ctx.clock.now_s()
+        t0_s = self.ctx.progress.t0_s = self.ctx.clock.now_s()
         await self._start_next(t0_s)
         return t0_s
 
@@ -61,15 +61,19 @@ class HostRunner(ModeRunner):
         await self.halt(StopReason.USER)
 
     async def resume(self, now_s: float) -> None:
-        """Thaw, re-send the step's setpoint and START (or start the step a lost link cut off)."""
-        self.thaw(now_s)
-        self.on_contact(now_s)
-        progress = self.ctx.progress
+        """Re-send the step's setpoint and START, then thaw (or start the step a lost link
+        cut off); the frozen timer takes the contact now, told after session.resumed."""
+        ctx = self.ctx
+        progress = ctx.progress
         step = progress.current
-        if step is not None:
-            await self._apply(step)
-        elif not progress.finished:
-            await self._start_next(now_s)
+        if step is None:
+            self.thaw(now_s)
+            if not progress.finished:
+                await self._start_next(now_s)
+            return
+        progress.set_contact(ctx.contact.in_contact, now_s, ctx.contact.force_n)
+        await self._apply(step)
+        self.thaw(ctx.clock.now_s())
 
     async def skip(self, now_s: float) -> None:
         """Complete the step now (skipped); the next one is due now."""
@@ -113,6 +117,6 @@ class HostRunner(ModeRunner):
             force_tolerance_n=step.force_tolerance_n, force_cap_n=step.force_cap_n,
             force_ramp_n_per_s=step.force_ramp_n_per_s,
         )  # fmt: skip
-        if not self._motor_started and not ctx.halting:
+        if not self._motor_started and not ctx.halting and not ctx.pause_wanted:
             await ctx.client.start()
             self._motor_started = True

@@ -50,7 +50,11 @@ class ContactSense:
 
 @dataclass(slots=True)
 class RunContext:
-    """Everything a mode runner works with; `halting` forbids any new START / run / resume."""
+    """Everything a mode runner works with.
+
+    `halting` forbids any new START / run / resume; `pause_wanted` (the user paused, the
+    loop may not have acted yet) forbids a new START: the pause wins over a step change.
+    """
 
     client: GunClient
     clock: SessionClock
@@ -60,6 +64,7 @@ class RunContext:
     contact: ContactSense
     time_map: DeviceTimeMap = field(default_factory=DeviceTimeMap)
     halting: bool = False
+    pause_wanted: bool = False
 
 
 class ModeRunner:
@@ -75,6 +80,7 @@ class ModeRunner:
         self.ctx = ctx
         self.done = False
         self.device_abort: str | None = None
+        self.frozen_at_s: float | None = None  # set while paused or the link is lost
 
     async def begin(self) -> float:
         """Start the first step; return the session start time (t0)."""
@@ -115,7 +121,9 @@ class ModeRunner:
         raise NotImplementedError
 
     def freeze(self, now_s: float) -> None:
-        """Freeze the running step's timer and the coaching."""
+        """Freeze the running step's timer (and any started before thaw) and the coaching."""
+        if self.frozen_at_s is None:
+            self.frozen_at_s = now_s
         timer = self.ctx.progress.timer
         if timer is not None:
             timer.pause(now_s)
@@ -124,6 +132,7 @@ class ModeRunner:
     def thaw(self, now_s: float) -> float:
         """Let the timer run again; returns how long it was frozen."""
         ctx = self.ctx
+        self.frozen_at_s = None
         timer = ctx.progress.timer
         ctx.coach.resume(now_s, ctx.contact.force_n)
         return timer.resume(now_s) if timer is not None else 0.0

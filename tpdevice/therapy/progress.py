@@ -59,8 +59,10 @@ class Progress:
         self.records = [StepRecord(step) for step in timeline.steps]
         self.timer: StepTimer | None = None
         self.next_index = 0  # the step to start next
+        self.t0_s = 0.0  # session start: events give start times as offsets from it
         self._emit = emit
         self._coach = coach
+        self._told_contact = True  # what the last hold.started/paused/resumed said
 
     @property
     def current(self) -> PlannedStep | None:
@@ -92,17 +94,20 @@ class Progress:
         self._coach.begin_step(step, actual_s, force_n)
         base = self.fields(step)
         self._emit(
-            StepStarted, **base, planned_start_s=step.start_s, actual_start_s=actual_s,
-            lateness_ms=lateness_ms, duration_s=step.duration_s, freq_hz=step.freq_hz,
+            StepStarted, **base, planned_start_s=step.start_s,
+            actual_start_s=actual_s - self.t0_s, lateness_ms=lateness_ms,
+            duration_s=step.duration_s, freq_hz=step.freq_hz,
             band_low_n=step.band_low_n, band_high_n=step.band_high_n, cue=step.cue,
         )  # fmt: skip
+        self._told_contact = True
         if step.kind is StepKindName.HOLD:
             self._emit(
                 HoldStarted, **base, duration_s=step.duration_s, policy=step.hold_policy.value,
-                cap_s=step.hold_cap_s, band_low_n=step.band_low_n, band_high_n=step.band_high_n,
+                cap_s=step.hold_cap_s if step.contact_timed else None,
+                band_low_n=step.band_low_n, band_high_n=step.band_high_n,
             )  # fmt: skip
             if not timer.in_contact:
-                self._hold_paused(timer, actual_s, force_n)
+                self._tell_contact(timer, actual_s, force_n)
         elif step.kind is StepKindName.RELEASE:
             self._emit(ReleaseStarted, **base, duration_s=step.duration_s, freq_hz=step.freq_hz)
         return timer
@@ -140,16 +145,17 @@ class Progress:
         timer = self.timer
         if timer is None or not timer.set_contact(in_contact, now_s):
             return False
-        if timer.paused:
-            return True  # the session pause already said the motor stopped
-        if in_contact:
-            self._emit(
-                HoldResumed, **self.fields(timer.step), remaining_s=timer.remaining_s(now_s),
-                force_n=force_n,
-            )  # fmt: skip
-        else:
-            self._hold_paused(timer, now_s, force_n)
+        if not timer.paused:  # while paused, told by tell_contact() after session.resumed
+            self._tell_contact(timer, now_s, force_n)
         return True
+
+    def tell_contact(self, now_s: float, force_n: float) -> None:
+        """After a pause: hold.paused / hold.resumed for a change the frozen timer took."""
+        timer = self.timer
+        if timer is None or timer.paused or timer.full or not timer.step.contact_timed:
+            return
+        if timer.in_contact != self._told_contact:
+            self._tell_contact(timer, now_s, force_n)
 
     def coach(self, verdict: Verdict, force_n: float) -> None:
         """Emit a pressure.low / pressure.high cue for the running step."""
@@ -177,12 +183,16 @@ class Progress:
         self.records[step.index].faults.append(code)
         return step.index
 
-    def _hold_paused(self, timer: StepTimer, now_s: float, force_n: float) -> None:
-        self.records[timer.step.index].contact_losses += 1
+    def _tell_contact(self, timer: StepTimer, now_s: float, force_n: float) -> None:
+        """hold.resumed or hold.paused (a contact loss) for the timer's contact now."""
+        self._told_contact = timer.in_contact
+        cls: type[HoldResumed] | type[HoldPaused] = HoldResumed
+        if not timer.in_contact:
+            self.records[timer.step.index].contact_losses += 1
+            cls = HoldPaused
         self._emit(
-            HoldPaused, **self.fields(timer.step), remaining_s=timer.remaining_s(now_s),
-            force_n=force_n,
-        )  # fmt: skip
+            cls, **self.fields(timer.step), remaining_s=timer.remaining_s(now_s), force_n=force_n
+        )
 
 
 def step_summaries(records: list[StepRecord], t0_s: float | None) -> list[StepSummary]:

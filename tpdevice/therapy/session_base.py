@@ -102,7 +102,7 @@ class SessionBase:
         self._ending: Ending | None = None
         self._commands: collections.deque[str] = collections.deque()
         self._wake_future: asyncio.Future[None] | None = None
-        self._stop_tasks: set[asyncio.Task[None]] = set()
+        self._stop_tasks: set[asyncio.Future[Any]] = set()  # STOPs and endings under way
         self._done = asyncio.Event()
         self._started = False
         self._t0_s: float | None = None
@@ -110,8 +110,9 @@ class SessionBase:
         self._link_lost = False
         self._link_back_s = -math.inf  # when the link last came back
         self._grace_end_s = math.inf
-        self._user_paused = False
-        self._pause_wanted = False
+        self._user_paused = False  # the loop took the user's pause (ctx.pause_wanted: asked)
+        self._pause_reason = ""  # of the session.paused in force
+        self._next_beat_s = -math.inf
         self._paused_since_s: float | None = None
         self._paused_s = 0.0
         self._faults: list[str] = []
@@ -163,17 +164,22 @@ class SessionBase:
         )  # fmt: skip
 
     def _enter_pause(self, now_s: float, reason: str) -> None:
-        self._state = SessionState.PAUSED
+        """session.paused(reason), unless already paused for that reason."""
+        if self._state is SessionState.PAUSED and self._pause_reason == reason:
+            return
+        self._state, self._pause_reason = SessionState.PAUSED, reason
         if self._paused_since_s is None:
             self._paused_since_s = now_s
         self._emit(SessionPaused, reason=reason, **self._where(now_s))
 
     def _leave_pause(self, now_s: float, reason: str) -> None:
-        self._state = SessionState.RUNNING
+        """session.resumed, then the hold events of contact changed meanwhile."""
+        self._state, self._pause_reason = SessionState.RUNNING, ""
         if self._paused_since_s is not None:
             self._paused_s += now_s - self._paused_since_s
             self._paused_since_s = None
         self._emit(SessionResumed, reason=reason, **self._where(now_s))
+        self._ctx.progress.tell_contact(now_s, self._ctx.contact.force_n)
         if self._runner.on_contact(now_s):
             self._wake()
 
@@ -196,10 +202,13 @@ class SessionBase:
             return
         self._ending = ending
         self._ctx.halting = True
-        task = asyncio.get_running_loop().create_task(self._send_stop(ending.reason))
+        self._keep(asyncio.get_running_loop().create_task(self._send_stop(ending.reason)))
+        self._wake()
+
+    def _keep(self, task: asyncio.Future[Any]) -> None:
+        """Hold a STOP / ending task until it is done (stop() waits for these)."""
         self._stop_tasks.add(task)
         task.add_done_callback(self._stop_tasks.discard)
-        self._wake()
 
     async def _send_stop(self, reason: str) -> None:
         """STOP if the link is up (best effort: the device watchdog covers a dead link)."""
@@ -222,17 +231,36 @@ class SessionBase:
         self._finish_quietly(ending)
         return self.summary()
 
+    async def _finish_shielded(self, ending: Ending) -> Summary:
+        """_finish(); cancelled meanwhile, the session still ends (its STOP goes on), re-raised."""
+        finishing = asyncio.ensure_future(self._finish(ending))
+        self._keep(finishing)
+        try:
+            return await asyncio.shield(finishing)
+        except asyncio.CancelledError:
+            self._finish_quietly(ending)
+            raise
+
     def _finish_quietly(self, ending: Ending) -> None:
-        """The terminal state and event (no device I/O)."""
+        """The terminal state and event (no device I/O); the bus closes even if that fails."""
+        if self._state in TERMINAL:
+            return
         self._ending = ending = self._ending or ending
-        now_s = self.clock.now_s()
-        if ending.state is not SessionState.COMPLETED:
-            self._ctx.progress.interrupt(now_s)
-        self._end_s = now_s
+        now_s = self._end_s = self.clock.now_s()
         if self._paused_since_s is not None:
             self._paused_s += now_s - self._paused_since_s
             self._paused_since_s = None
         self._state = ending.state
+        try:
+            if ending.state is not SessionState.COMPLETED:
+                self._ctx.progress.interrupt(now_s)
+            self._emit_ending(ending)
+        finally:
+            self._bus.close()
+            self._done.set()
+
+    def _emit_ending(self, ending: Ending) -> None:
+        """session.completed / aborted / failed with the summary."""
         summary = self.summary()
         if ending.state is SessionState.COMPLETED:
             self._emit(SessionCompleted, summary=summary)
@@ -240,8 +268,6 @@ class SessionBase:
             self._emit(SessionAborted, reason=ending.reason, detail=ending.detail, summary=summary)
         else:
             self._emit(SessionFailed, reason=ending.reason, error=ending.detail, summary=summary)
-        self._bus.close()
-        self._done.set()
 
     # --- events -----------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from tpdevice.therapy.summary import Summary
 from tpdevice.therapy.timeline import Timeline
 
 __all__ = [
+    "OPTION_RANGES",
     "TERMINAL",
     "Ending",
     "ExecutionMode",
@@ -45,9 +46,18 @@ class SessionState(enum.StrEnum):
 TERMINAL = frozenset({SessionState.COMPLETED, SessionState.ABORTED, SessionState.FAILED})
 
 
+# Allowed ranges: the over-pressure delay may not switch the cap stop off, the others
+# must stay useful (a cue minutes late is no cue; a grace of hours is a motor left waiting).
+OPTION_RANGES: dict[str, tuple[float, float]] = {
+    "coach_after_s": (0.0, 30.0),
+    "over_pressure_after_s": (0.0, 1.0),
+    "reconnect_grace_s": (0.0, 600.0),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class SessionOptions:
-    """Tunables of a session; seconds are session-clock seconds."""
+    """Tunables of a session; seconds are session-clock seconds (ranges: OPTION_RANGES)."""
 
     coach_after_s: float = 2.0  # out of the band this long -> pressure.low / pressure.high
     over_pressure_after_s: float = 0.1  # above the cap this long -> STOP, aborted(over_pressure)
@@ -56,8 +66,12 @@ class SessionOptions:
     def __post_init__(self) -> None:
         for field in fields(self):
             value = getattr(self, field.name)
-            if not (math.isfinite(value) and value >= 0):
-                raise SessionError(f"session option {field.name}={value!r} must be a number >= 0")
+            low, high = OPTION_RANGES[field.name]
+            ok = isinstance(value, int | float) and math.isfinite(value) and low <= value <= high
+            if not ok:
+                raise SessionError(
+                    f"session option {field.name}={value!r} is outside {low:g}..{high:g} s"
+                )
 
 
 @dataclass(frozen=True, slots=True)

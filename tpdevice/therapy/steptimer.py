@@ -14,7 +14,8 @@ class StepTimer:
 
     Wall steps end at start deadline + paused time + duration: an absolute deadline, so
     lateness of one transition never shifts the next. A contact-policy step counts only while
-    in contact and ends at the earlier of "counted == duration" and the wall cap.
+    in contact and ends at the earlier of "counted == duration" and the wall cap; once the
+    count is full it stays ended at that moment, even if contact is lost just after.
     """
 
     def __init__(self, step: PlannedStep, deadline_s: float, *, in_contact: bool = True) -> None:
@@ -25,11 +26,17 @@ class StepTimer:
         self._counted_s = 0.0  # contact seconds before the current contact segment
         self._contact = in_contact or not step.contact_timed
         self._contact_since_s = deadline_s
+        self._full_at_s: float | None = None  # when a contact step's count reached duration_s
 
     @property
     def paused(self) -> bool:
         """True while the session is paused."""
         return self._paused_at_s is not None
+
+    @property
+    def full(self) -> bool:
+        """True once a contact step counted its whole duration (contact no longer matters)."""
+        return self._full_at_s is not None
 
     @property
     def in_contact(self) -> bool:
@@ -66,28 +73,42 @@ class StepTimer:
         step = self.step
         if not step.contact_timed:
             return self.deadline_s + self.paused_s + step.duration_s
+        if self._full_at_s is not None:
+            return min(self._full_at_s, self.cap_end_s())
         if not self._contact:
             return self.cap_end_s()
-        counted_end_s = self._contact_since_s + (step.duration_s - self._counted_s)
-        return min(counted_end_s, self.cap_end_s())
+        return min(self._counted_end_s(), self.cap_end_s())
+
+    def _counted_end_s(self) -> float:
+        """When the running contact segment fills the count."""
+        return self._contact_since_s + (self.step.duration_s - self._counted_s)
+
+    def _close_segment(self, now_s: float) -> None:
+        """Add the running contact segment to the count; note when the count got full."""
+        if self._full_at_s is None and now_s >= self._counted_end_s():
+            self._full_at_s = self._counted_end_s()
+        self._counted_s += max(0.0, now_s - self._contact_since_s)
 
     def set_contact(self, in_contact: bool, now_s: float) -> bool:
-        """Contact changed (contact steps only); True if the timer's counting changed."""
+        """Contact changed (contact steps only); True if the timer's counting changed.
+
+        False once the count is full: the step ends when it filled, whatever contact does.
+        """
         if not self.step.contact_timed or in_contact == self._contact:
             return False
         if self._paused_at_s is None:
             if self._contact:
-                self._counted_s += max(0.0, now_s - self._contact_since_s)
+                self._close_segment(now_s)
             self._contact_since_s = now_s
         self._contact = in_contact
-        return True
+        return self._full_at_s is None
 
     def pause(self, now_s: float) -> None:
         """Freeze the timer (session pause or lost link)."""
         if self._paused_at_s is not None:
             return
         if self.step.contact_timed and self._contact:
-            self._counted_s += max(0.0, now_s - self._contact_since_s)
+            self._close_segment(now_s)
         self._paused_at_s = now_s
 
     def resume(self, now_s: float) -> float:
@@ -97,5 +118,7 @@ class StepTimer:
         pause_s = max(0.0, now_s - self._paused_at_s)
         self.paused_s += pause_s
         self._paused_at_s = None
+        if self._full_at_s is not None:
+            self._full_at_s += pause_s  # a pause shifts a due end, as for wall steps
         self._contact_since_s = now_s
         return pause_s

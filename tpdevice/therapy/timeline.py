@@ -55,11 +55,15 @@ class PlannedStep:
     cycle: int  # 1.. within a hold block (hold and its release), 0 otherwise
     source_index: int  # the profile step it came from
     freq_hz: float  # 0 = motor off
-    force_target_n: float  # what SET_OUTPUT carries; target + tolerance <= force_cap_n
+    # What SET_OUTPUT / PROGRAM_STEP carry: target + tolerance <= force_cap_n; all 0 for a
+    # device that takes no force fields (DeviceFit.force_output False: the band is a cue).
+    force_target_n: float
     force_tolerance_n: float
     force_ramp_n_per_s: float
     force_cap_n: float
     has_band: bool  # False: no pressure is coached (rest, hold release)
+    band_target_n: float  # the band coached (or shown as a cue): target +- tolerance
+    band_tolerance_n: float
     duration_s: float  # wall seconds, or contact seconds for a contact hold
     hold_policy: HoldTimerPolicy
     hold_cap_s: float  # wall-time cap of a contact hold (= duration_s otherwise)
@@ -70,12 +74,12 @@ class PlannedStep:
     @property
     def band_low_n(self) -> float:
         """Lower edge of the coached band (0 without a band)."""
-        return max(0.0, self.force_target_n - self.force_tolerance_n) if self.has_band else 0.0
+        return max(0.0, self.band_target_n - self.band_tolerance_n) if self.has_band else 0.0
 
     @property
     def band_high_n(self) -> float:
         """Upper edge of the coached band (0 without a band)."""
-        return self.force_target_n + self.force_tolerance_n if self.has_band else 0.0
+        return self.band_target_n + self.band_tolerance_n if self.has_band else 0.0
 
     @property
     def end_s(self) -> float:
@@ -177,12 +181,15 @@ class _Compiler:
         cue: str,
     ) -> None:
         target_n, tolerance_n = self._capped_band(band)
+        out = 1.0 if self.fit.force_output else 0.0  # force fields a device does not take: 0
         planned = PlannedStep(
             index=len(self.steps), kind=kind, side=side, cycle=cycle, source_index=source_index,
-            freq_hz=self._capped_freq(source_index, freq_hz), force_target_n=target_n,
-            force_tolerance_n=tolerance_n, force_ramp_n_per_s=max(0.0, ramp_n_per_s),
-            force_cap_n=self.fit.force_cap_n, has_band=band is not None,
-            duration_s=duration_s, hold_policy=policy, hold_cap_s=cap_s,
+            freq_hz=self._capped_freq(source_index, freq_hz), force_target_n=target_n * out,
+            force_tolerance_n=tolerance_n * out,
+            force_ramp_n_per_s=max(0.0, ramp_n_per_s) * out,
+            force_cap_n=self.fit.force_cap_n * out, has_band=band is not None,
+            band_target_n=target_n, band_tolerance_n=tolerance_n, duration_s=duration_s,
+            hold_policy=policy, hold_cap_s=cap_s,
             contact_threshold_n=min(self.profile.contact_threshold_n, self.fit.force_cap_n),
             cue=cue, start_s=self._start_s,
         )  # fmt: skip

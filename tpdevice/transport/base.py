@@ -96,6 +96,10 @@ class Transport(abc.ABC):
     def write(self, data: bytes) -> None:
         """Send bytes without blocking; buffer what the OS cannot take yet."""
 
+    async def flush(self, timeout_s: float = 1.0) -> bool:
+        """Wait until written bytes have left this process; False if timeout_s passed first."""
+        return True
+
     async def close(self) -> None:
         """Flush pending writes (bounded), then release the link; idempotent, no on_lost."""
         previous = self._state

@@ -297,6 +297,14 @@ class BleTransport(Transport):
             self._writer = None
             self._idle.set()
 
+    async def flush(self, timeout_s: float = 1.0) -> bool:
+        """Wait until every queued chunk was written (acknowledged when writing with response)."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
     async def _drain(self) -> None:
         """Wait (bounded) for queued writes, then disconnect (bounded)."""
         try:

@@ -1,0 +1,245 @@
+"""Review regressions of the session engine: firmware mode, device time, readers and events.
+
+Each test failed on the engine as reviewed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from engine_helpers import FakeGun, fake_caps, small_profile
+from pydantic import ValidationError
+
+from tpdevice.device.errors import DeviceUnsupportedError
+from tpdevice.device.state import ConnectionState
+from tpdevice.device.stream import LatestStream
+from tpdevice.device.theragun import TheragunClient
+from tpdevice.protocol import (
+    Fault,
+    FaultCode,
+    Feature,
+    ProgramAction,
+    StepEvent,
+    StepEventKind,
+    Telemetry,
+)
+from tpdevice.therapy import progress as progress_module
+from tpdevice.therapy.clock import VirtualClock
+from tpdevice.therapy.devicetime import DeviceTimeMap, TimeSource
+from tpdevice.therapy.engine import ExecutionMode, Session, SessionOptions, SessionState
+from tpdevice.therapy.events import CueEvent, Event, EventStamper
+from tpdevice.therapy.timesync import note_arrival
+
+STEADY_N = 12.0
+_U32 = 0xFFFF_FFFF
+
+
+async def _until(session: Session, wanted: str, *, step_index: int | None = None) -> Event:
+    async for event in session.subscribe(replay=True):
+        if event.type == wanted and (
+            step_index is None or getattr(event, "step_index", None) == step_index
+        ):
+            return event
+    raise AssertionError(f"no {wanted} event")
+
+
+class _ManualProgramGun(FakeGun):
+    """RUN reports STARTED(0) only; the test reports the rest. `cross_on_pause`: the device
+    finished the running step just before the PAUSE reached it (both frames in flight)."""
+
+    cross_on_pause: tuple[int, int] | None = None
+
+    async def program_control(self, action: ProgramAction) -> None:
+        self._call("program_control", action=action)
+        if action is ProgramAction.RUN:
+            self.running = True
+            self.clock.call_at(self.clock.now_s(), self.step, 0, StepEventKind.STARTED)
+        elif action is ProgramAction.PAUSE and self.cross_on_pause is not None:
+            done, started = self.cross_on_pause
+            self.step(done, StepEventKind.COMPLETED)
+            self.step(started, StepEventKind.STARTED)
+            for _ in range(5):  # the events reach the host before the PAUSE's ACK
+                await asyncio.sleep(0)
+
+    def step(self, index: int, kind: StepEventKind) -> None:
+        self.emit(StepEvent(round(self.clock.now_s() * 1000) & _U32, index, kind))
+
+
+async def test_a_step_the_device_starts_while_pause_is_in_flight_is_frozen_too() -> None:
+    """Pause at the sweep's end (10 s); the device started hold 1 just before the PAUSE.
+
+    The engine froze the sweep's timer, then started hold 1's timer unfrozen: the 30 s pause
+    counted as hold time, so hold 1 reported 50 s run and the release 30 000 ms late.
+    """
+    caps = fake_caps(features=int(Feature.FORCE_SENSOR | Feature.PROGRAM))
+    gun = _ManualProgramGun(VirtualClock(), caps)
+    gun.feed_every(0.1, lambda now_s: STEADY_N)
+    session = Session(
+        gun, small_profile(hold_policy="wall"), side="left", clock=gun.clock,
+        mode=ExecutionMode.FIRMWARE,
+    )  # fmt: skip
+    run = asyncio.create_task(session.run())
+    await _until(session, "step.started", step_index=0)
+    await gun.clock.sleep_until(10.0)
+    gun.cross_on_pause = (0, 1)
+    session.pause()
+    await _until(session, "session.paused")
+    await gun.clock.sleep(30.0)
+    session.resume()
+    resumed = await _until(session, "session.resumed")
+    await gun.clock.sleep_until(60.0)  # the device ran the 20 s hold: 10..60 less the pause
+    gun.step(1, StepEventKind.COMPLETED)
+    gun.step(2, StepEventKind.STARTED)
+    release = await _until(session, "step.started", step_index=2)
+    await session.stop()
+    summary = await run
+    gun.shutdown()
+    assert resumed.remaining_s == pytest.approx(20.0, abs=0.01)  # type: ignore[attr-defined]
+    assert summary.steps[1].actual_duration_s == pytest.approx(20.0, abs=0.01)
+    assert release.lateness_ms == pytest.approx(0.0, abs=1.0)  # type: ignore[attr-defined]
+
+
+class _ClockedGun(FakeGun):
+    """A fake with TIME_SYNC whose clock reads session time + offset_s (a reboot resets it)."""
+
+    def __init__(self, clock: VirtualClock, offset_s: float) -> None:
+        features = Feature.FORCE_SENSOR | Feature.PROGRAM | Feature.TIME_SYNC
+        super().__init__(clock, fake_caps(features=int(features)))
+        self.offset_s = offset_s
+
+    async def time_sync(self, now_s: Any = None) -> tuple[float, float]:
+        self._call("time_sync")
+        return self.offset_s, 0.004
+
+    def _step_event(self, at_s: float, index: int, kind: StepEventKind) -> None:
+        event = StepEvent(round((at_s + self.offset_s) * 1000) & _U32, index, kind)
+        self._timers.append(self.clock.call_at(at_s, self.emit, event))
+
+    def reboot(self, offset_s: float) -> None:
+        """The device restarts: its program and its clock are gone; the link drops."""
+        self._cancel_program()
+        self.set_state(ConnectionState.DISCONNECTED)
+        self.offset_s = offset_s
+
+
+async def test_device_time_is_synced_again_after_a_reconnect_and_a_reboot_remapped() -> None:
+    """No TIME_SYNC after a reconnect: a rebooted device's STEP_EVENTs mapped 497 s into
+    the past (the continued hold 'ran' 0 s, the release started 'before' the session)."""
+    gun = _ClockedGun(VirtualClock(), offset_s=500.0)
+    session = Session(
+        gun, small_profile(hold_policy="wall"), side="left", clock=gun.clock,
+        mode=ExecutionMode.FIRMWARE, options=SessionOptions(reconnect_grace_s=10.0),
+    )  # fmt: skip
+    run = asyncio.create_task(session.run())
+    await _until(session, "hold.started")
+    await gun.clock.sleep(5.0)
+    gun.reboot(offset_s=3.0)
+    await gun.clock.sleep(2.0)
+    gun.set_state(ConnectionState.READY)
+    summary = await run
+    gun.shutdown()
+    assert len(gun.calls("time_sync")) == 6  # 3 at the start, 3 after the reconnect
+    assert summary.outcome == "completed"
+    assert summary.steps[1].actual_duration_s == pytest.approx(20.0, abs=0.01)
+    assert summary.steps[2].actual_start_s == pytest.approx(32.0, abs=0.01)
+    assert summary.steps[2].lateness_ms == pytest.approx(0.0, abs=1.0)
+
+
+def test_an_arrival_far_behind_the_map_starts_a_new_map() -> None:
+    """Devices without TIME_SYNC: a rebooted clock (device time near 0) was never adopted."""
+    ctx: Any = SimpleNamespace(time_map=DeviceTimeMap(), client=SimpleNamespace(address="x"))
+    note_arrival(ctx, 600_000, 100.0)  # device 600 s at session 100 s
+    note_arrival(ctx, 600_500, 100.6)  # 0.1 s late: the map keeps the first
+    assert ctx.time_map.to_session_s(601_000) == pytest.approx(101.0)
+    note_arrival(ctx, 2_000, 130.0)  # rebooted: device 2 s at session 130 s
+    assert ctx.time_map.source is TimeSource.ARRIVAL
+    assert ctx.time_map.to_session_s(3_000) == pytest.approx(131.0)
+
+
+async def test_a_theragun_refuses_time_sync_in_one_line() -> None:
+    def no_transport() -> Any:
+        raise AssertionError("not connected in this test")
+
+    client = TheragunClient("tg-1", no_transport)
+    with pytest.raises(DeviceUnsupportedError, match=r"tg-1: .*time sync"):
+        await client.time_sync()
+
+
+# --- readers ------------------------------------------------------------------------------
+
+
+class _BrokenStream(LatestStream[Telemetry]):
+    async def __anext__(self) -> Telemetry:
+        raise RuntimeError("telemetry decoder bug")
+
+
+class _BrokenTelemetryGun(FakeGun):
+    def telemetry(self) -> LatestStream[Telemetry]:
+        return _BrokenStream(16)
+
+
+async def test_a_reader_that_dies_fails_the_session_with_the_motor_stopped() -> None:
+    """The telemetry reader died silently: the session ran on blind (no cap, no contact)."""
+    gun = _BrokenTelemetryGun(VirtualClock())
+    session = Session(gun, small_profile(), side="left", clock=gun.clock, mode=ExecutionMode.HOST)
+    summary = await session.run()
+    gun.shutdown()
+    assert session.state is SessionState.FAILED and summary.reason == "internal_error"
+    assert "telemetry decoder bug" in session.events[-1].error  # type: ignore[attr-defined]
+    assert gun.commands[-1].name == "stop" and not gun.running
+
+
+class _FaultOnStartGun(FakeGun):
+    """The device faults as the motor starts; the event is sent before any await."""
+
+    async def start(self) -> None:
+        await super().start()
+        self.emit(Fault(0, FaultCode.OVERHEAT, True))
+
+
+async def test_events_sent_as_the_session_starts_are_not_missed() -> None:
+    """The readers subscribed inside their tasks, after begin() had run: the fault was lost."""
+    gun = _FaultOnStartGun(VirtualClock())
+    gun.feed_every(0.1, lambda now_s: STEADY_N)
+    session = Session(gun, small_profile(), side="left", clock=gun.clock, mode=ExecutionMode.HOST)
+    summary = await session.run()
+    gun.shutdown()
+    assert (summary.outcome, summary.reason, summary.faults) == (
+        "aborted", "device_fault", ["overheat"],
+    )  # fmt: skip
+
+
+# --- events ---------------------------------------------------------------------------------
+
+
+def test_a_failing_event_uses_no_sequence_number() -> None:
+    clock = VirtualClock()
+    stamper = EventStamper("s1", "p1", "fake", clock.now_s, clock.wall_time)
+    with pytest.raises(ValidationError):
+        stamper.make(CueEvent, reason="missing its cue")
+    assert stamper.make(CueEvent, reason="r", cue="c").seq == 1
+
+
+async def test_a_failing_event_does_not_wedge_the_terminal_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bad event burned a seq: every later publish, the terminal one too, was refused."""
+
+    def broken_hold_started(**fields: Any) -> Event:
+        raise ValueError("hold.started cannot be built")
+
+    monkeypatch.setattr(progress_module, "HoldStarted", broken_hold_started)
+    gun = FakeGun(VirtualClock())
+    gun.feed_every(0.1, lambda now_s: STEADY_N)
+    session = Session(gun, small_profile(), side="left", clock=gun.clock, mode=ExecutionMode.HOST)
+    with pytest.raises(ValueError, match="cannot be built"):
+        await session.run()
+    gun.shutdown()
+    events = session.events
+    assert session.state is SessionState.FAILED and events[-1].type == "session.failed"
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert gun.commands[-1].name == "stop"
+    await session.stop()  # ended: returns at once

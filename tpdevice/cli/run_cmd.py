@@ -1,0 +1,293 @@
+"""`tpdevice run PROFILE`: run one therapy session on a gun with a live view (or JSON lines)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import sys
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from tpdevice.cli.bench_loop import resolve_loop_name, run_on_loop
+from tpdevice.cli.errors import CliError
+from tpdevice.cli.keys import KeyAction, KeyReader
+from tpdevice.cli.run_output import JsonRunOutput, LiveRunOutput, RunOutput
+from tpdevice.cli.run_view import Reading, RunHeader
+from tpdevice.device import open_gun
+from tpdevice.device.api import GunClient
+from tpdevice.errors import TpDeviceError
+from tpdevice.therapy.clock import RealClock, ScaledClock
+from tpdevice.therapy.engine import ExecutionMode, Session
+from tpdevice.therapy.events import Event
+from tpdevice.therapy.profile import Profile
+from tpdevice.therapy.summary import Summary
+from tpdevice.therapy.timeline import Overrides
+from tpdevice.transport import DeviceAddress, parse_address
+
+__all__ = [
+    "MODES",
+    "RunError",
+    "RunSettings",
+    "SessionControls",
+    "apply_key",
+    "load_run_profile",
+    "parse_settings",
+    "run",
+    "run_profile",
+]
+
+MODES = ("auto", "host", "firmware")
+SIDES = ("left", "right", "both", "midline")
+REFRESH_S = 0.25
+MAX_TIME_SCALE = 1000.0
+
+
+class RunError(TpDeviceError):
+    """The session ended without completing (aborted by the device or a fault, or failed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    """Validated `tpdevice run` options."""
+
+    profile_id: str
+    address: DeviceAddress
+    side: str | None
+    time_scale: float
+    json_out: bool
+    profiles_dirs: tuple[Path, ...]
+    mode: str
+    overrides: Overrides
+    device_given: bool
+    loop: str = "auto"
+
+
+class SessionControls(Protocol):
+    """What the keys drive: the Session's control surface."""
+
+    @property
+    def paused(self) -> bool:
+        """True while the session is paused."""
+        ...
+
+    def pause(self) -> None:
+        """Stop the motor, keep the remaining time."""
+
+    def resume(self) -> None:
+        """Run again from where it paused."""
+
+    def skip(self) -> None:
+        """End the running step now."""
+
+    async def stop(self) -> Any:
+        """STOP the motor at once and end the session."""
+
+
+def apply_key(session: SessionControls, action: KeyAction) -> asyncio.Task[Any] | None:
+    """Do what a key asks; a stop runs as a task (returned) so the key reader never blocks."""
+    if action is KeyAction.TOGGLE_PAUSE:
+        if session.paused:
+            session.resume()
+        else:
+            session.pause()
+    elif action is KeyAction.SKIP:
+        session.skip()
+    elif action is KeyAction.STOP:
+        return asyncio.get_running_loop().create_task(session.stop())
+    return None
+
+
+def parse_settings(
+    profile_id: str,
+    device: str | None,
+    side: str | None,
+    time_scale: float,
+    json_out: bool,
+    profiles_dirs: list[Path],
+    mode: str,
+    intensity_pct: float,
+    loop: str = "auto",
+) -> RunSettings:
+    """Check every option before anything connects; CliError (exit 2) names the bad one."""
+    if side is not None and side not in SIDES:
+        raise CliError(f"--side: {side!r} is not one of {', '.join(SIDES)}")
+    if mode not in MODES:
+        raise CliError(f"--mode: {mode!r} is not one of {', '.join(MODES)}")
+    if not (math.isfinite(time_scale) and 0 < time_scale <= MAX_TIME_SCALE):
+        raise CliError(f"--time-scale: {time_scale:g} must be a number in (0, {MAX_TIME_SCALE:g}]")
+    if not (math.isfinite(intensity_pct) and 50 <= intensity_pct <= 120):
+        raise CliError(f"--intensity: {intensity_pct:g} % must lie in 50..120 %")
+    for directory in profiles_dirs:
+        if not directory.is_dir():
+            raise CliError(f"--profiles-dir: {directory} is not a directory")
+    address = parse_address(device or "sim")
+    if time_scale != 1.0 and address.scheme != "sim":
+        raise CliError(
+            f"--time-scale: only the built-in simulator (--device sim) runs faster than real "
+            f"time; {address.text} is a real device"
+        )
+    overrides = Overrides(intensity_pct=intensity_pct)
+    return RunSettings(
+        profile_id, address, side, time_scale, json_out, tuple(profiles_dirs), mode, overrides,
+        device_given=device is not None, loop=loop,
+    )  # fmt: skip
+
+
+def load_run_profile(profile_id: str, profiles_dirs: tuple[Path, ...], side: str | None) -> Profile:
+    """The profile from the catalogue, checked for the side; ProfileError naming the cause."""
+    from tpdevice.therapy.loader import load_catalogue
+    from tpdevice.therapy.profile_errors import ProfileError
+
+    catalogue = load_catalogue(profiles_dirs)
+    # A broken file or a duplicate of this id is the real reason, not "unknown profile".
+    own = [
+        problem for problem in catalogue.problems
+        if (problem.file is not None and problem.file.stem == profile_id)
+        or f"{profile_id!r}" in problem.message
+    ]  # fmt: skip
+    if own:
+        raise ProfileError(own)
+    profile = catalogue.require(profile_id).profile
+    try:
+        profile.passes(side)
+    except ProfileError as err:
+        raise CliError(f"--side: {err}") from None
+    return profile
+
+
+def _reading(client: GunClient) -> Reading | None:
+    """The latest telemetry as the view shows it."""
+    sample = client.last_telemetry
+    return None if sample is None else Reading(sample.freq_hz, sample.force_n, sample.contact)
+
+
+class _Run:
+    """One session shown on one output, driven by keys; Ctrl-C stops it and still summarises."""
+
+    def __init__(self, session: Session, out: RunOutput, header: RunHeader) -> None:
+        self.session = session
+        self.out = out
+        self.header = header
+        self._stops: set[asyncio.Task[Any]] = set()
+
+    def redraw(self) -> None:
+        self.out.refresh(self.session.clock.now_s(), _reading(self.session.client))
+
+    def on_key(self, action: KeyAction) -> None:
+        task = apply_key(self.session, action)
+        if task is not None:
+            self._stops.add(task)
+            task.add_done_callback(self._stops.discard)
+
+    async def _pump(self, events: AsyncIterator[Event]) -> None:
+        async for event in events:
+            self.out.event(event)
+            self.redraw()
+
+    async def _redraw_loop(self) -> None:
+        while True:
+            self.redraw()
+            await asyncio.sleep(REFRESH_S)
+
+    async def run(self) -> tuple[Summary, bool]:
+        """(summary, interrupted): run to the end, or stop when this task is cancelled."""
+        events = self.session.subscribe()
+        runner: asyncio.Task[Summary] = asyncio.create_task(self.session.run(), name="session")
+        interrupted = False
+        with self.out.live(self.header), KeyReader(self.on_key):
+            pump = asyncio.create_task(self._pump(events))
+            redraw = asyncio.create_task(self._redraw_loop())
+            try:
+                await asyncio.shield(runner)
+            except asyncio.CancelledError:
+                interrupted = True
+                await asyncio.shield(self._stop(runner))
+            finally:
+                redraw.cancel()
+                await _drain(pump, runner)
+            self.redraw()
+        return _summary_of(runner, self.session), interrupted
+
+    async def _stop(self, runner: asyncio.Task[Summary]) -> None:
+        """STOP now (aborted by the user), then let the session finish its bookkeeping."""
+        await self.session.stop("user")
+        await asyncio.wait([runner])
+
+
+async def _drain(pump: asyncio.Task[None], runner: asyncio.Task[Summary]) -> None:
+    """Let the event pump show the last events (the bus closes when the session ends)."""
+    if runner.done():
+        await asyncio.wait([pump], timeout=1.0)
+    pump.cancel()
+    await asyncio.gather(pump, return_exceptions=True)
+
+
+def _summary_of(runner: asyncio.Task[Summary], session: Session) -> Summary:
+    """run()'s summary (its exception, an internal error, re-raised), else the session's own."""
+    if runner.done() and not runner.cancelled():
+        return runner.result()
+    return session.summary()
+
+
+def _header(settings: RunSettings, profile: Profile, session: Session) -> RunHeader:
+    timeline = session.timeline
+    return RunHeader(
+        profile.id, profile.title, profile.region, timeline.side_label, settings.address.text,
+        timeline.duration_s, len(timeline.steps), session.mode.value,
+    )  # fmt: skip
+
+
+def _clock(settings: RunSettings) -> ScaledClock:
+    """Real time, or the simulator's scaled time (the same scale as the in-process gun)."""
+    return RealClock() if settings.time_scale == 1.0 else ScaledClock(settings.time_scale)
+
+
+async def _open(settings: RunSettings) -> GunClient:
+    """Connect with the address's driver (native or theragun); say when the simulator is used."""
+    sim_options = {"time_scale": settings.time_scale} if settings.address.scheme == "sim" else None
+    client = await open_gun(settings.address, sim_options=sim_options)
+    if settings.address.scheme == "sim":
+        why = "" if settings.device_given else "no --device given: "
+        sys.stderr.write(f"tpdevice run: {why}using the built-in simulator (in process)\n")
+    return client
+
+
+async def run_profile(settings: RunSettings, profile: Profile, out: RunOutput) -> Summary:
+    """Connect, show the safety notes, run the session, show the summary; close the link."""
+    client = await _open(settings)
+    try:
+        session = Session(
+            client, profile, side=settings.side, clock=_clock(settings),
+            mode=ExecutionMode(settings.mode), overrides=settings.overrides,
+        )  # fmt: skip
+        out.safety(profile)  # connected and compiled: the run goes ahead
+        summary, interrupted = await _Run(session, out, _header(settings, profile, session)).run()
+    finally:
+        await client.close()  # sends STOP first if the motor may still run
+    out.summary(summary)
+    if interrupted:
+        raise asyncio.CancelledError
+    return summary
+
+
+def check_outcome(summary: Summary, where: str) -> None:
+    """Completed, or stopped by the user: fine. Aborted by a fault or failed: RunError."""
+    if summary.outcome == "completed" or (
+        summary.outcome == "aborted" and summary.reason == "user"
+    ):
+        return
+    reason = f" ({summary.reason})" if summary.reason else ""
+    raise RunError(f"{where}: session {summary.outcome}{reason}")
+
+
+def run(settings: RunSettings, out_factory: Callable[[], RunOutput] | None = None) -> None:
+    """Load the profile, run it on the device; every failure is one line (TpDeviceError)."""
+    profile = load_run_profile(settings.profile_id, settings.profiles_dirs, settings.side)
+    if out_factory is not None:
+        out = out_factory()
+    else:
+        out = JsonRunOutput() if settings.json_out else LiveRunOutput()
+    summary = run_on_loop(run_profile(settings, profile, out), resolve_loop_name(settings.loop))
+    check_outcome(summary, f"{profile.id} on {settings.address.text}")
