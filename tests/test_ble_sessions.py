@@ -317,12 +317,6 @@ class StaleStepEvents:
         self._send(held)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: after a reconnect the gun repeats STEP_EVENTs of the old program whose "
-    "ACKs died with the link; the new connection does not know their sequence numbers and "
-    "FirmwareRunner maps them onto the new program (the continued hold ends at once)",
-)
 async def test_step_events_of_the_old_program_repeated_after_a_reconnect_are_stale(
     profile: Profile,
 ) -> None:

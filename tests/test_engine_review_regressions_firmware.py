@@ -148,6 +148,81 @@ async def test_device_time_is_synced_again_after_a_reconnect_and_a_reboot_remapp
     assert summary.steps[2].lateness_ms == pytest.approx(0.0, abs=1.0)
 
 
+class _RepeatingGun(FakeGun):
+    """The link drop loses the ACKs of the program's step events: once the new program runs,
+    the gun repeats them with their device times, before its STARTED(0) or `after_s` after."""
+
+    def __init__(self, clock: VirtualClock, *, time_sync: bool, after_s: float | None) -> None:
+        features = Feature.FORCE_SENSOR | Feature.PROGRAM
+        features |= Feature.TIME_SYNC if time_sync else Feature.NONE
+        super().__init__(clock, fake_caps(features=int(features)))
+        self.after_s = after_s
+        self.sent: list[StepEvent] = []
+        self.unacked: list[StepEvent] = []
+        self.repeated: list[StepEvent] = []
+
+    def emit(self, event: Any) -> None:
+        if isinstance(event, StepEvent):
+            self.sent.append(event)
+        super().emit(event)
+
+    def drop(self) -> None:
+        """The link drops; the old program is cut off with its events unacknowledged."""
+        self._cancel_program()
+        self.unacked, self.sent = self.sent, []
+        self.set_state(ConnectionState.DISCONNECTED)
+
+    async def program_control(self, action: ProgramAction) -> None:
+        stale, self.unacked = self.unacked, []
+        if stale and action is ProgramAction.RUN:
+            if self.after_s is None:
+                self._repeat(stale)
+            else:
+                self.clock.call_later(self.after_s, self._repeat, stale)
+        await super().program_control(action)
+
+    def _repeat(self, events: list[StepEvent]) -> None:
+        self.repeated.extend(events)
+        for event in events:
+            super().emit(event)
+
+
+@pytest.mark.parametrize("after_s", [None, 0.5], ids=["before-started", "after-started"])
+@pytest.mark.parametrize("time_sync", [True, False], ids=["time-sync", "arrival-map"])
+async def test_step_events_of_the_old_program_repeated_after_a_reconnect_are_ignored(
+    time_sync: bool, after_s: float | None
+) -> None:
+    """The old program's STARTED(0), COMPLETED(0), STARTED(1), repeated to the new
+    connection, were taken for the new program's: the continued hold ended at once."""
+    gun = _RepeatingGun(VirtualClock(), time_sync=time_sync, after_s=after_s)
+    gun.feed_every(0.1, lambda now_s: STEADY_N)
+    session = Session(
+        gun, small_profile(hold_policy="wall"), side="left", clock=gun.clock,
+        mode=ExecutionMode.FIRMWARE, options=SessionOptions(reconnect_grace_s=10.0),
+    )  # fmt: skip
+    run = asyncio.create_task(session.run())
+    await _until(session, "hold.started")
+    await gun.clock.sleep(5.0)
+    gun.drop()  # at 15 s, 5 s into the 20 s hold
+    await gun.clock.sleep(2.0)
+    gun.set_state(ConnectionState.READY)
+    summary = await run
+    gun.shutdown()
+    kinds = [(e.step_index, e.kind) for e in gun.repeated]
+    assert kinds == [
+        (0, StepEventKind.STARTED),
+        (0, StepEventKind.COMPLETED),
+        (1, StepEventKind.STARTED),
+    ]
+    assert summary.outcome == "completed"
+    assert summary.steps_completed == len(session.timeline.steps)
+    assert summary.steps[1].actual_duration_s == pytest.approx(20.0, abs=0.01)
+    assert summary.steps[2].actual_start_s == pytest.approx(32.0, abs=0.01)
+    assert [s.actual_start_s for s in summary.steps] == sorted(
+        s.actual_start_s for s in summary.steps
+    )
+
+
 def test_an_arrival_far_behind_the_map_starts_a_new_map() -> None:
     """Devices without TIME_SYNC: a rebooted clock (device time near 0) was never adopted."""
     ctx: Any = SimpleNamespace(time_map=DeviceTimeMap(), client=SimpleNamespace(address="x"))

@@ -135,7 +135,11 @@ class Session(SessionReaders):
             raise
 
     async def _drive(self) -> Ending:
-        """Start, then loop: heartbeat, flags, deadlines; sleep until the next one or a wake."""
+        """Start, then loop: flags and deadlines, heartbeat; sleep until the next one or a wake.
+
+        A step due at a beat goes first: its setpoint is written, and while its ACK is awaited
+        the helper beats (the beat is late by that one write, never by the ACK).
+        """
         self._emit_started()
         self._state = SessionState.RUNNING
         self._t0_s = self._ctx.progress.t0_s = self._next_beat_s = self.clock.now_s()
@@ -145,10 +149,10 @@ class Session(SessionReaders):
             if self.client.state in LINKED:
                 raise  # else the loop sees the link lost and recovers
         while True:
-            self._beat_if_due()
             ending = await self._tick(self.clock.now_s())
             if ending is not None:
                 return ending
+            self._beat_if_due()
             await self._wait(min(self._next_beat_s, self._next_deadline_s()))
 
     def _beat_if_due(self) -> None:
@@ -170,9 +174,10 @@ class Session(SessionReaders):
             beater.cancel()
 
     async def _beat_meanwhile(self) -> None:
+        """Beat a due beat at the first await of the loop's I/O, then on every deadline."""
         while True:
-            await self.clock.sleep_until(self._next_beat_s)
             self._beat_if_due()
+            await self.clock.sleep_until(self._next_beat_s)
 
     async def _tick(self, now_s: float) -> Ending | None:
         """Handle what is due: an end, the link, commands, step deadlines."""
@@ -206,20 +211,29 @@ class Session(SessionReaders):
         return math.inf if self._user_paused else self._runner.next_deadline_s()
 
     async def _wait(self, deadline_s: float) -> None:
-        """Sleep on the session clock until deadline_s, or until something wakes the loop."""
+        """Sleep on the session clock until deadline_s, or until something wakes the loop.
+
+        The sleeper resolves the wake future itself: at a deadline the loop runs one hop
+        after the clock wakes, not two (asyncio.wait's callback would add one).
+        """
         wake = self._wake_future
         assert wake is not None
         if not wake.done():
             if math.isinf(deadline_s):
-                await asyncio.wait((wake,))
+                await wake
             else:
-                sleeper = asyncio.ensure_future(self.clock.sleep_until(deadline_s))
+                alarm = asyncio.ensure_future(self._alarm(deadline_s, wake))
                 try:
-                    await asyncio.wait((sleeper, wake), return_when=asyncio.FIRST_COMPLETED)
+                    await wake
                 finally:
-                    sleeper.cancel()
-        if wake.done():
-            self._wake_future = asyncio.get_running_loop().create_future()
+                    alarm.cancel()
+        self._wake_future = asyncio.get_running_loop().create_future()
+
+    async def _alarm(self, deadline_s: float, wake: asyncio.Future[None]) -> None:
+        """Resolve `wake` at deadline_s on the session clock (unless something did first)."""
+        await self.clock.sleep_until(deadline_s)
+        if not wake.done():
+            wake.set_result(None)
 
     # --- link loss and commands -------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from tpdevice.protocol import (
     StepKind,
     StopReason,
 )
+from tpdevice.therapy.devicetime import unwrap_u32_ms
 from tpdevice.therapy.modes import ModeRunner, RunContext
 from tpdevice.therapy.steptimer import StepTimer
 from tpdevice.therapy.timeline import PlannedStep
@@ -24,6 +25,8 @@ __all__ = ["FirmwareRunner", "program_step"]
 
 _LOGGER = logging.getLogger(__name__)
 _MIN_S = 0.001  # the wire counts whole milliseconds, at least one
+# Device times are whole ms, and so are the telemetry times an arrival map is built from.
+_QUANTUM_S = 0.002
 
 
 def program_step(
@@ -58,6 +61,13 @@ class FirmwareRunner(ModeRunner):
     remaining time) and run it; program step 0 then maps to timeline step `base`. Device
     times map to session time via TIME_SYNC when offered, else telemetry arrivals. After a
     lost link the old program is treated as gone: resume and recover upload the rest.
+
+    Events of an older program are stale: the gun repeats unacknowledged STEP_EVENTs (also
+    across a reconnect, where the client's duplicate window starts empty). A new program
+    counts from its STARTED(0), which must not be stamped before its RUN (as mapped, within
+    the map's error); after that, anything stamped before that STARTED(0) in device time,
+    exact to the ms, is stale. The old program was stopped before the upload began, so its
+    events are at least the upload's round trips older than the RUN.
     """
 
     mode = "firmware"
@@ -66,6 +76,8 @@ class FirmwareRunner(ModeRunner):
         super().__init__(ctx)
         self._base = 0  # timeline index of program step 0
         self._awaiting_start = False  # ignore events of an older program until STARTED(0)
+        self._run_from_s: float | None = None  # the RUN of the program awaited, once sent
+        self._program_ms: int | None = None  # device time of the program's STARTED(0)
         self._continuing = False  # program step 0 continues the frozen step
         self._next_deadline_s = 0.0  # when the next step is due (lateness reference)
         self._program_lost = False  # the link dropped since the last RUN
@@ -82,11 +94,12 @@ class FirmwareRunner(ModeRunner):
     def on_step_event(self, event: StepEvent) -> None:
         """Mirror one STEP_EVENT into progress (events of an older program are ignored)."""
         kind, index = event.kind, event.step_index
-        if self._awaiting_start:
-            if not (kind is StepEventKind.STARTED and index == 0):
-                _LOGGER.debug("step event %s %d of an older program ignored", kind.name, index)
-                return
-            self._awaiting_start = False
+        if self._stale(event):
+            _LOGGER.debug(
+                "step event %s %d at device %d ms of an older program ignored",
+                kind.name, index, event.device_time_ms,
+            )  # fmt: skip
+            return
         at_s = self._session_s(event.device_time_ms)
         if kind is StepEventKind.STARTED:
             self._started(self._base + index, at_s)
@@ -131,7 +144,7 @@ class FirmwareRunner(ModeRunner):
         progress = self.ctx.progress
         if progress.timer is None:
             return
-        self._awaiting_start = True
+        self._forget_program()
         await self.ctx.client.program_control(ProgramAction.ABORT)
         now_s = self.ctx.clock.now_s()
         progress.complete(now_s, skipped=True)
@@ -145,12 +158,12 @@ class FirmwareRunner(ModeRunner):
     def link_lost(self, now_s: float) -> None:
         """Freeze; whatever the old program still reports (its abort) is stale from now on."""
         super().link_lost(now_s)
-        self._awaiting_start = True
+        self._forget_program()
         self._program_lost = True
 
     async def recover(self, now_s: float) -> None:
         """After a reconnect: STOP whatever still runs, upload the rest and run it."""
-        self._awaiting_start = True
+        self._forget_program()
         await self.halt(StopReason.HOST)
         await self._continue(self.ctx.clock.now_s())
 
@@ -170,14 +183,21 @@ class FirmwareRunner(ModeRunner):
     async def _upload(self, first_index: int, head: Sequence[ProgramStep]) -> None:
         """Upload `head` then the timeline from first_index; program step 0 is `base`."""
         steps = list(head) + [program_step(s) for s in self.ctx.progress.steps[first_index:]]
+        self._forget_program()  # the program it replaces reports nothing that counts
         await self.ctx.client.upload_program(steps)
         self._base = first_index - len(head)
+
+    def _forget_program(self) -> None:
+        """The program on the device is abandoned: its events are stale from now on."""
+        self._awaiting_start = True
+        self._run_from_s = None
 
     async def _run(self) -> None:
         """PROGRAM_CONTROL run, unless the session is being stopped."""
         if self.ctx.halting:
             return
-        self._awaiting_start = True
+        self._forget_program()
+        self._run_from_s = self.ctx.clock.now_s()
         await self.ctx.client.program_control(ProgramAction.RUN)
         self._program_lost = False
 
@@ -206,6 +226,34 @@ class FirmwareRunner(ModeRunner):
         # A wall step's next deadline is the plan's (drift-free); a contact hold ends on contact.
         self._next_deadline_s = at_s if timer.step.contact_timed else min(expected_s, at_s)
         progress.complete(at_s)
+
+    def _stale(self, event: StepEvent) -> bool:
+        """True for an event of an older program (or of this one's before its STARTED(0))."""
+        if self._awaiting_start:
+            return not self._starts_program(event)
+        start_ms = self._program_ms
+        return start_ms is not None and unwrap_u32_ms(event.device_time_ms, start_ms) < start_ms
+
+    def _starts_program(self, event: StepEvent) -> bool:
+        """True (and its device time kept) for the STARTED(0) of the program just run."""
+        run_s = self._run_from_s
+        if run_s is None or event.kind is not StepEventKind.STARTED or event.step_index != 0:
+            return False
+        if self._before_run(event.device_time_ms, run_s):
+            return False
+        self._awaiting_start = False
+        self._program_ms = event.device_time_ms
+        return True
+
+    def _before_run(self, device_time_ms: int, run_s: float) -> bool:
+        """True if the device stamped this before the RUN went out, beyond any mapping error."""
+        time_map = self.ctx.time_map
+        best = time_map.best
+        if best is None:  # nothing to compare with: take it
+            return False
+        now_s = self.ctx.clock.now_s()
+        slack_s = _QUANTUM_S + best.error_at_s(now_s, time_map.max_drift_ppm)
+        return time_map.to_session_s(device_time_ms) < run_s - slack_s
 
     def _session_s(self, device_time_ms: int) -> float:
         """Session time of a device time (now, if no mapping exists yet)."""

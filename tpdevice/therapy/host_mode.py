@@ -18,6 +18,8 @@ class HostRunner(ModeRunner):
 
     Each step is due when the previous one ends (its deadline plus its pauses, or the
     contact timer's computed end), never "when the loop noticed", so lateness never adds up.
+    At a transition the next setpoint goes out first; the events of the step that ended and
+    of the one that began are built after it.
     """
 
     mode = "host"
@@ -25,6 +27,7 @@ class HostRunner(ModeRunner):
     def __init__(self, ctx: RunContext) -> None:
         super().__init__(ctx)
         self._motor_started = False
+        self._switching = False  # a transition's setpoint is in flight
 
     async def begin(self) -> float:
         """Issue step 0 now; now is t0."""
@@ -42,15 +45,36 @@ class HostRunner(ModeRunner):
         progress = self.ctx.progress
         timer = progress.timer
         while timer is not None and now_s >= (end_s := timer.end_s()):
-            progress.complete(end_s)
-            if progress.finished:
+            if progress.next_index >= len(progress.steps):  # the last step: nothing to send
+                progress.complete(end_s)
                 self.done = True
                 return
-            await self._start_next(end_s)
+            await self._switch(end_s)
             now_s, timer = self.ctx.clock.now_s(), progress.timer
 
+    async def _switch(self, end_s: float) -> None:
+        """Send the next step's setpoint, then complete the running step at end_s and start
+        the next one as issued (a link lost under the setpoint still completes the step)."""
+        ctx = self.ctx
+        progress = ctx.progress
+        issued_s = ctx.clock.now_s()
+        self._switching = True
+        try:
+            await self._apply(progress.steps[progress.next_index])
+        finally:
+            self._switching = False
+            progress.complete(end_s)
+        contact = ctx.contact
+        progress.start(end_s, issued_s, in_contact=contact.in_contact, force_n=contact.force_n)
+
     def on_contact(self, now_s: float) -> bool:
-        """Pause/resume a contact-policy hold's timer; True if its end moved."""
+        """Pause/resume a contact-policy hold's timer; True if its end moved.
+
+        Not while a transition is in flight: the ending step's end is fixed, and the next
+        one takes the contact of the moment it starts.
+        """
+        if self._switching:
+            return False
         contact = self.ctx.contact
         return self.ctx.progress.set_contact(contact.in_contact, now_s, contact.force_n)
 
