@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
-from types import TracebackType
 
 from simulator.ble.spec import BleIdentity, BleSlot, PeripheralHci, open_hci
 from simulator.clock import EventClock, RealClock, ScaledClock, SimClock, TimerHandle
 from simulator.config import FirmwareConfig
 from simulator.faults import FaultSpec
 from simulator.firmware import Firmware
+from simulator.fleet import Fleet, serve
 from simulator.invariants import InvariantMonitor, Violation
 from simulator.links import TRANSPORTS, FrameLink, make_link
 from simulator.physics import DEFAULT_MODEL, PRESETS, ContactScenario, GunPhysics
@@ -143,7 +142,7 @@ class SimulatedGun:
         return wait_s
 
 
-class SimulatorFleet:
+class SimulatorFleet(Fleet[SimulatedGun]):
     """N simulated guns on one transport kind, seeded seed, seed+1, ...; an async context.
 
     `clock` (an EventClock, e.g. a host's virtual clock) is shared by every gun; it excludes
@@ -209,52 +208,3 @@ class SimulatorFleet:
         firmware = FirmwareConfig.firmware_version
         identity = BleIdentity.native(index, serial, PRESETS[model].model, firmware)
         return BleSlot(self.radio, identity)
-
-    @property
-    def addresses(self) -> list[str]:
-        """One address per gun, in order."""
-        return [gun.address for gun in self.guns]
-
-    @property
-    def violations(self) -> list[Violation]:
-        """Every gun's invariant violations."""
-        return [v for gun in self.guns for v in gun.violations]
-
-    async def start(self) -> list[str]:
-        """Start every gun; return their addresses. A failure stops the ones started."""
-        try:
-            for gun in self.guns:
-                await gun.start()
-        except BaseException:
-            await self.stop()
-            raise
-        return self.addresses
-
-    async def stop(self) -> None:
-        """Stop every gun; idempotent."""
-        for gun in self.guns:
-            await gun.stop()
-        if self.radio is not None:
-            await self.radio.close()
-
-    async def __aenter__(self) -> SimulatorFleet:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
-
-async def serve(
-    fleet: SimulatorFleet, print_address: Callable[[str], None], stop_event: asyncio.Event
-) -> None:
-    """Run the fleet until stop_event is set, printing one address per gun once listening."""
-    async with fleet:
-        for address in fleet.addresses:
-            print_address(address)
-        await stop_event.wait()

@@ -8,7 +8,6 @@ import dataclasses
 import random
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from simulator.config import ALL_FEATURES, FirmwareConfig
@@ -32,12 +31,13 @@ from tpdevice.protocol import (
     Telemetry,
 )
 from tpdevice.therapy.clock import VirtualClock
+from tpdevice.therapy.engine import ExecutionMode, Session
 from tpdevice.therapy.events import Event
 from tpdevice.therapy.profile import Profile
+from tpdevice.therapy.summary import Summary
 from tpdevice.transport import LoopbackTransport, TransportOpenError
 
-ROOT = Path(__file__).parents[1]
-PROFILES_DIR = ROOT / "profiles"
+STEADY_N = 12.0  # in the first hold's band (10..20 N) of small_profile() and in contact
 
 
 def profile_from(data: dict[str, Any]) -> Profile:
@@ -78,11 +78,6 @@ def small_profile(hold_policy: str = "contact", **changes: Any) -> Profile:
     }  # fmt: skip
     data.update(changes)
     return profile_from(data)
-
-
-def shipped_profiles() -> list[Path]:
-    """Every profile file shipped in profiles/."""
-    return sorted(PROFILES_DIR.glob("*.yaml"))
 
 
 def types_of(events: Sequence[Event]) -> list[str]:
@@ -317,6 +312,10 @@ class FakeGun:
 
         tick()
 
+    def hold_steady(self, force_n: float = STEADY_N) -> None:
+        """A steady hand: feed force_n every 0.1 s on the virtual clock, for ever."""
+        self.feed_every(0.1, lambda now_s: force_n)
+
     def emit(self, event: DeviceEvent) -> None:
         """Deliver a FAULT or STEP_EVENT now."""
         for stream in tuple(self._events):
@@ -386,3 +385,47 @@ class FakeGun:
         for handle in self._timers:
             handle.cancel()
         self._timers.clear()
+
+
+# --- sessions -------------------------------------------------------------------------------
+
+
+def events_of(session: Session, kind: str) -> list[Event]:
+    """The session's events of one type so far, in order."""
+    return [event for event in session.events if event.type == kind]
+
+
+async def until_event(session: Session, wanted: str, *, step_index: int | None = None) -> Event:
+    """The first event of type `wanted` (for that step, if given), waiting as needed."""
+    async for event in session.subscribe(replay=True):
+        if event.type == wanted and (
+            step_index is None or getattr(event, "step_index", None) == step_index
+        ):
+            return event
+    raise AssertionError(f"no {wanted} event")
+
+
+def fake_session(gun: FakeGun, profile: Profile | None = None, **kwargs: Any) -> Session:
+    """A left-side session of `profile` (small_profile() unless given) on the fake gun, in
+    host mode unless `mode` is given."""
+    kwargs.setdefault("mode", ExecutionMode.HOST)
+    return Session(gun, profile or small_profile(), side="left", clock=gun.clock, **kwargs)
+
+
+def sim_session(
+    sim: SimGun, mode: ExecutionMode, profile: Profile | None = None, **kwargs: Any
+) -> Session:
+    """A left-side session of `profile` (small_profile() unless given) on the simulated gun."""
+    return Session(
+        sim.client, profile or small_profile(), side="left", clock=sim.clock, mode=mode, **kwargs
+    )
+
+
+async def run_until(
+    gun: FakeGun, wanted: str, **kwargs: Any
+) -> tuple[Session, asyncio.Task[Summary]]:
+    """A fake_session(gun, **kwargs) running in a task, once its first `wanted` event is out."""
+    session = fake_session(gun, **kwargs)
+    run = asyncio.create_task(session.run())
+    await until_event(session, wanted)
+    return session, run

@@ -16,6 +16,8 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import pytest
+
 from tpdevice.device import ClientOptions, DeviceClient
 from tpdevice.protocol import (
     Ack,
@@ -36,7 +38,7 @@ from tpdevice.protocol import (
     decode_message,
     encode_stream,
 )
-from tpdevice.transport import Transport, TransportOpenError
+from tpdevice.transport import Transport, TransportError, TransportOpenError, TransportState
 
 WINDOW = 128
 CLOCK_OFFSET_US = 123_456_789  # the fake's clock runs this far ahead of time.monotonic()
@@ -383,3 +385,16 @@ class ByteSink:
             self._enough.clear()
             await self._enough.wait()
         return bytes(self.data)
+
+
+def assert_lost(transport: Transport, error: BaseException | None, message: str | None) -> None:
+    """A lost transport: on_lost got `error` saying `message` (None: a clean end of stream),
+    its state is LOST and it refuses writes."""
+    if message is None:
+        assert error is None
+    else:
+        assert isinstance(error, TransportError)
+        assert str(error) == message
+    assert transport.state is TransportState.LOST
+    with pytest.raises(TransportError, match="cannot write, transport is lost"):
+        transport.write(b"x")

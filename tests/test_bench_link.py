@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -10,8 +9,8 @@ import sys
 from typing import Any
 
 import pytest
+from cli_helpers import run_bench, run_main
 
-from tpdevice.cli.app import main
 from tpdevice.cli.bench_link import LinkTarget, resolve_target
 
 REQUIRED = {
@@ -23,12 +22,7 @@ SERIAL_ONLY = {"wire_115200_ms", "ratio_wire", "target_p50_ms", "target_ratio"}
 
 def bench(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[dict[str, Any], str]:
     """Run `bench link ARGV` in process; the final JSON object and stderr."""
-    try:
-        main(["bench", "link", *argv])
-    except SystemExit as exc:
-        pytest.fail(f"bench exited with {exc.code}: {capsys.readouterr().err}")
-    out, err = capsys.readouterr()
-    return json.loads(out.splitlines()[-1]), err
+    return run_bench(capsys, "link", *argv)
 
 
 def check(result: dict[str, Any], transport: str, n: int) -> None:
@@ -83,10 +77,9 @@ def test_targets() -> None:
 
 
 def test_unreachable_device_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exit_info:
-        main(["bench", "link", "--device", "serial:///dev/tpdevice-no-such-tty", "--n", "10"])
-    err = capsys.readouterr().err
-    assert exit_info.value.code == 1
+    device = "serial:///dev/tpdevice-no-such-tty"
+    code, _, err = run_main(capsys, "bench", "link", "--device", device, "--n", "10")
+    assert code == 1
     assert err.count("\n") == 1
     assert "no such device" in err
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from contextlib import AsyncExitStack
 from typing import Any
 
 import pytest
+from cli_helpers import run_bench, run_main
 
-from tpdevice.cli.app import main
 from tpdevice.cli.bench_fleet import start_fleet
 from tpdevice.cli.bench_timing import TimingSettings, measure_floor, timing_profile
 from tpdevice.therapy.clock import RealClock
@@ -22,12 +21,7 @@ REQUIRED = {
 
 def bench(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[dict[str, Any], str]:
     """Run `bench timing ARGV` in process; the final JSON object and stderr."""
-    try:
-        main(["bench", "timing", *argv])
-    except SystemExit as exc:
-        pytest.fail(f"bench exited with {exc.code}: {capsys.readouterr().err}")
-    out, err = capsys.readouterr()
-    return json.loads(out.splitlines()[-1]), err
+    return run_bench(capsys, "timing", *argv)
 
 
 def test_smoke_two_sessions_in_process(capsys: pytest.CaptureFixture[str]) -> None:
@@ -88,9 +82,7 @@ async def test_a_child_fleet_gives_every_address() -> None:
 def test_bad_options_are_one_line(
     capsys: pytest.CaptureFixture[str], argv: list[str], code: int, text: str
 ) -> None:
-    with pytest.raises(SystemExit) as exit_info:
-        main(["bench", "timing", *argv])
-    out, err = capsys.readouterr()
-    assert (exit_info.value.code, out) == (code, "")
+    exit_code, out, err = run_main(capsys, "bench", "timing", *argv)
+    assert (exit_code, out) == (code, "")
     assert err.count("\n") == 1, err
     assert text in err

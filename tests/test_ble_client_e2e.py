@@ -4,44 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import sys
 from collections.abc import AsyncIterator
 
 import pytest
-
-pytest.importorskip("bumble", reason="BLE tests need bumble (the ble-sim extra)")
-pytest.importorskip("bleak_retry_connector", reason="BLE tests need bleak-retry-connector")
+from ble_helpers import clean_env, hide_adapters
+from cli_helpers import run_main
+from controller_helpers import kill_controller_mid_run
 
 from simulator.ble.radio import VirtualRadio
 from simulator.ble.spec import BleIdentity, BleSlot
 from simulator.config import FirmwareConfig
 from simulator.gun import SimulatedGun, SimulatorFleet
 from simulator.links import make_link
-from tpdevice.cli.app import main
 from tpdevice.device import ConnectionState, open_client
 from tpdevice.device.reconnect import Backoff
-from tpdevice.protocol import FaultCode, MotorState, ProgramStep, StepKind
+from tpdevice.protocol import ProgramStep, StepKind
 from tpdevice.transport import BleTransport
 
 LONG_SERIAL = "SN-" + "0123456789" * 12  # CAPABILITIES of ~290 bytes: more than one chunk
 LONG_FIRMWARE = "fw-" + "abcdefghij" * 3
-WATCHDOG_MS = 200
-NO_BUS = {"DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/nonexistent/tpdevice-test-bus"}
-CONTROLLER = f"""
-import asyncio, sys
-from tpdevice.device import open_client, run_heartbeat
-
-async def main():
-    client = await open_client(sys.argv[1], watchdog_ms={WATCHDOG_MS}, reconnect=False)
-    await client.set_output(33.0)
-    await client.start()
-    print("running", flush=True)
-    await run_heartbeat(client)
-
-asyncio.run(main())
-"""
 
 
 @pytest.fixture
@@ -121,22 +104,8 @@ async def test_client_reconnects_after_the_gun_drops_the_link() -> None:
 
 
 async def test_sigkill_of_a_ble_controller_stops_the_motor_within_the_watchdog() -> None:
-    async with SimulatorFleet("ble", 1, seed=3) as fleet:
-        gun = fleet.guns[0]
-        child = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", CONTROLLER, fleet.addresses[0], stdout=asyncio.subprocess.PIPE
-        )
-        assert child.stdout is not None
-        async with asyncio.timeout(15):
-            assert (await child.stdout.readline()).strip() == b"running"
-        await asyncio.sleep(3 * WATCHDOG_MS / 1000)  # heartbeats over the HCI socket meanwhile
-        assert gun.firmware.state is MotorState.RUNNING
-        child.send_signal(signal.SIGKILL)
-        await child.wait()
-        async with asyncio.timeout(5):
-            while gun.firmware.state is MotorState.RUNNING:  # noqa: ASYNC110 (no event to await)
-                await asyncio.sleep(0.01)
-        assert FaultCode.WATCHDOG in gun.firmware.faults.active
+    async with SimulatorFleet("ble", 1, seed=3) as fleet:  # heartbeats over the HCI socket
+        await kill_controller_mid_run(fleet, ready_timeout_s=15)
     # The monitor flags a motor that ran past the watchdog without heartbeats (device time).
     assert fleet.violations == []
 
@@ -149,11 +118,6 @@ async def run_tpdevice(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
     out, err = await asyncio.wait_for(proc.communicate(), 20)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "TPDEVICE_BLE_HCI"}
-    return {**env, **extra}
 
 
 async def test_probe_over_ble_against_a_simulator_process() -> None:
@@ -182,19 +146,14 @@ async def test_probe_over_ble_against_a_simulator_process() -> None:
 def test_probe_without_an_adapter_is_one_clear_line(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("TPDEVICE_BLE_HCI", raising=False)
-    for key, value in NO_BUS.items():
-        monkeypatch.setenv(key, value)
-    with pytest.raises(SystemExit) as exited:
-        main(["probe", "ble://AA:BB:CC:DD:EE:FF"])
-    assert exited.value.code == 1
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    assert captured.err.startswith(
+    hide_adapters(monkeypatch)
+    code, out, err = run_main(capsys, "probe", "ble://AA:BB:CC:DD:EE:FF")
+    assert (code, out) == (1, "")
+    assert err.startswith(
         "tpdevice: error: ble://AA:BB:CC:DD:EE:FF: no Bluetooth adapter available: "
     )
-    assert captured.err.endswith(
+    assert err.endswith(
         "; to reach simulated guns use the ble://...?hci=... address printed by "
         "`tpdevice sim --transport ble`\n"
     )
-    assert captured.err.count("\n") == 1
+    assert err.count("\n") == 1

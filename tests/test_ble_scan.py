@@ -10,21 +10,20 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-
-pytest.importorskip("bumble", reason="BLE tests need bumble (the ble-sim extra)")
-pytest.importorskip("bleak_retry_connector", reason="BLE tests need bleak-retry-connector")
+from ble_helpers import hide_adapters
+from cli_helpers import run_main
+from rich.console import Console
 
 from simulator.ble.spec import BleSlot
 from simulator.ble.theragun_peripheral import TheragunPeripheral, theragun_identity
 from simulator.gun import SimulatorFleet
 from simulator.theragun import TheragunFirmware
-from tpdevice.cli.app import main
+from tpdevice.cli.devices_cmd import render_table
 from tpdevice.protocol.gatt import NATIVE_SERVICE_UUID, THERAGUN_SERVICE_UUID
 from tpdevice.transport import ScanResult, TransportOpenError, scan
 from tpdevice.transport.ble_scan import classify
 
 SCAN_S = 0.3
-NO_BUS = {"DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/nonexistent/tpdevice-test-bus"}
 
 
 @pytest.fixture
@@ -80,7 +79,8 @@ async def test_scan_on_an_hci_that_cannot_open_is_one_line() -> None:
     with pytest.raises(TransportOpenError) as caught:
         await scan(SCAN_S, "tcp-client:127.0.0.1:1")
     assert str(caught.value) == (
-        "BLE scan: HCI tcp-client:127.0.0.1:1: connect call failed ('127.0.0.1', 1)"
+        "BLE scan: HCI tcp-client:127.0.0.1:1: connection refused "
+        "(is the `tpdevice sim` that printed this address running?)"
     )
 
 
@@ -90,10 +90,14 @@ async def test_scan_on_an_hci_that_cannot_open_is_one_line() -> None:
         ("tpdevice-SIM-0001", [], "native"),
         (None, [NATIVE_SERVICE_UUID.upper()], "native"),
         ("Elite", [], "theragun"),
-        ("Prime", [], "theragun"),
-        (None, [THERAGUN_SERVICE_UUID], "theragun"),
+        ("Prime", [THERAGUN_SERVICE_UUID], "theragun"),
+        ("Theragun PRO", [THERAGUN_SERVICE_UUID], "theragun"),
+        ("pro", [], "theragun"),
+        # 0xFFE0 alone is an HM-10 / CC254x serial module as often as a Theragun.
+        (None, [THERAGUN_SERVICE_UUID], None),
+        ("HMSoft", [THERAGUN_SERVICE_UUID], None),
+        ("BT05", [THERAGUN_SERVICE_UUID.upper()], None),
         ("Pro Max", [], None),
-        ("pro", [], None),
         (None, ["0000180f-0000-1000-8000-00805f9b34fb"], None),
         (None, [], None),
     ],
@@ -109,13 +113,18 @@ def test_url_of_a_platform_result() -> None:
     assert ScanResult(None, "AA:BB:CC:DD:EE:FF", -60, "native").url == "ble://AA:BB:CC:DD:EE:FF"
 
 
-def run_main(*args: str) -> int:
-    """`tpdevice ARGS` in this process (its own event loop); the exit code."""
-    try:
-        main(list(args))
-    except SystemExit as done:
-        return int(done.code or 0)
-    return 0
+def test_the_table_prints_each_address_whole_on_one_line() -> None:
+    spec = "tcp-client:127.0.0.1:45678"
+    results = [
+        ScanResult("Pro", "F0:7D:00:00:00:06", -40, "theragun", spec),
+        ScanResult(None, "F0:7D:00:00:00:01", -50, "native", spec),
+    ]
+    console = Console(width=60, record=True, highlight=False)
+    render_table(results, 1.0, console)
+    lines = console.export_text().splitlines()
+    # Wider than the terminal, still one line each, so it can be copied (no wrap, no cut).
+    assert f"  Pro  ble://F0:7D:00:00:00:06?driver=theragun&hci={spec}" in lines
+    assert f"  ?    ble://F0:7D:00:00:00:01?hci={spec}" in lines
 
 
 @contextlib.contextmanager
@@ -158,44 +167,43 @@ def test_devices_scan_cli_lists_guns_as_json_and_table(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with radio_in_a_thread() as spec:
-        assert run_main("devices", "scan", "--timeout", "0.3", "--hci", spec, "--json") == 0
-        rows = json.loads(capsys.readouterr().out)
+        code, out, _ = run_main(
+            capsys, "devices", "scan", "--timeout", "0.3", "--hci", spec, "--json"
+        )
+        assert code == 0
+        rows = json.loads(out)
         assert {(r["address"], r["driver"], r["name"]) for r in rows} == {
             ("F0:7D:00:00:00:01", "native", "tpdevice-SIM-0007"),
             ("F0:7D:00:00:00:06", "theragun", "Prime"),
         }
         monkeypatch.setenv("TPDEVICE_BLE_HCI", spec)
         monkeypatch.setenv("COLUMNS", "200")
-        assert run_main("devices", "scan", "--timeout", "0.3") == 0
-        table = capsys.readouterr()
-    assert "tpdevice-SIM-0007" in table.out and "theragun" in table.out
-    assert f"ble://F0:7D:00:00:00:06?driver=theragun&hci={spec}" in table.out
-    assert table.err == f"tpdevice devices scan: listening 0.3 s on HCI {spec}\n"
+        code, table, err = run_main(capsys, "devices", "scan", "--timeout", "0.3")
+    assert code == 0
+    assert "tpdevice-SIM-0007" in table and "theragun" in table
+    assert f"ble://F0:7D:00:00:00:06?driver=theragun&hci={spec}" in table
+    assert err == f"tpdevice devices scan: listening 0.3 s on HCI {spec}\n"
 
 
 def test_devices_scan_without_an_adapter_is_one_line(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("TPDEVICE_BLE_HCI", raising=False)
-    for key, value in NO_BUS.items():
-        monkeypatch.setenv(key, value)
-    assert run_main("devices", "scan", "--timeout", "0.2") == 1
-    captured = capsys.readouterr()
-    lines = captured.err.splitlines()
+    hide_adapters(monkeypatch)
+    code, out, err = run_main(capsys, "devices", "scan", "--timeout", "0.2")
+    assert code == 1
+    lines = err.splitlines()
     assert lines[0] == "tpdevice devices scan: listening 0.2 s on the system Bluetooth adapter"
     assert lines[1].startswith("tpdevice: error: BLE scan: no Bluetooth adapter available: ")
     assert lines[1].endswith("printed by `tpdevice sim --transport ble`")
-    assert len(lines) == 2 and captured.out == ""
+    assert len(lines) == 2 and out == ""
 
 
 def test_devices_scan_and_list_reject_and_explain(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_main("devices", "scan", "--timeout", "0") == 2
-    assert capsys.readouterr().err == (
-        "tpdevice: error: --timeout: 0 must be a number of seconds > 0\n"
-    )
-    assert run_main("devices", "scan", "--hci", " ", "--timeout", "1") == 2
-    assert "--hci: empty HCI spec" in capsys.readouterr().err
-    assert run_main("devices", "list") == 0
-    assert "no devices configured yet" in capsys.readouterr().err
-    assert run_main("devices", "list", "--json") == 0
-    assert json.loads(capsys.readouterr().out) == []
+    code, _, err = run_main(capsys, "devices", "scan", "--timeout", "0")
+    assert (code, err) == (2, "tpdevice: error: --timeout: 0 must be a number of seconds > 0\n")
+    code, _, err = run_main(capsys, "devices", "scan", "--hci", " ", "--timeout", "1")
+    assert code == 2 and "--hci: empty HCI spec" in err
+    code, _, err = run_main(capsys, "devices", "list")
+    assert code == 0 and "no devices configured yet" in err
+    code, out, _ = run_main(capsys, "devices", "list", "--json")
+    assert code == 0 and json.loads(out) == []

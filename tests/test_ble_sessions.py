@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
-
-pytest.importorskip("bumble", reason="BLE sessions need bumble (the ble-sim extra)")
-pytest.importorskip("bleak_retry_connector", reason="BLE sessions need bleak-retry-connector")
+from ble_helpers import clean_env
 
 from simulator.ble.theragun_peripheral import TheragunFleet, TheragunPeripheral
 from simulator.gun import SimulatedGun, SimulatorFleet
@@ -94,11 +91,6 @@ def planned_story(timeline: Timeline) -> list[str]:
             types.append(f"{step.kind.value}.started")
         types.append("step.completed")
     return types
-
-
-def clean_env() -> dict[str, str]:
-    """This environment without an HCI override: the addresses name their own."""
-    return {k: v for k, v in os.environ.items() if k != "TPDEVICE_BLE_HCI"}
 
 
 async def native_client(fleet: SimulatorFleet) -> DeviceClient:
@@ -178,7 +170,7 @@ async def test_a_theragun_session_streams_speed_with_pressure_cues_only(profile:
     async with TheragunFleet(1, model="Pro", time_scale=SCALE) as fleet:
         gun = fleet.guns[0]
         log = SpeedLog(gun)
-        client = await open_gun(f"{fleet.addresses[0]}&driver=theragun", backoff=FAST_BACKOFF)
+        client = await open_gun(fleet.addresses[0], backoff=FAST_BACKOFF)  # as `sim` prints it
         try:
             assert isinstance(client, TheragunClient)
             with pytest.raises(SessionError, match="firmware mode needs a 5-step program"):
@@ -382,8 +374,8 @@ async def test_kill_9_of_a_firmware_mode_session_stops_the_program_by_watchdog()
 async def test_kill_9_of_a_theragun_session_stops_the_gun_by_its_keepalive() -> None:
     async with TheragunFleet(1, model="Pro", time_scale=KILL_SCALE) as fleet:
         firmware = fleet.guns[0].firmware
-        hci = fleet.addresses[0].split("?", 1)[1]
-        address = f"ble://name=Pro?{hci}"  # the name selects the driver
+        hci = fleet.addresses[0].split("hci=", 1)[1]
+        address = f"ble://name=Pro?hci={hci}"  # the name selects the driver
         await kill_mid_session(address, ExecutionMode.HOST, lambda: firmware.rpm == 2100)
         await until(lambda: firmware.rpm == 0)
         # Stopped by the gun's own keep-alive: nobody wrote a speed 0.

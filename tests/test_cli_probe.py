@@ -12,21 +12,9 @@ import tty
 from collections.abc import Iterator
 
 import pytest
-
-from tpdevice.cli.app import main
+from cli_helpers import run_main
 
 JUNK = b"\x01\x02 garbage \xc0\x00\xffnot a frame\xc0\xdb\x01\xc0"
-
-
-def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """Run the CLI in process; exit code, stdout, stderr."""
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def run_process(*argv: str) -> subprocess.CompletedProcess[str]:

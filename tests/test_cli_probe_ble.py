@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import json
 import os
 import sys
-from typing import Any
 
 import pytest
-
-from tpdevice.cli.app import main
+from cli_helpers import json_lines, run_main
 
 needs_bumble = pytest.mark.skipif(
     importlib.util.find_spec("bumble") is None
@@ -19,21 +16,6 @@ needs_bumble = pytest.mark.skipif(
     reason="probing over the virtual radio needs bumble and bleak-retry-connector (ble-sim extra)",
 )
 UNMEASURED = ("force_n", "contact", "battery_pct", "motor_temp_c")
-
-
-def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """Run the CLI in process; exit code, stdout, stderr."""
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def json_lines(out: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in out.splitlines()]
 
 
 def test_a_simulated_theragun_shows_what_is_known_and_nulls_what_is_not(
@@ -87,7 +69,6 @@ def test_a_spinning_theragun_in_the_table(capsys: pytest.CaptureFixture[str]) ->
             ["serial:///dev/ttyUSB0?driver=theragun"],
             "the theragun driver needs a ble:// or sim address",
         ),
-        (["sim?driver=vibrator"], "sim?driver=vibrator: unknown driver 'vibrator'"),
     ],
 )
 def test_what_a_theragun_cannot_reach_is_one_line(
@@ -95,6 +76,13 @@ def test_what_a_theragun_cannot_reach_is_one_line(
 ) -> None:
     code, out, err = run_main(capsys, "probe", *argv, "--seconds", "0.1")
     assert (code, out) == (1, "")
+    assert err.count("\n") == 1 and text in err
+
+
+def test_an_unknown_driver_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_main(capsys, "probe", "sim?driver=vibrator", "--seconds", "0.1")
+    assert (code, out) == (2, "")  # a mistyped address, like a bad option
+    text = "sim?driver=vibrator: unknown driver 'vibrator'"
     assert err.count("\n") == 1 and text in err
 
 
@@ -128,7 +116,8 @@ async def probe_process(*args: str) -> tuple[int, str, str]:
 @needs_bumble
 @pytest.mark.parametrize(
     ("form", "model"),
-    [("ble://name=Pro?{hci}", "Theragun Pro"), ("{mac}?driver=theragun&{hci}", "Theragun Gen 4")],
+    # By MAC, the model comes from the name the gun gives over GATT (the MAC says none).
+    [("ble://name=Pro?{hci}", "Theragun Pro"), ("{mac}?driver=theragun&{hci}", "Theragun Pro")],
     ids=["by-name", "by-mac"],
 )
 async def test_probe_spins_a_theragun_over_ble_and_stops_it(form: str, model: str) -> None:
@@ -136,7 +125,7 @@ async def test_probe_spins_a_theragun_over_ble_and_stops_it(form: str, model: st
 
     async with TheragunFleet(1, model="Pro") as fleet:
         firmware = fleet.guns[0].firmware
-        mac, hci = fleet.addresses[0].split("?", 1)
+        mac, hci = fleet.addresses[0].split("?driver=theragun&", 1)
         address = form.format(mac=mac, hci=hci)
         code, out, err = await probe_process(address, "--json", "--seconds", "0.6", "--spin", "30")
         assert code == 0, err
@@ -155,12 +144,13 @@ async def test_the_wrong_driver_for_a_gun_is_one_line() -> None:
     from simulator.gun import SimulatorFleet
 
     async with SimulatorFleet("ble", 1) as natives, TheragunFleet(1) as theraguns:
-        native, theragun = natives.addresses[0], theraguns.addresses[0]
+        native = natives.addresses[0]
+        theragun = theraguns.addresses[0].replace("driver=theragun", "driver=native")
         code, out, err = await probe_process(f"{native}&driver=theragun")
         assert (code, out, err.count("\n")) == (1, "", 1)
         assert f"{native}&driver=theragun: no theragun GATT service" in err
         assert "(not a Theragun Gen 4; a tpdevice gun needs driver=native)" in err
-        code, out, err = await probe_process(f"{theragun}&driver=native")
+        code, out, err = await probe_process(theragun)
         assert (code, out, err.count("\n")) == (1, "", 1)
-        assert f"{theragun}&driver=native: no native GATT service" in err
+        assert f"{theragun}: no native GATT service" in err
         assert natives.guns[0].firmware.state.name == "IDLE"

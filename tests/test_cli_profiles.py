@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import run_main as run
 
-from tpdevice.cli.app import main
 from tpdevice.therapy.loader import PROFILES_DIR_ENV
 from tpdevice.therapy.profile import Profile
 from tpdevice.therapy.schema import profile_json_schema
@@ -18,17 +18,6 @@ ROOT = Path(__file__).parents[1]
 DATA = Path(__file__).parent / "data"
 OK = DATA / "profiles_ok"
 BAD = DATA / "bad_profiles"
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """Run the CLI in process; exit code, stdout, stderr."""
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exit_info:
-        code = int(exit_info.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
@@ -112,12 +101,12 @@ def test_show_unknown_id_is_one_line_with_close_matches(
     capsys: pytest.CaptureFixture[str], isolated: Path
 ) -> None:
     code, out, err = run(capsys, "profiles", "show", "neck-tst", "--profiles-dir", str(OK))
-    assert code == 1
+    assert code == 2  # a usage mistake, as for `run`
     assert out == ""
     assert err == "tpdevice: error: unknown profile 'neck-tst' (did you mean neck-test?)\n"
     code, _, err = run(capsys, "profiles", "show", "back", "--profiles-dir", str(OK))
     assert (code, err) == (
-        1,
+        2,
         "tpdevice: error: unknown profile 'back' (did you mean low-back-test?)\n",
     )
 
@@ -182,7 +171,7 @@ def test_validate_prints_advice_without_failing(
     path = tmp_path / "calf-test.yml"
     path.write_text((OK / "calf-test.yml").read_text().replace("kind: sweep", "kind: release"))
     code, out, err = run(capsys, "profiles", "validate", str(path))
-    assert (code, out) == (0, "ok: 1 profiles\n")
+    assert (code, out) == (0, "ok: 1 profile\n")
     assert f"{path}:20: warning: steps[0]: the last step is a release" in err
 
 
@@ -222,5 +211,5 @@ def test_no_traceback_from_a_real_process(tmp_path: Path) -> None:
     assert result.stderr.splitlines() == [
         "tests/data/bad_profiles/invalid-yaml.yaml:31: invalid YAML: expected ',' or '}', but got "
         "':' (parsing a flow mapping that began at line 30)",
-        "bad: 1 problems in 1 files",
+        "bad: 1 problem in 1 file",
     ]

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_helpers import json_lines, run_main
 from rich.console import Console
 
 from simulator.gun import SimulatorFleet
-from tpdevice.cli.app import main
 from tpdevice.cli.keys import KeyAction, KeyReader, action_for_key
 from tpdevice.cli.run_cmd import RunError, apply_key, check_outcome, load_run_profile
 from tpdevice.cli.run_summary import summary_renderable
@@ -78,21 +78,6 @@ def profiles(tmp_path: Path) -> Path:
     (tmp_path / "run-short.yaml").write_text(SHORT)
     (tmp_path / "run-slow.yaml").write_text(SLOW)
     return tmp_path
-
-
-def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """Run the CLI in process; exit code, stdout, stderr."""
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def json_lines(out: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in out.splitlines()]
 
 
 # --- end to end through the CLI ------------------------------------------------------------
@@ -486,13 +471,13 @@ async def test_sigint_stops_the_motor_prints_the_summary_exits_130(profiles: Pat
 @pytest.mark.parametrize(
     ("argv", "code", "text"),
     [
-        (["run", "no-such-profile"], 1, "unknown profile 'no-such-profile'"),
-        (["run", "run-shrot"], 1, "did you mean run-short"),
+        (["run", "no-such-profile"], 2, "unknown profile 'no-such-profile'"),
+        (["run", "run-shrot"], 2, "did you mean run-short"),
         (["run", "run-short", "--side", "left"], 2, "--side: profile run-short is midline"),
         (["run", "run-slow", "--side", "up"], 2, "--side: 'up' is not one of"),
         (["run", "run-short", "--device", "serial:///dev/ttyUSB9", "--time-scale", "30"], 2,
          "--time-scale: only the built-in simulator"),
-        (["run", "run-short", "--device", "bogus://x"], 1, "bogus://x"),
+        (["run", "run-short", "--device", "bogus://x"], 2, "--device: bogus://x"),
         (["run", "run-short", "--device", "serial:///dev/tpdevice-no-such-tty"], 1,
          "no such device"),
         (["run", "run-short", "--mode", "turbo"], 2, "--mode: 'turbo' is not one of"),

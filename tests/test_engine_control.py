@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 
 import pytest
-from engine_helpers import FakeGun, fake_caps, small_profile, types_of
+from engine_helpers import (
+    STEADY_N,
+    FakeGun,
+    events_of,
+    fake_caps,
+    fake_session,
+    run_until,
+    small_profile,
+    types_of,
+    until_event,
+)
 
 from tpdevice.device.errors import DeviceRejectedError
 from tpdevice.device.state import ConnectionState
@@ -14,70 +24,42 @@ from tpdevice.protocol import Fault, FaultCode, Feature, MsgType, ResultCode, St
 from tpdevice.therapy.clock import VirtualClock
 from tpdevice.therapy.compat import SessionError
 from tpdevice.therapy.engine import ExecutionMode, Session, SessionOptions, SessionState
-from tpdevice.therapy.events import Event
-
-STEADY_N = 12.0  # in the first hold's band (10..20 N) and in contact
 
 
 @pytest.fixture
-async def gun() -> AsyncIterator[FakeGun]:
-    fake = FakeGun(VirtualClock())
-    fake.feed_every(0.1, lambda now_s: STEADY_N)
-    yield fake
-    fake.shutdown()
-
-
-def _session(gun: FakeGun, **kwargs: object) -> Session:
-    kwargs.setdefault("side", "left")
-    kwargs.setdefault("mode", ExecutionMode.HOST)
-    return Session(gun, small_profile(), clock=gun.clock, **kwargs)  # type: ignore[arg-type]
-
-
-async def _until(session: Session, wanted: str, *, step_index: int | None = None) -> Event:
-    """The first event of type `wanted` (for that step), waiting as needed."""
-    async for event in session.subscribe(replay=True):
-        if event.type == wanted and (
-            step_index is None or getattr(event, "step_index", None) == step_index
-        ):
-            return event
-    raise AssertionError(f"no {wanted} event")
-
-
-def _of(session: Session, kind: str) -> list[Event]:
-    return [e for e in session.events if e.type == kind]
+def gun(gun: FakeGun) -> FakeGun:
+    """The shared fake gun (conftest), under a steady hand."""
+    gun.hold_steady()
+    return gun
 
 
 async def test_pause_resume_keeps_the_remaining_hold_time(gun: FakeGun) -> None:
-    session = _session(gun)
-    run = asyncio.create_task(session.run())
-    await _until(session, "hold.started")
+    session, run = await run_until(gun, "hold.started")
     await gun.clock.sleep(7.25)
     session.pause()
     assert session.paused
-    paused = await _until(session, "session.paused")
+    paused = await until_event(session, "session.paused")
     assert gun.commands[-1].name == "stop" and not gun.running  # paused = motor stopped
     await gun.clock.sleep(33.0)
     assert gun.calls("start")[-1].time_s < paused.mono_s  # no START while paused
     session.resume()
-    resumed = await _until(session, "session.resumed")
+    resumed = await until_event(session, "session.resumed")
     summary = await run
     assert paused.remaining_s == pytest.approx(20.0 - 7.25, abs=0.01)  # type: ignore[attr-defined]
     assert resumed.remaining_s == pytest.approx(paused.remaining_s, abs=0.01)  # type: ignore[attr-defined]
     hold = summary.steps[1]
     assert hold.actual_duration_s == pytest.approx(20.0, abs=0.01)
     assert summary.paused_s == pytest.approx(33.0, abs=0.01)
-    completed = next(e for e in _of(session, "step.completed") if e.step_index == 1)  # type: ignore[attr-defined]
+    completed = next(e for e in events_of(session, "step.completed") if e.step_index == 1)  # type: ignore[attr-defined]
     assert completed.mono_s == pytest.approx(10.0 + 20.0 + 33.0, abs=0.01)
     # START again after the pause, with the hold's setpoint re-sent first.
     assert gun.commands[gun.commands.index(gun.calls("start")[-1]) - 1].name == "set_output"
 
 
 async def test_heartbeats_follow_the_session_clock_even_while_paused(gun: FakeGun) -> None:
-    session = _session(gun)
-    run = asyncio.create_task(session.run())
-    await _until(session, "hold.started")
+    session, run = await run_until(gun, "hold.started")
     session.pause()
-    await _until(session, "session.paused")
+    await until_event(session, "session.paused")
     await gun.clock.sleep(5.0)
     session.resume()
     await run
@@ -88,12 +70,10 @@ async def test_heartbeats_follow_the_session_clock_even_while_paused(gun: FakeGu
 
 
 async def test_skip_ends_the_step_now(gun: FakeGun) -> None:
-    session = _session(gun)
-    run = asyncio.create_task(session.run())
-    await _until(session, "hold.started")
+    session, run = await run_until(gun, "hold.started")
     await gun.clock.sleep(4.0)
     session.skip()
-    started = await _until(session, "step.started", step_index=2)
+    started = await until_event(session, "step.started", step_index=2)
     summary = await run
     assert summary.steps[1].skipped and summary.steps[1].actual_duration_s == pytest.approx(4.0)
     assert started.mono_s == pytest.approx(14.0)
@@ -103,23 +83,19 @@ async def test_skip_ends_the_step_now(gun: FakeGun) -> None:
 
 
 async def test_skip_while_paused_waits_for_resume(gun: FakeGun) -> None:
-    session = _session(gun)
-    run = asyncio.create_task(session.run())
-    await _until(session, "hold.started")
+    session, run = await run_until(gun, "hold.started")
     session.pause()
     session.skip()
-    await _until(session, "session.paused")
+    await until_event(session, "session.paused")
     await gun.clock.sleep(2.0)
-    assert not _of(session, "step.completed")[1:]  # the hold is still the current step
+    assert not events_of(session, "step.completed")[1:]  # the hold is still the current step
     session.resume()
     summary = await run
     assert summary.steps[1].skipped
 
 
 async def test_stop_sends_stop_at_once_and_aborts(gun: FakeGun) -> None:
-    session = _session(gun)
-    run = asyncio.create_task(session.run())
-    await _until(session, "hold.started")
+    session, run = await run_until(gun, "hold.started")
     await gun.clock.sleep(3.0)
     asked_s = gun.clock.now_s()
     await session.stop()
@@ -133,7 +109,7 @@ async def test_stop_sends_stop_at_once_and_aborts(gun: FakeGun) -> None:
 
 
 async def test_stop_before_run(gun: FakeGun) -> None:
-    session = _session(gun)
+    session = fake_session(gun)
     await session.stop()
     assert session.state is SessionState.ABORTED
     assert types_of(session.events) == ["session.aborted"]
@@ -142,9 +118,7 @@ async def test_stop_before_run(gun: FakeGun) -> None:
 
 
 async def test_run_twice_is_refused(gun: FakeGun) -> None:
-    session = _session(gun)
-    run = asyncio.create_task(session.run())
-    await _until(session, "step.started")
+    session, run = await run_until(gun, "step.started")
     with pytest.raises(SessionError, match="already running"):
         await session.run()
     await session.stop()
@@ -152,9 +126,7 @@ async def test_run_twice_is_refused(gun: FakeGun) -> None:
 
 
 async def test_cancelling_run_stops_the_motor(gun: FakeGun) -> None:
-    session = _session(gun)
-    run = asyncio.create_task(session.run())
-    await _until(session, "hold.started")
+    session, run = await run_until(gun, "hold.started")
     run.cancel()
     with pytest.raises(asyncio.CancelledError):
         await run
@@ -165,7 +137,7 @@ async def test_cancelling_run_stops_the_motor(gun: FakeGun) -> None:
 
 async def test_a_refused_command_fails_the_session_with_the_motor_stopped(gun: FakeGun) -> None:
     gun.fail_next["start"] = DeviceRejectedError("fake", MsgType.START, ResultCode.OVERHEAT)
-    session = _session(gun)
+    session = fake_session(gun)
     summary = await session.run()
     assert session.state is SessionState.FAILED
     assert summary.reason == "device_error"
@@ -175,7 +147,7 @@ async def test_a_refused_command_fails_the_session_with_the_motor_stopped(gun: F
 
 async def test_a_bug_fails_the_session_stops_the_motor_and_raises(gun: FakeGun) -> None:
     gun.fail_next["set_output"] = ZeroDivisionError("boom")
-    session = _session(gun)
+    session = fake_session(gun)
     with pytest.raises(ZeroDivisionError):
         await session.run()
     assert session.state is SessionState.FAILED
@@ -183,12 +155,10 @@ async def test_a_bug_fails_the_session_stops_the_motor_and_raises(gun: FakeGun) 
 
 
 async def test_active_fault_aborts_with_device_fault(gun: FakeGun) -> None:
-    session = _session(gun)
-    run = asyncio.create_task(session.run())
-    await _until(session, "hold.started")
+    session, run = await run_until(gun, "hold.started")
     gun.emit(Fault(5000, FaultCode.OVERHEAT, True))
     summary = await run
-    faults = _of(session, "device.fault")
+    faults = events_of(session, "device.fault")
     assert [(f.code, f.active, f.step_index) for f in faults] == [("overheat", True, 1)]  # type: ignore[attr-defined]
     assert session.state is SessionState.ABORTED and summary.reason == "device_fault"
     assert summary.faults == ["overheat"] and summary.steps[1].faults == ["overheat"]
@@ -196,27 +166,25 @@ async def test_active_fault_aborts_with_device_fault(gun: FakeGun) -> None:
 
 
 async def test_cleared_fault_is_reported_without_ending(gun: FakeGun) -> None:
-    session = _session(gun)
-    run = asyncio.create_task(session.run())
-    await _until(session, "hold.started")
+    session, run = await run_until(gun, "hold.started")
     gun.emit(Fault(5000, FaultCode.LOW_BATTERY, False))
     summary = await run
-    assert [f.active for f in _of(session, "device.fault")] == [False]  # type: ignore[attr-defined]
+    assert [f.active for f in events_of(session, "device.fault")] == [False]  # type: ignore[attr-defined]
     assert summary.outcome == "completed" and not summary.faults
 
 
 async def test_link_loss_and_reconnect_on_a_fake(gun: FakeGun) -> None:
-    session = _session(gun, options=SessionOptions(reconnect_grace_s=10.0))
-    run = asyncio.create_task(session.run())
-    await _until(session, "hold.started")
+    session, run = await run_until(
+        gun, "hold.started", options=SessionOptions(reconnect_grace_s=10.0)
+    )
     await gun.clock.sleep(5.0)
     gun.set_state(ConnectionState.DISCONNECTED)
-    paused = await _until(session, "session.paused")
+    paused = await until_event(session, "session.paused")
     beats = len(gun.beats)
     await gun.clock.sleep(4.0)
     assert len(gun.beats) == beats  # beat() reports no link; nothing sent
     gun.set_state(ConnectionState.READY)
-    resumed = await _until(session, "session.resumed")
+    resumed = await until_event(session, "session.resumed")
     summary = await run
     assert paused.reason == "link_lost" and resumed.reason == "reconnected"  # type: ignore[attr-defined]
     restart = [c.name for c in gun.commands if c.time_s == resumed.mono_s]
@@ -226,9 +194,9 @@ async def test_link_loss_and_reconnect_on_a_fake(gun: FakeGun) -> None:
 
 
 async def test_link_lost_for_good_fails_after_the_grace(gun: FakeGun) -> None:
-    session = _session(gun, options=SessionOptions(reconnect_grace_s=3.0))
-    run = asyncio.create_task(session.run())
-    await _until(session, "hold.started")
+    session, run = await run_until(
+        gun, "hold.started", options=SessionOptions(reconnect_grace_s=3.0)
+    )
     lost_s = gun.clock.now_s()
     gun.set_state(ConnectionState.DISCONNECTED)
     summary = await run
@@ -238,28 +206,31 @@ async def test_link_lost_for_good_fails_after_the_grace(gun: FakeGun) -> None:
 
 
 async def test_client_failed_fails_at_once(gun: FakeGun) -> None:
-    session = _session(gun)
-    run = asyncio.create_task(session.run())
-    await _until(session, "hold.started")
+    session, run = await run_until(gun, "hold.started")
     gun.set_state(ConnectionState.FAILED)
     summary = await run
     assert summary.outcome == "failed" and "failed" in session.events[-1].error  # type: ignore[attr-defined]
 
 
-async def test_pressure_coaching_low_and_high() -> None:
+async def _first_sweep(force: Callable[[float], float], coach_after_s: float) -> Session:
+    """Run the first sweep on a fake fed force(now_s) every 0.1 s, then stop; the session."""
     gun = FakeGun(VirtualClock())
-    # The first sweep (band 5..15 N): 2 s at 12 N, 4 s at 2 N, 3 s at 18 N.
-    gun.feed_every(0.1, lambda now_s: 12.0 if now_s < 2 else 2.0 if now_s < 6 else 18.0)
-    session = Session(
-        gun, small_profile(), side="left", clock=gun.clock, mode=ExecutionMode.HOST,
-        options=SessionOptions(coach_after_s=1.0),
-    )  # fmt: skip
-    run = asyncio.create_task(session.run())
-    await _until(session, "step.completed")
+    gun.feed_every(0.1, force)
+    session, run = await run_until(
+        gun, "step.completed", options=SessionOptions(coach_after_s=coach_after_s)
+    )
     await session.stop()
     await run
     gun.shutdown()
-    low, high = _of(session, "pressure.low"), _of(session, "pressure.high")
+    return session
+
+
+async def test_pressure_coaching_low_and_high() -> None:
+    # The first sweep (band 5..15 N): 2 s at 12 N, 4 s at 2 N, 3 s at 18 N.
+    session = await _first_sweep(
+        lambda now_s: 12.0 if now_s < 2 else 2.0 if now_s < 6 else 18.0, coach_after_s=1.0
+    )
+    low, high = events_of(session, "pressure.low"), events_of(session, "pressure.high")
     assert len(low) == 1 and low[0].mono_s == pytest.approx(3.0, abs=0.25)
     assert len(high) == 1 and high[0].mono_s == pytest.approx(7.0, abs=0.25)
     assert low[0].band_low_n == 5.0 and high[0].band_high_n == 15.0  # type: ignore[attr-defined]
@@ -270,28 +241,19 @@ async def test_pressure_coaching_low_and_high() -> None:
 
 
 async def test_ramp_delays_the_low_pressure_cue() -> None:
-    gun = FakeGun(VirtualClock())
-    gun.feed_every(0.1, lambda now_s: min(10.0, 4.0 * now_s))  # reaches the band at 1.25 s
-    session = Session(
-        gun, small_profile(), side="left", clock=gun.clock, mode=ExecutionMode.HOST,
-        options=SessionOptions(coach_after_s=0.5),
-    )  # fmt: skip
-    run = asyncio.create_task(session.run())
-    await _until(session, "step.completed")
-    await session.stop()
-    await run
-    gun.shutdown()
-    assert not _of(session, "pressure.low")  # the 10 N/s ramp excuses the slow start
+    # reaches the band at 1.25 s
+    session = await _first_sweep(lambda now_s: min(10.0, 4.0 * now_s), coach_after_s=0.5)
+    assert not events_of(session, "pressure.low")  # the 10 N/s ramp excuses the slow start
 
 
 async def test_contact_policy_hold_on_a_fake(gun: FakeGun) -> None:
     lifted = (15.0, 18.0)  # the hold runs 10..: 5 s in, the gun is lifted for 3 s
     gun.shutdown()
     gun.feed_every(0.1, lambda now_s: 0.0 if lifted[0] <= now_s < lifted[1] else STEADY_N)
-    session = _session(gun)
+    session = fake_session(gun)
     summary = await session.run()
-    paused = [e for e in _of(session, "hold.paused") if e.step_index == 1]  # type: ignore[attr-defined]
-    resumed = [e for e in _of(session, "hold.resumed") if e.step_index == 1]  # type: ignore[attr-defined]
+    paused = [e for e in events_of(session, "hold.paused") if e.step_index == 1]  # type: ignore[attr-defined]
+    resumed = [e for e in events_of(session, "hold.resumed") if e.step_index == 1]  # type: ignore[attr-defined]
     assert [e.mono_s for e in paused] == [pytest.approx(15.0, abs=0.11)]
     assert [e.mono_s for e in resumed] == [pytest.approx(18.0, abs=0.11)]
     assert paused[0].remaining_s == pytest.approx(15.0, abs=0.11)  # type: ignore[attr-defined]
@@ -301,9 +263,9 @@ async def test_contact_policy_hold_on_a_fake(gun: FakeGun) -> None:
 async def test_contact_hold_never_exceeds_its_wall_cap(gun: FakeGun) -> None:
     gun.shutdown()
     gun.feed_every(0.1, lambda now_s: 0.0 if now_s >= 12.0 else STEADY_N)  # lifted for good
-    session = _session(gun)
+    session = fake_session(gun)
     run = asyncio.create_task(session.run())
-    done = await _until(session, "step.completed", step_index=1)
+    done = await until_event(session, "step.completed", step_index=1)
     await session.stop()
     await run
     assert done.duration_s == pytest.approx(40.0)  # type: ignore[attr-defined]
@@ -311,8 +273,8 @@ async def test_contact_hold_never_exceeds_its_wall_cap(gun: FakeGun) -> None:
 
 async def test_firmware_mode_is_refused_without_programs(gun: FakeGun) -> None:
     with pytest.raises(SessionError, match="runs no programs"):
-        _session(gun, mode=ExecutionMode.FIRMWARE)
-    assert _session(gun, mode=ExecutionMode.AUTO).mode is ExecutionMode.HOST
+        fake_session(gun, mode=ExecutionMode.FIRMWARE)
+    assert fake_session(gun, mode=ExecutionMode.AUTO).mode is ExecutionMode.HOST
 
 
 async def test_auto_mode_picks_firmware_when_the_device_runs_programs() -> None:
@@ -333,10 +295,10 @@ async def test_firmware_skip_and_pause_reupload_the_rest() -> None:
     gun = FakeGun(VirtualClock(), caps)
     session = Session(gun, small_profile(), side="left", clock=gun.clock)
     run = asyncio.create_task(session.run())
-    await _until(session, "hold.started")
+    await until_event(session, "hold.started")
     await gun.clock.sleep(4.0)
     session.skip()
-    await _until(session, "step.started", step_index=2)
+    await until_event(session, "step.started", step_index=2)
     summary = await run
     uploads = [c.args["count"] for c in gun.calls("upload_program")]
     assert uploads == [7, 5]  # everything, then steps 2.. after the skip
@@ -345,17 +307,15 @@ async def test_firmware_skip_and_pause_reupload_the_rest() -> None:
 
 
 async def test_link_lost_under_a_setpoint_starts_that_step_after_reconnect(gun: FakeGun) -> None:
-    session = _session(gun)
-    run = asyncio.create_task(session.run())
-    await _until(session, "hold.started")
+    session, run = await run_until(gun, "hold.started")
     gun.drop_on.add("set_output")  # the hold's end sends the release: the link drops then
-    paused = await _until(session, "session.paused")
+    paused = await until_event(session, "session.paused")
     assert paused.mono_s == pytest.approx(30.0)
     await gun.clock.sleep(2.0)
     gun.set_state(ConnectionState.READY)
-    release = await _until(session, "step.started", step_index=2)
+    release = await until_event(session, "step.started", step_index=2)
     summary = await run
     assert release.mono_s == pytest.approx(32.0)
-    assert [e.reason for e in _of(session, "session.resumed")] == ["reconnected"]  # type: ignore[attr-defined]
+    assert [e.reason for e in events_of(session, "session.resumed")] == ["reconnected"]  # type: ignore[attr-defined]
     assert summary.outcome == "completed" and summary.steps_completed == 7
     assert summary.actual_duration_s == pytest.approx(72.0)

@@ -7,10 +7,9 @@ import datetime
 import itertools
 
 import pytest
-from engine_helpers import FakeGun, small_profile
+from engine_helpers import FakeGun, fake_session
 
 from tpdevice.therapy.clock import VirtualClock
-from tpdevice.therapy.engine import ExecutionMode, Session
 from tpdevice.therapy.eventbus import EventBus
 from tpdevice.therapy.events import (
     CueEvent,
@@ -98,7 +97,7 @@ def test_events_carry_session_sequence_and_both_times() -> None:
 async def test_a_whole_session_round_trips_through_json() -> None:
     gun = FakeGun(VirtualClock())
     gun.feed_every(0.1, lambda now_s: 0.5 if now_s < 8 or 35 <= now_s < 37 else 12.0)
-    session = Session(gun, small_profile(), side="left", clock=gun.clock, mode=ExecutionMode.HOST)
+    session = fake_session(gun)
     subscription = session.subscribe()
     summary = await session.run()
     gun.shutdown()

@@ -9,10 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 import pytest
-from engine_helpers import FakeGun, fake_caps, small_profile
+from engine_helpers import (
+    STEADY_N,
+    FakeGun,
+    fake_caps,
+    fake_session,
+    run_until,
+    small_profile,
+    until_event,
+)
 
 from tpdevice.device.state import ConnectionState, SetpointResult
 from tpdevice.device.validate import check_output
@@ -20,32 +28,7 @@ from tpdevice.protocol import Feature, ProgramStep, SetOutput, StopReason
 from tpdevice.therapy.clock import VirtualClock
 from tpdevice.therapy.compat import SessionError
 from tpdevice.therapy.engine import ExecutionMode, Session, SessionOptions, SessionState
-from tpdevice.therapy.events import Event
 from tpdevice.therapy.timeline import compile_profile
-
-STEADY_N = 12.0  # in the first hold's band and in contact
-
-
-@pytest.fixture
-async def gun() -> AsyncIterator[FakeGun]:
-    fake = FakeGun(VirtualClock())
-    yield fake
-    fake.shutdown()
-
-
-def _host(gun: FakeGun, **kwargs: object) -> Session:
-    kwargs.setdefault("side", "left")
-    kwargs.setdefault("mode", ExecutionMode.HOST)
-    return Session(gun, small_profile(), clock=gun.clock, **kwargs)  # type: ignore[arg-type]
-
-
-async def _until(session: Session, wanted: str, *, step_index: int | None = None) -> Event:
-    async for event in session.subscribe(replay=True):
-        if event.type == wanted and (
-            step_index is None or getattr(event, "step_index", None) == step_index
-        ):
-            return event
-    raise AssertionError(f"no {wanted} event")
 
 
 def _types(session: Session, *wanted: str) -> list[str]:
@@ -60,9 +43,9 @@ async def test_contact_hold_lifted_at_its_end_still_ends_on_time(gun: FakeGun) -
     """
     gun.feed_every(0.1, lambda now_s: STEADY_N if now_s < 29.95 else 0.0)
     gun.clock.call_at(30.0, gun.feed, 0.0)  # lifted exactly as the hold's count runs out
-    session = _host(gun)
+    session = fake_session(gun)
     run = asyncio.create_task(session.run())
-    done = await _until(session, "step.completed", step_index=1)
+    done = await until_event(session, "step.completed", step_index=1)
     await session.stop()
     await run
     assert done.mono_s == pytest.approx(30.0, abs=0.11)
@@ -71,15 +54,15 @@ async def test_contact_hold_lifted_at_its_end_still_ends_on_time(gun: FakeGun) -
 
 async def test_pause_is_kept_when_the_link_drops_under_its_stop(gun: FakeGun) -> None:
     """pause(); the link drops while the STOP is sent; it comes back: the motor stays off."""
-    gun.feed_every(0.1, lambda now_s: STEADY_N)
-    session = _host(gun, options=SessionOptions(reconnect_grace_s=10.0))
-    run = asyncio.create_task(session.run())
-    await _until(session, "hold.started")
+    gun.hold_steady()
+    session, run = await run_until(
+        gun, "hold.started", options=SessionOptions(reconnect_grace_s=10.0)
+    )
     await gun.clock.sleep(3.0)
     gun.drop_on.add("stop")
     session.pause()
     asked_s = gun.clock.now_s()
-    paused = await _until(session, "session.paused")
+    paused = await until_event(session, "session.paused")
     await gun.clock.sleep(1.0)
     gun.set_state(ConnectionState.READY)
     await gun.clock.sleep(2.0)
@@ -97,13 +80,13 @@ async def test_pause_is_kept_when_the_link_drops_under_its_stop(gun: FakeGun) ->
 async def test_a_resume_cut_by_a_lost_link_resumes_on_reconnect(gun: FakeGun) -> None:
     """resume(); the link drops under its START: paused(link_lost), the hold frozen, and the
     reconnect resumes it (the bug: stuck paused for ever, the hold timer running)."""
-    gun.feed_every(0.1, lambda now_s: STEADY_N)
-    session = _host(gun, options=SessionOptions(reconnect_grace_s=10.0))
-    run = asyncio.create_task(session.run())
-    await _until(session, "hold.started")
+    gun.hold_steady()
+    session, run = await run_until(
+        gun, "hold.started", options=SessionOptions(reconnect_grace_s=10.0)
+    )
     await gun.clock.sleep(4.0)
     session.pause()
-    paused = await _until(session, "session.paused")
+    paused = await until_event(session, "session.paused")
     await gun.clock.sleep(2.0)
     gun.drop_on.add("start")
     session.resume()
@@ -122,12 +105,12 @@ async def test_a_resume_cut_by_a_lost_link_resumes_on_reconnect(gun: FakeGun) ->
 
 async def test_pause_asked_during_an_outage_sends_no_start_on_reconnect(gun: FakeGun) -> None:
     """pause() while the link is down; on reconnect the engine STARTed first, then STOPped."""
-    gun.feed_every(0.1, lambda now_s: STEADY_N)
-    session = _host(gun, options=SessionOptions(reconnect_grace_s=10.0))
-    run = asyncio.create_task(session.run())
-    await _until(session, "hold.started")
+    gun.hold_steady()
+    session, run = await run_until(
+        gun, "hold.started", options=SessionOptions(reconnect_grace_s=10.0)
+    )
     gun.set_state(ConnectionState.DISCONNECTED)
-    await _until(session, "session.paused")
+    await until_event(session, "session.paused")
     await gun.clock.sleep(1.0)
     session.pause()
     asked_s = gun.clock.now_s()
@@ -161,14 +144,12 @@ async def test_heartbeats_go_on_while_a_command_awaits_its_ack() -> None:
     motor unfed for 1.05 s: longer than the 1 s watchdog (the device stops it: a fault).
     """
     gun = _SlowAckGun(VirtualClock())
-    gun.feed_every(0.1, lambda now_s: STEADY_N)
-    session = _host(gun)
-    run = asyncio.create_task(session.run())
-    await _until(session, "hold.started")
+    gun.hold_steady()
+    session, run = await run_until(gun, "hold.started")
     await gun.clock.sleep(1.1)  # off the beat grid
     await gun.clock.sleep_until(gun.beats[-1] + 0.2)
     session.skip()
-    await _until(session, "step.started", step_index=2)
+    await until_event(session, "step.started", step_index=2)
     await session.stop()
     await run
     gun.shutdown()
@@ -197,10 +178,8 @@ async def test_cancelling_run_while_the_final_stop_awaits_its_ack_still_ends_the
     terminal state, no terminal event, and stop() then waited for ever."""
     gun = _SlowStopGun(VirtualClock())
     gun.stop_sent = asyncio.Event()
-    gun.feed_every(0.1, lambda now_s: STEADY_N)
-    session = _host(gun)
-    run = asyncio.create_task(session.run())
-    await _until(session, "hold.started")
+    gun.hold_steady()
+    session, run = await run_until(gun, "hold.started")
     stopping = asyncio.create_task(session.stop())
     await gun.stop_sent.wait()
     await asyncio.sleep(0)  # the loop ends; run() is in _finish, awaiting the 2nd STOP's ACK
@@ -235,12 +214,12 @@ class _SlowSetpointGun(FakeGun):
 async def test_a_pause_asked_while_a_setpoint_is_in_flight_wins_over_its_start() -> None:
     """pause() while step 0's SET_OUTPUT awaits its ACK: START went out after it anyway."""
     gun = _SlowSetpointGun(VirtualClock())
-    gun.feed_every(0.1, lambda now_s: STEADY_N)
-    session = _host(gun)
+    gun.hold_steady()
+    session = fake_session(gun)
     gun.clock.call_at(0.1, session.pause)
     gun.clock.call_at(5.0, session.resume)
     run = asyncio.create_task(session.run())
-    await _until(session, "session.resumed")
+    await until_event(session, "session.resumed")
     await session.stop()
     await run
     gun.shutdown()
@@ -254,20 +233,18 @@ async def test_session_resumed_comes_before_the_hold_events_it_causes(gun: FakeG
     """Lifted during a pause: host resume told hold.paused before session.resumed."""
     force = [STEADY_N]
     gun.feed_every(0.1, lambda now_s: force[0])
-    session = _host(gun)
-    run = asyncio.create_task(session.run())
-    await _until(session, "hold.started")
+    session, run = await run_until(gun, "hold.started")
     await gun.clock.sleep(5.0)
     session.pause()
-    paused = await _until(session, "session.paused")
+    paused = await until_event(session, "session.paused")
     force[0] = 0.0
     gun.feed_every(0.1, lambda now_s: force[0])  # the fake's STOP ended its feed
     await gun.clock.sleep(3.0)
     session.resume()
-    await _until(session, "session.resumed")
+    await until_event(session, "session.resumed")
     await gun.clock.sleep(4.0)  # lifted: the contact hold does not count
     force[0] = STEADY_N
-    await _until(session, "hold.resumed")
+    await until_event(session, "hold.resumed")
     await session.stop()
     await run
     after = session.events[session.events.index(paused) :]
@@ -281,13 +258,10 @@ async def test_session_resumed_comes_before_the_hold_events_it_causes(gun: FakeG
 @pytest.mark.parametrize("policy", ["wall", "contact"])
 async def test_hold_started_shows_a_cap_only_for_contact_holds(policy: str) -> None:
     gun = FakeGun(VirtualClock())
-    gun.feed_every(0.1, lambda now_s: STEADY_N)
-    session = Session(
-        gun, small_profile(hold_policy=policy), side="left", clock=gun.clock,
-        mode=ExecutionMode.HOST,
-    )  # fmt: skip
+    gun.hold_steady()
+    session = fake_session(gun, small_profile(hold_policy=policy))
     run = asyncio.create_task(session.run())
-    hold = await _until(session, "hold.started")
+    hold = await until_event(session, "hold.started")
     await session.stop()
     await run
     gun.shutdown()
@@ -297,8 +271,8 @@ async def test_hold_started_shows_a_cap_only_for_contact_holds(policy: str) -> N
 async def test_step_start_times_are_offsets_from_the_session_start() -> None:
     """step.started gave actual_start_s on the session clock, planned_start_s as an offset."""
     gun = FakeGun(VirtualClock(start_s=1000.0))
-    gun.feed_every(0.1, lambda now_s: STEADY_N)
-    session = _host(gun)
+    gun.hold_steady()
+    session = fake_session(gun)
     summary = await session.run()
     gun.shutdown()
     starts = [e for e in session.events if e.type == "step.started"]
@@ -348,7 +322,7 @@ async def test_a_gun_without_force_fields_runs_with_the_band_as_a_cue(mode: Exec
     features = Feature.CONTACT_SENSOR | Feature.PROGRAM
     gun = _CheckingGun(VirtualClock(), fake_caps(features=int(features), force_max_n=0.0))
     gun.feed_every(0.1, lambda now_s: 0.0)
-    session = Session(gun, small_profile(), side="left", clock=gun.clock, mode=mode)
+    session = fake_session(gun, mode=mode)
     summary = await session.run()
     gun.shutdown()
     assert summary.outcome == "completed", summary.reason

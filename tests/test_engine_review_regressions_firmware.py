@@ -6,11 +6,12 @@ Each test failed on the engine as reviewed.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from engine_helpers import FakeGun, fake_caps, small_profile
+from engine_helpers import FakeGun, fake_caps, fake_session, run_until, small_profile, until_event
 from pydantic import ValidationError
 
 from tpdevice.device.errors import DeviceUnsupportedError
@@ -31,19 +32,10 @@ from tpdevice.therapy.clock import VirtualClock
 from tpdevice.therapy.devicetime import DeviceTimeMap, TimeSource
 from tpdevice.therapy.engine import ExecutionMode, Session, SessionOptions, SessionState
 from tpdevice.therapy.events import CueEvent, Event, EventStamper
+from tpdevice.therapy.summary import Summary
 from tpdevice.therapy.timesync import note_arrival
 
-STEADY_N = 12.0
 _U32 = 0xFFFF_FFFF
-
-
-async def _until(session: Session, wanted: str, *, step_index: int | None = None) -> Event:
-    async for event in session.subscribe(replay=True):
-        if event.type == wanted and (
-            step_index is None or getattr(event, "step_index", None) == step_index
-        ):
-            return event
-    raise AssertionError(f"no {wanted} event")
 
 
 class _ManualProgramGun(FakeGun):
@@ -76,30 +68,44 @@ async def test_a_step_the_device_starts_while_pause_is_in_flight_is_frozen_too()
     """
     caps = fake_caps(features=int(Feature.FORCE_SENSOR | Feature.PROGRAM))
     gun = _ManualProgramGun(VirtualClock(), caps)
-    gun.feed_every(0.1, lambda now_s: STEADY_N)
-    session = Session(
-        gun, small_profile(hold_policy="wall"), side="left", clock=gun.clock,
-        mode=ExecutionMode.FIRMWARE,
-    )  # fmt: skip
+    gun.hold_steady()
+    session = fake_session(gun, small_profile(hold_policy="wall"), mode=ExecutionMode.FIRMWARE)
     run = asyncio.create_task(session.run())
-    await _until(session, "step.started", step_index=0)
+    await until_event(session, "step.started", step_index=0)
     await gun.clock.sleep_until(10.0)
     gun.cross_on_pause = (0, 1)
     session.pause()
-    await _until(session, "session.paused")
+    await until_event(session, "session.paused")
     await gun.clock.sleep(30.0)
     session.resume()
-    resumed = await _until(session, "session.resumed")
+    resumed = await until_event(session, "session.resumed")
     await gun.clock.sleep_until(60.0)  # the device ran the 20 s hold: 10..60 less the pause
     gun.step(1, StepEventKind.COMPLETED)
     gun.step(2, StepEventKind.STARTED)
-    release = await _until(session, "step.started", step_index=2)
+    release = await until_event(session, "step.started", step_index=2)
     await session.stop()
     summary = await run
     gun.shutdown()
     assert resumed.remaining_s == pytest.approx(20.0, abs=0.01)  # type: ignore[attr-defined]
     assert summary.steps[1].actual_duration_s == pytest.approx(20.0, abs=0.01)
     assert release.lateness_ms == pytest.approx(0.0, abs=1.0)  # type: ignore[attr-defined]
+
+
+async def _firmware_run_with_a_drop(
+    gun: FakeGun, drop: Callable[[], None]
+) -> tuple[Session, Summary]:
+    """A wall-hold firmware session; `drop` cuts the link 5 s into hold 1 (at 15 s), back 2 s on."""
+    session, run = await run_until(
+        gun, "hold.started", profile=small_profile(hold_policy="wall"),
+        mode=ExecutionMode.FIRMWARE, options=SessionOptions(reconnect_grace_s=10.0),
+    )  # fmt: skip
+    await gun.clock.sleep(5.0)
+    drop()
+    await gun.clock.sleep(2.0)
+    gun.set_state(ConnectionState.READY)
+    summary = await run
+    gun.shutdown()
+    return session, summary
 
 
 class _ClockedGun(FakeGun):
@@ -129,18 +135,7 @@ async def test_device_time_is_synced_again_after_a_reconnect_and_a_reboot_remapp
     """No TIME_SYNC after a reconnect: a rebooted device's STEP_EVENTs mapped 497 s into
     the past (the continued hold 'ran' 0 s, the release started 'before' the session)."""
     gun = _ClockedGun(VirtualClock(), offset_s=500.0)
-    session = Session(
-        gun, small_profile(hold_policy="wall"), side="left", clock=gun.clock,
-        mode=ExecutionMode.FIRMWARE, options=SessionOptions(reconnect_grace_s=10.0),
-    )  # fmt: skip
-    run = asyncio.create_task(session.run())
-    await _until(session, "hold.started")
-    await gun.clock.sleep(5.0)
-    gun.reboot(offset_s=3.0)
-    await gun.clock.sleep(2.0)
-    gun.set_state(ConnectionState.READY)
-    summary = await run
-    gun.shutdown()
+    _, summary = await _firmware_run_with_a_drop(gun, lambda: gun.reboot(offset_s=3.0))
     assert len(gun.calls("time_sync")) == 6  # 3 at the start, 3 after the reconnect
     assert summary.outcome == "completed"
     assert summary.steps[1].actual_duration_s == pytest.approx(20.0, abs=0.01)
@@ -195,19 +190,8 @@ async def test_step_events_of_the_old_program_repeated_after_a_reconnect_are_ign
     """The old program's STARTED(0), COMPLETED(0), STARTED(1), repeated to the new
     connection, were taken for the new program's: the continued hold ended at once."""
     gun = _RepeatingGun(VirtualClock(), time_sync=time_sync, after_s=after_s)
-    gun.feed_every(0.1, lambda now_s: STEADY_N)
-    session = Session(
-        gun, small_profile(hold_policy="wall"), side="left", clock=gun.clock,
-        mode=ExecutionMode.FIRMWARE, options=SessionOptions(reconnect_grace_s=10.0),
-    )  # fmt: skip
-    run = asyncio.create_task(session.run())
-    await _until(session, "hold.started")
-    await gun.clock.sleep(5.0)
-    gun.drop()  # at 15 s, 5 s into the 20 s hold
-    await gun.clock.sleep(2.0)
-    gun.set_state(ConnectionState.READY)
-    summary = await run
-    gun.shutdown()
+    gun.hold_steady()
+    session, summary = await _firmware_run_with_a_drop(gun, gun.drop)
     kinds = [(e.step_index, e.kind) for e in gun.repeated]
     assert kinds == [
         (0, StepEventKind.STARTED),
@@ -259,7 +243,7 @@ class _BrokenTelemetryGun(FakeGun):
 async def test_a_reader_that_dies_fails_the_session_with_the_motor_stopped() -> None:
     """The telemetry reader died silently: the session ran on blind (no cap, no contact)."""
     gun = _BrokenTelemetryGun(VirtualClock())
-    session = Session(gun, small_profile(), side="left", clock=gun.clock, mode=ExecutionMode.HOST)
+    session = fake_session(gun)
     summary = await session.run()
     gun.shutdown()
     assert session.state is SessionState.FAILED and summary.reason == "internal_error"
@@ -278,8 +262,8 @@ class _FaultOnStartGun(FakeGun):
 async def test_events_sent_as_the_session_starts_are_not_missed() -> None:
     """The readers subscribed inside their tasks, after begin() had run: the fault was lost."""
     gun = _FaultOnStartGun(VirtualClock())
-    gun.feed_every(0.1, lambda now_s: STEADY_N)
-    session = Session(gun, small_profile(), side="left", clock=gun.clock, mode=ExecutionMode.HOST)
+    gun.hold_steady()
+    session = fake_session(gun)
     summary = await session.run()
     gun.shutdown()
     assert (summary.outcome, summary.reason, summary.faults) == (
@@ -308,8 +292,8 @@ async def test_a_failing_event_does_not_wedge_the_terminal_one(
 
     monkeypatch.setattr(progress_module, "HoldStarted", broken_hold_started)
     gun = FakeGun(VirtualClock())
-    gun.feed_every(0.1, lambda now_s: STEADY_N)
-    session = Session(gun, small_profile(), side="left", clock=gun.clock, mode=ExecutionMode.HOST)
+    gun.hold_steady()
+    session = fake_session(gun)
     with pytest.raises(ValueError, match="cannot be built"):
         await session.run()
     gun.shutdown()

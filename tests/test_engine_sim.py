@@ -7,7 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
-from engine_helpers import shipped_profiles, sim_gun, small_profile, types_of
+from engine_helpers import sim_gun, sim_session, small_profile, types_of
+from repo_paths import shipped_profiles
 
 from simulator.config import ALL_FEATURES
 from simulator.physics import ContactScenario
@@ -74,7 +75,7 @@ async def test_both_modes_tell_the_same_story(mode: ExecutionMode) -> None:
     """Firmware mode follows STEP_EVENTs into the very events host mode produces."""
     profile = small_profile(hold_policy="wall")
     async with sim_gun(scenario=ContactScenario.STEADY) as sim:
-        session = Session(sim.client, profile, side="left", clock=sim.clock, mode=mode)
+        session = sim_session(sim, mode, profile)
         await session.run()
         story = [t for t in types_of(session.events) if t not in _CONTACT_EVENTS]
         if mode is ExecutionMode.FIRMWARE:
@@ -96,10 +97,7 @@ async def test_both_modes_tell_the_same_story(mode: ExecutionMode) -> None:
 
 async def test_firmware_mode_sends_no_setpoints_while_the_program_runs() -> None:
     async with sim_gun() as sim:
-        session = Session(
-            sim.client, small_profile(), side="left", clock=sim.clock,
-            mode=ExecutionMode.FIRMWARE,
-        )  # fmt: skip
+        session = sim_session(sim, ExecutionMode.FIRMWARE)
         await session.run()
         stats = sim.client.stats()
         assert stats["setpoints_superseded"] == 0
@@ -111,7 +109,7 @@ async def test_firmware_mode_sends_no_setpoints_while_the_program_runs() -> None
 async def test_lift_off_pauses_a_contact_hold(mode: ExecutionMode) -> None:
     profile = small_profile()
     async with sim_gun(scenario=ContactScenario.STEADY) as sim:
-        session = Session(sim.client, profile, side="left", clock=sim.clock, mode=mode)
+        session = sim_session(sim, mode, profile)
         run = asyncio.create_task(session.run())
         await _events_until(session, "hold.started")
         await sim.clock.sleep(5.0)
@@ -135,7 +133,7 @@ async def test_lift_off_pauses_a_contact_hold(mode: ExecutionMode) -> None:
 @pytest.mark.parametrize("mode", MODES, ids=lambda m: m.value)
 async def test_stop_mid_hold_stops_the_motor_within_one_heartbeat(mode: ExecutionMode) -> None:
     async with sim_gun(scenario=ContactScenario.STEADY) as sim:
-        session = Session(sim.client, small_profile(), side="left", clock=sim.clock, mode=mode)
+        session = sim_session(sim, mode)
         run = asyncio.create_task(session.run())
         await _events_until(session, "hold.started")
         await sim.clock.sleep(3.0)
@@ -156,10 +154,7 @@ async def test_stop_mid_hold_stops_the_motor_within_one_heartbeat(mode: Executio
 async def test_over_pressure_stops_and_aborts(mode: ExecutionMode) -> None:
     options = SessionOptions(over_pressure_after_s=0.1)
     async with sim_gun(scenario=ContactScenario.HEAVY_SPIKES, telemetry_hz=20, tick_s=0.01) as sim:
-        session = Session(
-            sim.client, small_profile(), side="left", clock=sim.clock, mode=mode,
-            options=options,
-        )  # fmt: skip
+        session = sim_session(sim, mode, options=options)
         summary = await session.run()
         assert sim.firmware.state is not MotorState.RUNNING
         assert sim.gun.physics.motor.target_freq_hz == 0.0
@@ -175,7 +170,7 @@ async def test_over_pressure_stops_and_aborts(mode: ExecutionMode) -> None:
 async def test_no_force_sensor_degrades_to_cues(mode: ExecutionMode) -> None:
     features = ALL_FEATURES & ~Feature.FORCE_SENSOR
     async with sim_gun(features=features, scenario=ContactScenario.STEADY) as sim:
-        session = Session(sim.client, small_profile(), side="left", clock=sim.clock, mode=mode)
+        session = sim_session(sim, mode)
         summary = await session.run()
     events = session.events
     started = events[0]
@@ -189,10 +184,7 @@ async def test_no_force_sensor_degrades_to_cues(mode: ExecutionMode) -> None:
 async def test_no_contact_sensing_times_holds_by_wall_clock() -> None:
     features = ALL_FEATURES & ~(Feature.FORCE_SENSOR | Feature.CONTACT_SENSOR)
     async with sim_gun(features=features, scenario=ContactScenario.NONE) as sim:
-        session = Session(
-            sim.client, small_profile(), side="left", clock=sim.clock,
-            mode=ExecutionMode.FIRMWARE,
-        )  # fmt: skip
+        session = sim_session(sim, ExecutionMode.FIRMWARE)
         summary = await session.run()
     reasons = [e.reason for e in session.events if e.type == "cue"]  # type: ignore[attr-defined]
     assert "contact_as_wall" in reasons
@@ -203,10 +195,7 @@ async def test_no_contact_sensing_times_holds_by_wall_clock() -> None:
 async def test_frequencies_clamped_into_a_narrower_device_range() -> None:
     overrides = Overrides(freq_offset_hz=-5.0)  # 30 Hz -> 25 Hz, below both ranges
     async with sim_gun(spec_changes={"freq_min_hz": 32.0}) as sim:
-        session = Session(
-            sim.client, small_profile(), side="left", clock=sim.clock,
-            mode=ExecutionMode.HOST, overrides=overrides,
-        )  # fmt: skip
+        session = sim_session(sim, ExecutionMode.HOST, overrides=overrides)
         summary = await session.run()
         assert not sim.gun.violations
     assert {s.freq_hz for s in session.timeline.steps} == {0.0, 32.0}
@@ -230,10 +219,7 @@ async def test_disjoint_device_range_is_refused_in_one_line() -> None:
 async def test_link_loss_pauses_then_resumes_after_reconnect(mode: ExecutionMode) -> None:
     options = SessionOptions(reconnect_grace_s=30.0)
     async with sim_gun(scenario=ContactScenario.STEADY) as sim:
-        session = Session(
-            sim.client, small_profile(), side="left", clock=sim.clock, mode=mode,
-            options=options,
-        )  # fmt: skip
+        session = sim_session(sim, mode, options=options)
         run = asyncio.create_task(session.run())
         await _events_until(session, "hold.started")
         await sim.clock.sleep(5.0)
@@ -256,10 +242,7 @@ async def test_link_loss_pauses_then_resumes_after_reconnect(mode: ExecutionMode
 async def test_link_not_back_within_the_grace_fails() -> None:
     options = SessionOptions(reconnect_grace_s=2.0)
     async with sim_gun() as sim:
-        session = Session(
-            sim.client, small_profile(), side="left", clock=sim.clock,
-            mode=ExecutionMode.HOST, options=options,
-        )  # fmt: skip
+        session = sim_session(sim, ExecutionMode.HOST, options=options)
         run = asyncio.create_task(session.run())
         await _events_until(session, "step.started")
         sim.cut(60.0)
@@ -275,9 +258,7 @@ async def test_link_not_back_within_the_grace_fails() -> None:
 @pytest.mark.parametrize("mode", MODES, ids=lambda m: m.value)
 async def test_pause_resume_on_the_simulator_keeps_the_hold_time(mode: ExecutionMode) -> None:
     async with sim_gun(scenario=ContactScenario.STEADY) as sim:
-        session = Session(
-            sim.client, small_profile(hold_policy="wall"), side="left", clock=sim.clock, mode=mode
-        )
+        session = sim_session(sim, mode, small_profile(hold_policy="wall"))
         run = asyncio.create_task(session.run())
         await _events_until(session, "hold.started")
         await sim.clock.sleep(6.0)
@@ -302,10 +283,7 @@ async def test_pause_resume_on_the_simulator_keeps_the_hold_time(mode: Execution
 async def test_device_over_force_fault_aborts_the_session(mode: ExecutionMode) -> None:
     options = SessionOptions(over_pressure_after_s=1.0)  # let the device's own guard trip first
     async with sim_gun(scenario=ContactScenario.HEAVY_SPIKES, telemetry_hz=20, tick_s=0.01) as sim:
-        session = Session(
-            sim.client, small_profile(), side="left", clock=sim.clock, mode=mode,
-            options=options,
-        )  # fmt: skip
+        session = sim_session(sim, mode, options=options)
         summary = await session.run()
         assert sim.firmware.state is MotorState.FAULTED
     faults = [e for e in session.events if e.type == "device.fault"]
@@ -320,10 +298,7 @@ async def test_device_over_force_fault_aborts_the_session(mode: ExecutionMode) -
 async def test_a_link_lost_while_paused_stays_paused_then_resumes(mode: ExecutionMode) -> None:
     options = SessionOptions(reconnect_grace_s=30.0)
     async with sim_gun(scenario=ContactScenario.STEADY) as sim:
-        session = Session(
-            sim.client, small_profile(hold_policy="wall"), side="left", clock=sim.clock,
-            mode=mode, options=options,
-        )  # fmt: skip
+        session = sim_session(sim, mode, small_profile(hold_policy="wall"), options=options)
         run = asyncio.create_task(session.run())
         await _events_until(session, "hold.started")
         await sim.clock.sleep(6.0)

@@ -11,14 +11,11 @@ import itertools
 from typing import Any
 
 import pytest
-from engine_helpers import FakeGun, small_profile
+from engine_helpers import FakeGun, fake_session, small_profile, until_event
 
 from tpdevice.device.state import ConnectionState, SetpointResult
 from tpdevice.therapy.clock import VirtualClock
-from tpdevice.therapy.engine import ExecutionMode, Session, SessionOptions
-from tpdevice.therapy.events import Event
-
-STEADY_N = 12.0
+from tpdevice.therapy.engine import Session, SessionOptions
 
 
 class _OrderGun(FakeGun):
@@ -45,25 +42,16 @@ class _OrderGun(FakeGun):
 
 
 def _session(gun: _OrderGun, **kwargs: Any) -> Session:
-    session = Session(
-        gun, small_profile(hold_policy="wall"), side="left", clock=gun.clock,
-        mode=ExecutionMode.HOST, **kwargs,
-    )  # fmt: skip
+    """A wall-hold session under a steady hand; the gun logs what was told before each setpoint."""
+    gun.hold_steady()
+    session = fake_session(gun, small_profile(hold_policy="wall"), **kwargs)
     gun.session = session
     return session
-
-
-async def _until(session: Session, wanted: str) -> Event:
-    async for event in session.subscribe(replay=True):
-        if event.type == wanted:
-            return event
-    raise AssertionError(f"no {wanted} event")
 
 
 async def test_a_step_due_at_a_heartbeat_sends_its_setpoint_before_the_beat() -> None:
     """The loop beat first, so every transition on a beat (all of them here) waited a write."""
     gun = _OrderGun(VirtualClock())
-    gun.feed_every(0.1, lambda now_s: STEADY_N)
     session = _session(gun)
     summary = await session.run()
     gun.shutdown()
@@ -84,7 +72,6 @@ async def test_a_step_due_at_a_heartbeat_sends_its_setpoint_before_the_beat() ->
 async def test_a_transition_tells_the_ended_step_only_after_the_next_setpoint() -> None:
     """step.completed was built (and published) before the next step's setpoint went out."""
     gun = _OrderGun(VirtualClock())
-    gun.feed_every(0.1, lambda now_s: STEADY_N)
     session = _session(gun)
     await session.run()
     gun.shutdown()
@@ -99,12 +86,11 @@ async def test_a_link_lost_under_a_transition_still_ends_the_step_at_its_deadlin
     """The setpoint of the release drops the link: the hold ended at 30 s (told before the
     pause), and the reconnect starts the release, not the hold again."""
     gun = _OrderGun(VirtualClock())
-    gun.feed_every(0.1, lambda now_s: STEADY_N)
     session = _session(gun, options=SessionOptions(reconnect_grace_s=10.0))
     run = asyncio.create_task(session.run())
-    await _until(session, "hold.started")
+    await until_event(session, "hold.started")
     gun.drop_on.add("set_output")
-    await _until(session, "session.paused")
+    await until_event(session, "session.paused")
     await gun.clock.sleep(2.0)
     gun.set_state(ConnectionState.READY)
     summary = await run

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
+from repo_paths import PROFILES_DIR
 
 from tpdevice.therapy.loader import (
     PROFILES_DIR_ENV,
@@ -142,13 +144,21 @@ def test_advice_is_a_warning_not_an_error(tmp_path: Path) -> None:
     assert "warning: steps[0]: the last step is a release" in str(advice)
 
 
-def isolate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[Path, Path]:
-    """An empty shipped dir and an empty user dir under tmp_path."""
+class ProfileDirs(NamedTuple):
+    """The shipped and user profile dirs a catalogue reads by default."""
+
+    shipped: Path
+    user: Path
+
+
+@pytest.fixture
+def dirs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> ProfileDirs:
+    """An empty shipped dir and an empty user dir under tmp_path, in place of the real ones."""
     shipped, config = tmp_path / "shipped", tmp_path / "config"
     shipped.mkdir()
     monkeypatch.setenv(PROFILES_DIR_ENV, str(shipped))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
-    return shipped, config / "tpdevice" / "profiles"
+    return ProfileDirs(shipped, config / "tpdevice" / "profiles")
 
 
 def copy_profile(src: Path, directory: Path) -> Path:
@@ -158,12 +168,9 @@ def copy_profile(src: Path, directory: Path) -> Path:
     return target
 
 
-def test_catalogue_order_sources_and_lookup(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    shipped, user = isolate(monkeypatch, tmp_path)
-    copy_profile(OK / "neck-test.yaml", shipped)
-    copy_profile(OK / "calf-test.yml", user)
+def test_catalogue_order_sources_and_lookup(dirs: ProfileDirs, tmp_path: Path) -> None:
+    copy_profile(OK / "neck-test.yaml", dirs.shipped)
+    copy_profile(OK / "calf-test.yml", dirs.user)
     extra = tmp_path / "extra"
     copy_profile(OK / "low-back-test.yaml", extra)
     catalogue = load_catalogue([extra])
@@ -172,16 +179,13 @@ def test_catalogue_order_sources_and_lookup(
     sources = [entry.source for entry in catalogue]
     assert sources == [ProfileSource.SHIPPED, ProfileSource.USER, ProfileSource.EXTRA]
     entry = catalogue.require("calf-test")
-    assert entry.path == user / "calf-test.yml"
+    assert entry.path == dirs.user / "calf-test.yml"
     assert catalogue.get("nope") is None
 
 
-def test_duplicate_id_names_both_files_and_the_first_wins(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    shipped, user = isolate(monkeypatch, tmp_path)
-    copy_profile(OK / "neck-test.yaml", shipped)
-    copy_profile(OK / "neck-test.yaml", user)
+def test_duplicate_id_names_both_files_and_the_first_wins(dirs: ProfileDirs) -> None:
+    copy_profile(OK / "neck-test.yaml", dirs.shipped)
+    copy_profile(OK / "neck-test.yaml", dirs.user)
     catalogue = load_catalogue()
     (problem,) = catalogue.problems
     assert problem.file is not None
@@ -201,30 +205,30 @@ def test_a_yml_and_yaml_pair_in_one_dir_clash(tmp_path: Path) -> None:
     assert "duplicate profile id 'calf-test'" in str(catalogue.problems[0])
 
 
-def test_bad_files_do_not_hide_good_ones(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    isolate(monkeypatch, tmp_path)
+@pytest.mark.usefixtures("dirs")
+def test_bad_files_do_not_hide_good_ones() -> None:
     catalogue = load_catalogue([OK, BAD])
     assert set(catalogue.ids()) == OK_IDS
     assert len({problem.file for problem in catalogue.problems}) == len(EXPECTED)
 
 
-def test_missing_dirs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    isolate(monkeypatch, tmp_path)
+@pytest.mark.usefixtures("dirs")
+def test_missing_dirs(tmp_path: Path) -> None:
     catalogue = load_catalogue([tmp_path / "nowhere"])  # the user dir is missing too: fine
     assert [problem.message for problem in catalogue.problems] == [
         f"profiles dir {tmp_path / 'nowhere'} does not exist"
     ]
 
 
-def test_the_same_dir_twice_is_read_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    isolate(monkeypatch, tmp_path)
+@pytest.mark.usefixtures("dirs")
+def test_the_same_dir_twice_is_read_once() -> None:
     catalogue = load_catalogue([OK, OK / "." / ".." / "profiles_ok"])
     assert catalogue.problems == ()
     assert len(catalogue) == 3
 
 
-def test_unknown_id_lists_close_matches(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    isolate(monkeypatch, tmp_path)
+@pytest.mark.usefixtures("dirs")
+def test_unknown_id_lists_close_matches() -> None:
     catalogue = load_catalogue([OK])
     with pytest.raises(ProfileError, match=r"unknown profile 'neck-tset' \(did you mean neck-test"):
         catalogue.require("neck-tset")
@@ -242,8 +246,7 @@ def test_dir_lookup(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert shipped_profiles_dir() == tmp_path / "mine"
     monkeypatch.delenv(PROFILES_DIR_ENV)
     found = shipped_profiles_dir()
-    repo_profiles = Path(__file__).parents[1] / "profiles"
-    assert found == (repo_profiles if repo_profiles.is_dir() else None)
+    assert found == (PROFILES_DIR if PROFILES_DIR.is_dir() else None)
 
 
 def test_check_files_expands_dirs_and_finds_duplicates(tmp_path: Path) -> None:
@@ -258,9 +261,8 @@ def test_check_files_expands_dirs_and_finds_duplicates(tmp_path: Path) -> None:
 
 
 def test_shipped_profiles_are_valid() -> None:
-    shipped = Path(__file__).parents[1] / "profiles"
-    if not shipped.is_dir():
+    if not PROFILES_DIR.is_dir():
         pytest.skip("no shipped profiles yet")
-    catalogue = load_catalogue(shipped_dir=shipped, include_user=False)
+    catalogue = load_catalogue(shipped_dir=PROFILES_DIR, include_user=False)
     assert catalogue.problems == (), [str(problem) for problem in catalogue.problems]
-    assert len(catalogue) == len(list(shipped.glob("*.yaml")))
+    assert len(catalogue) == len(list(PROFILES_DIR.glob("*.yaml")))

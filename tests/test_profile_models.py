@@ -5,13 +5,13 @@ from __future__ import annotations
 import copy
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from repo_paths import ROOT
 
 from tpdevice.therapy.profile import (
     DEFER_CHECKS,
@@ -27,8 +27,6 @@ from tpdevice.therapy.profile import (
 )
 from tpdevice.therapy.profile_errors import ProfileError
 from tpdevice.therapy.schema import profile_json_schema, profile_schema_text
-
-ROOT = Path(__file__).parents[1]
 
 
 def base() -> dict[str, Any]:

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from repo_paths import PROFILES_DIR, ROOT, shipped_profiles
 
 from tpdevice.therapy.loader import check_file, load_catalogue, shipped_profiles_dir
 from tpdevice.therapy.profile import (
@@ -18,10 +19,8 @@ from tpdevice.therapy.profile import (
     SweepStep,
 )
 
-ROOT = Path(__file__).parents[1]
-PROFILES_DIR = ROOT / "profiles"
 DOCS = ROOT / "docs" / "profiles.md"
-FILES = sorted(PROFILES_DIR.glob("*.yaml"))
+FILES = shipped_profiles()
 
 REQUIRED_IDS = {
     "upper-trapezius",

@@ -18,12 +18,14 @@ from bumble.device import Advertisement, Connection, Device, Peer
 from bumble.gatt_client import CharacteristicProxy
 from bumble.transport import open_transport
 from bumble.transport.common import Transport
+from cli_helpers import run_main
 
 from simulator.ble.radio import VirtualRadio
 from simulator.ble.server import advertising_payloads, bumble_uuid
 from simulator.ble.theragun_peripheral import TheragunFleet
 from simulator.faults import FaultSpec
 from simulator.gun import SimulatorFleet
+from tpdevice.device import open_gun
 from tpdevice.protocol import (
     Capabilities,
     Fault,
@@ -519,12 +521,16 @@ def test_sim_serves_a_theragun_model() -> None:
 
 async def _theragun_advertises(addresses: list[str]) -> None:
     (address,) = addresses
-    spec = address.split("?hci=", 1)[1]
-    assert address == f"ble://{GUN_0}?hci={spec}"
+    spec = address.split("hci=", 1)[1]
+    assert address == f"ble://{GUN_0}?driver=theragun&hci={spec}"
     central = await Central(await open_transport(spec)).start()
     advertisement = await central.advertisement(GUN_0)
     assert advertisement.data.get(core.AdvertisingData.COMPLETE_LOCAL_NAME) == "Prime"
     await central.close()
+    # The printed address works as pasted: the theragun driver, the model read from the gun.
+    client = await open_gun(address, reconnect=False)
+    assert client.capabilities.model == "Theragun Prime"
+    await client.close()
 
 
 @pytest.mark.parametrize(
@@ -540,23 +546,32 @@ async def _theragun_advertises(addresses: list[str]) -> None:
 def test_bad_ble_options_are_one_line_exit_2(
     capsys: pytest.CaptureFixture[str], argv: list[str], text: str
 ) -> None:
-    from tpdevice.cli.app import main
-
-    with pytest.raises(SystemExit) as exit_info:
-        main(["sim", *argv])
-    err = capsys.readouterr().err
-    assert exit_info.value.code == 2
+    code, _, err = run_main(capsys, "sim", *argv)
+    assert code == 2
     assert text in err and err.count("\n") == 1
 
 
 def test_an_hci_that_cannot_open_is_one_line_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
-    from tpdevice.cli.app import main
+    code, _, err = run_main(
+        capsys, "sim", "--transport", "ble", "--hci", "bogus:1", "--loop", "asyncio"
+    )
+    assert code == 1
+    assert err.splitlines()[-1] == (
+        "tpdevice: error: simulator: HCI bogus:1: unknown HCI transport 'bogus' "
+        "(e.g. usb:0, serial:/dev/ttyACM0 or tcp-client:HOST:PORT)"
+    )
 
-    with pytest.raises(SystemExit) as exit_info:
-        main(["sim", "--transport", "ble", "--hci", "bogus:1", "--loop", "asyncio"])
-    err = capsys.readouterr().err.splitlines()
-    assert exit_info.value.code == 1
-    assert err[-1] == "tpdevice: error: simulator: HCI bogus:1: unknown transport scheme"
+
+def test_an_hci_file_that_cannot_be_polled_is_one_line_not_an_abort() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "tpdevice", "sim", "--transport", "ble", "--hci", "file:/dev/null"],
+        capture_output=True, text=True, timeout=25, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr  # the default uvloop aborted with 134 here
+    assert result.stderr.splitlines()[-1] == (
+        "tpdevice: error: simulator: HCI file:/dev/null: /dev/null is not a device or pipe a "
+        "controller answers on (e.g. usb:0, serial:/dev/ttyACM0 or tcp-client:HOST:PORT)"
+    )
 
 
 def test_without_bumble_only_ble_is_missing() -> None:

@@ -7,8 +7,8 @@ import math
 import pytest
 
 from tpdevice.drivers.theragun import (
+    COMMON,
     ELITE,
-    GENERIC,
     PRIME,
     PRO,
     RPM_LIMIT,
@@ -22,8 +22,10 @@ from tpdevice.drivers.theragun import (
     VersionInfo,
     checksum,
     encode_speed,
+    find_model,
     is_theragun_name,
     model_for_name,
+    model_for_names,
     parse_notification,
     rpm_for_freq,
 )
@@ -134,8 +136,8 @@ def test_a_flipped_bit_fails_the_checksum() -> None:
         (45.0, PRO, 2400),  # clamped down
         (20.0, PRO, 1750),  # clamped up
         (0.0, PRO, 0),  # off stays off
-        (70.0, GENERIC, RPM_LIMIT),
-        (0.5, GENERIC, 30),
+        (70.0, COMMON, 2400),  # an unknown model never runs above what every model runs
+        (0.5, COMMON, 1750),
     ],
 )
 def test_rpm_for_freq_is_hz_times_60_clamped(
@@ -154,7 +156,8 @@ def test_model_ranges_and_frequencies() -> None:
     assert (PRO.rpm_min, PRO.rpm_max) == (1750, 2400)
     assert PRO.freq_max_hz == 40.0
     assert 29.16 < PRO.freq_min_hz < 29.17
-    assert (GENERIC.rpm_min, GENERIC.rpm_max) == (0, 3616)
+    # Unknown, a gun gets the range every Gen 4 model shares, never 0..RPM_LIMIT.
+    assert (COMMON.rpm_min, COMMON.rpm_max) == (1750, 2400)
 
 
 @pytest.mark.parametrize(("low", "high"), [(2400, 1750), (-1, 100), (0, RPM_LIMIT + 1)])
@@ -169,13 +172,20 @@ def test_impossible_models_are_refused(low: int, high: int) -> None:
         ("Pro", PRO, True),
         ("ELITE", ELITE, True),
         ("Theragun Prime", PRIME, True),
-        ("Theragun", GENERIC, True),
-        ("AirPods Pro", GENERIC, False),
-        ("tpdevice-SIM-0000", GENERIC, False),
-        ("", GENERIC, False),
-        (None, GENERIC, False),
+        ("Theragun", COMMON, True),
+        ("AirPods Pro", COMMON, False),
+        ("tpdevice-SIM-0000", COMMON, False),
+        ("", COMMON, False),
+        (None, COMMON, False),
     ],
 )
 def test_names(name: str | None, model: TheragunModel, is_theragun: bool) -> None:
     assert model_for_name(name) == model
     assert is_theragun_name(name) is is_theragun
+    assert (find_model(name) is not None) is (model is not COMMON)
+
+
+def test_the_first_name_that_names_a_model_wins() -> None:
+    assert model_for_names(["TG4-0042", "Theragun Elite", "Prime"]) == ELITE
+    assert model_for_names(["TG4-0042", "Massager"]) == COMMON
+    assert model_for_names([]) == COMMON

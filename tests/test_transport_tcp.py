@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from fakes import ByteSink
+from fakes import ByteSink, assert_lost
 
-from tpdevice.transport import TransportError, TransportOpenError, TransportState
+from tpdevice.transport import TransportOpenError, TransportState
 from tpdevice.transport.tcp import TcpTransport
 
 Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
@@ -70,10 +70,7 @@ async def test_bytes_flow_both_ways_with_nodelay(server: Server) -> None:
 async def test_server_close_reports_lost_with_none(server: Server) -> None:
     transport, sink, (_reader, writer) = await connect(server)
     writer.close()
-    assert await sink.lost is None  # a clean end of stream
-    assert transport.state is TransportState.LOST
-    with pytest.raises(TransportError, match="cannot write, transport is lost"):
-        transport.write(b"x")
+    assert_lost(transport, await sink.lost, None)  # a clean end of stream
     await transport.close()
     await transport.close()
     assert transport.state is TransportState.CLOSED

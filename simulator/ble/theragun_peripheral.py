@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from types import TracebackType
 
 from bumble import gatt
 from bumble.device import Connection
@@ -17,6 +15,7 @@ from bumble.device import Connection
 from simulator.ble.server import GattPeripheral, bumble_uuid
 from simulator.ble.spec import BleIdentity, BleSlot, PeripheralHci, open_hci
 from simulator.clock import RealClock, ScaledClock, SimClock
+from simulator.fleet import Fleet, serve
 from simulator.invariants import Violation
 from simulator.theragun import THERAGUN_PRESETS, TheragunFirmware
 from tpdevice.protocol import gatt as contract
@@ -72,8 +71,9 @@ class TheragunPeripheral:
 
     @property
     def address(self) -> str:
-        """`ble://F0:7D:00:00:00:NN` (with `?hci=...` on a served virtual radio)."""
-        return self.peripheral.address
+        """`ble://F0:7D:00:00:00:NN?driver=theragun` (`&hci=...` on a served virtual radio)."""
+        target, _, query = self.peripheral.address.partition("?")
+        return f"{target}?driver=theragun" + (f"&{query}" if query else "")
 
     @property
     def connected(self) -> bool:
@@ -123,7 +123,7 @@ def theragun_identity(index: int, model: str, firmware: TheragunFirmware) -> Ble
     return BleIdentity(index, model, f"Theragun {model}", serial, version, MANUFACTURER)
 
 
-class TheragunFleet:
+class TheragunFleet(Fleet[TheragunPeripheral]):
     """N simulated Theragun guns of one model on one radio; an async context."""
 
     def __init__(
@@ -148,51 +148,3 @@ class TheragunFleet:
             firmware = TheragunFirmware(model)
             slot = BleSlot(self.radio, theragun_identity(index, model, firmware))
             self.guns.append(TheragunPeripheral(firmware, slot, clock=clock))
-
-    @property
-    def addresses(self) -> list[str]:
-        """One address per gun, in order."""
-        return [gun.address for gun in self.guns]
-
-    @property
-    def violations(self) -> list[Violation]:
-        """Every gun's invariant violations."""
-        return [v for gun in self.guns for v in gun.violations]
-
-    async def start(self) -> list[str]:
-        """Start every gun; return their addresses. A failure stops the ones started."""
-        try:
-            for gun in self.guns:
-                await gun.start()
-        except BaseException:
-            await self.stop()
-            raise
-        return self.addresses
-
-    async def stop(self) -> None:
-        """Stop every gun and the radio; idempotent."""
-        for gun in self.guns:
-            await gun.stop()
-        await self.radio.close()
-
-    async def __aenter__(self) -> TheragunFleet:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
-
-async def serve(
-    fleet: TheragunFleet, print_address: Callable[[str], None], stop_event: asyncio.Event
-) -> None:
-    """Run the fleet until stop_event is set, printing one address per gun once advertising."""
-    async with fleet:
-        for address in fleet.addresses:
-            print_address(address)
-        await stop_event.wait()

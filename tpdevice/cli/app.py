@@ -103,7 +103,15 @@ def probe(
     )
 
 
-@app.command("run")
+RUN_EXIT_CODES = (
+    "Exit codes: 0 completed, or stopped with q; 1 the device, the link or a profile file "
+    "failed, the session was aborted by a fault, or stdout's reader went away (the session is "
+    "stopped); 2 a usage mistake: a bad option, --device address, profile id or --side; "
+    "130 Ctrl-C (the motor is stopped and the summary shown first); 143 SIGTERM."
+)
+
+
+@app.command("run", epilog=RUN_EXIT_CODES)
 def run_profile(
     profile: Annotated[str, typer.Argument(help="Profile id, e.g. upper-trapezius.")],
     device: Annotated[
@@ -219,9 +227,18 @@ def version() -> None:
     typer.echo(__version__)
 
 
+QUIET_LOGGERS = ("tpdevice", "simulator", "bumble", "bleak", "bleak_retry_connector", "asyncio")
+
+
 def quiet_library_logs() -> None:
-    """Without -v, library log records must not reach stderr: failures are one line."""
-    for name in ("tpdevice", "simulator", "bumble", "bleak", "bleak_retry_connector"):
+    """Without -v, library log records must not reach stderr: failures are one line.
+
+    asyncio is among them: its "Exception in callback ... Traceback" is not for the user.
+    TPDEVICE_DEBUG=1 leaves every logger alone (warnings and errors reach stderr).
+    """
+    if os.environ.get("TPDEVICE_DEBUG"):
+        return
+    for name in QUIET_LOGGERS:
         logger = logging.getLogger(name)
         if not logger.handlers:
             logger.addHandler(logging.NullHandler())
@@ -239,13 +256,23 @@ def _usage_text(err: typer.TyperException) -> str:
     return " ".join(str(text).split())
 
 
+def _exit_code(err: TpDeviceError) -> int:
+    """2 for usage mistakes (a mistyped address among them), else the error's code or 1."""
+    from tpdevice.transport.errors import AddressError  # not at import: startup stays fast
+
+    if isinstance(err, AddressError):
+        return EXIT_USAGE
+    code: int = getattr(err, "exit_code", EXIT_ERROR)
+    return code
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: never lets a traceback reach the user (TPDEVICE_DEBUG=1 shows one)."""
     quiet_library_logs()
     try:
         code = app(args=argv, standalone_mode=False)
     except TpDeviceError as err:
-        fail(f"error: {err}", getattr(err, "exit_code", EXIT_ERROR))
+        fail(f"error: {err}", _exit_code(err))
     except (KeyboardInterrupt, typer.Abort):
         fail("interrupted", EXIT_INTERRUPTED)
     except typer.TyperException as err:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import importlib.util
 import signal
+import sys
+import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -50,29 +53,87 @@ class TerminatedError(CliError):
     exit_code = 128 + signal.SIGTERM
 
 
-def run_on_loop(main: Coroutine[Any, Any, T], name: str) -> T:
-    """Run a coroutine on a fresh loop; Ctrl-C and SIGTERM cancel it so its cleanup runs."""
-    with asyncio.Runner(loop_factory=_factory(name)) as runner:
-        return runner.run(_cancelled_by_sigterm(main))
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+STILL_STOPPING = "tpdevice: already stopping: cleaning up first (signal ignored)\n"
 
 
-async def _cancelled_by_sigterm(main: Coroutine[Any, Any, T]) -> T:
-    """Await main; SIGTERM cancels it (like Ctrl-C) and raises TerminatedError afterwards."""
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    terminated = asyncio.Event()
+class _StopSignals:
+    """The first SIGINT or SIGTERM cancels the main task; later ones are ignored until exit.
 
-    def on_sigterm() -> None:
-        terminated.set()
-        if task is not None:
-            task.cancel()
+    Cleanup (STOP the motor, the summary) must finish: a second Ctrl-C, or the SIGINT that
+    GNU timeout forwards right after the terminal's own, only earns a note on stderr.
+    """
 
-    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
-    try:
+    def __init__(self) -> None:
+        self.first: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._noted = False
+        self._previous: dict[int, Any] = {}
+
+    def install(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Take SIGINT and SIGTERM (main thread only; asyncio.Runner then leaves SIGINT alone)."""
+        self._loop = loop
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in STOP_SIGNALS:
+            if signal.getsignal(signum) is not signal.SIG_IGN:  # e.g. nohup: stays ignored
+                self._previous[signum] = signal.signal(signum, self._on_signal)
+
+    def settle(self) -> None:
+        """Give the signals back; after a stop signal they stay ignored: the process is ending."""
+        for signum, previous in self._previous.items():
+            signal.signal(signum, signal.SIG_IGN if self.first is not None else previous)
+        self._previous.clear()
+
+    async def guard(self, main: Coroutine[Any, Any, T]) -> T:
+        """Await main as the task the first signal cancels."""
+        self._task = asyncio.current_task()
+        if self.first is not None:  # the signal came before the task ran
+            main.close()
+            raise asyncio.CancelledError
         return await main
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        """Runs between two bytecodes of the main thread: no I/O here, only flags and wake-ups."""
+        if self.first is not None:
+            self._later(self._note)
+            return
+        self.first = signum
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        self._later(_nothing)  # wake a loop blocked in select()
+
+    def _later(self, callback: Callable[[], None]) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # closed meanwhile: nothing to wake
+                self._loop.call_soon_threadsafe(callback)
+
+    def _note(self) -> None:
+        if not self._noted:
+            self._noted = True
+            sys.stderr.write(STILL_STOPPING)
+
+
+def _nothing() -> None:
+    """A callback that only wakes the loop."""
+
+
+def run_on_loop(main: Coroutine[Any, Any, T], name: str) -> T:
+    """Run a coroutine on a fresh loop; Ctrl-C and SIGTERM cancel it so its cleanup runs.
+
+    After cleanup, Ctrl-C raises KeyboardInterrupt (exit 130) and SIGTERM TerminatedError.
+    """
+    stops = _StopSignals()
+    try:
+        with asyncio.Runner(loop_factory=_factory(name)) as runner:
+            stops.install(runner.get_loop())
+            return runner.run(stops.guard(main))
     except asyncio.CancelledError:
-        if terminated.is_set():
+        if stops.first == signal.SIGTERM:
             raise TerminatedError("terminated") from None
+        if stops.first == signal.SIGINT:
+            raise KeyboardInterrupt from None
         raise
     finally:
-        loop.remove_signal_handler(signal.SIGTERM)
+        stops.settle()

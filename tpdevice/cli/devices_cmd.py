@@ -46,19 +46,22 @@ def _hci_spec(hci: str | None) -> str | None:
 
 
 def render_table(results: Sequence[ScanResult], timeout_s: float, console: Console) -> None:
-    """The guns as a table with the address to use; a plain line when none answered."""
+    """The guns as a table, then the address to use for each on one unwrapped line."""
     if not results:
         console.print(f"no guns heard within {timeout_s:g} s")
         return
     table = Table(title="guns heard over BLE", title_justify="left")
     for column in ("name", "address", "RSSI", "driver"):
         table.add_column(column, justify="right" if column == "RSSI" else "left", no_wrap=True)
-    table.add_column("use as", overflow="fold")
     for result in results:
-        table.add_row(
-            result.name or "?", result.address, f"{result.rssi} dBm", result.driver, result.url
-        )
+        table.add_row(result.name or "?", result.address, f"{result.rssi} dBm", result.driver)
     console.print(table)
+    # A table column would wrap or cut a long URL; on lines of their own they copy whole.
+    console.print("use as:")
+    width = max(len(result.name or "?") for result in results)
+    for result in results:
+        line = f"  {result.name or '?':<{width}}  {result.url}"
+        console.print(line, soft_wrap=True, markup=False)
 
 
 def list_devices(json_out: bool) -> None:

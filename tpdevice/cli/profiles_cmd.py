@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from tpdevice.therapy.loader import Catalogue, FileCheck
+    from tpdevice.therapy.loader import Catalogue, FileCheck, LoadedProfile
     from tpdevice.therapy.profile_errors import ProfileProblem
 
-__all__ = ["load_cli_catalogue", "profiles_app"]
+__all__ = ["load_cli_catalogue", "plural", "profiles_app", "require_profile"]
 
 profiles_app = typer.Typer(
     help="List, show and validate therapy profiles.", no_args_is_help=True, add_completion=False
@@ -35,6 +35,22 @@ def load_cli_catalogue(profiles_dirs: Sequence[Path] | None) -> Catalogue:
     from tpdevice.therapy.loader import load_catalogue
 
     return load_catalogue(list(profiles_dirs or ()))
+
+
+def require_profile(catalogue: Catalogue, profile_id: str) -> LoadedProfile:
+    """The profile with this id; an unknown id is a usage error (exit 2, close matches named)."""
+    from tpdevice.cli.errors import CliError
+    from tpdevice.therapy.profile_errors import ProfileError
+
+    try:
+        return catalogue.require(profile_id)
+    except ProfileError as err:
+        raise CliError(str(err)) from None
+
+
+def plural(count: int, noun: str) -> str:
+    """'1 file', '2 files'."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _print_problems(problems: Sequence[ProfileProblem]) -> None:
@@ -66,7 +82,7 @@ def show_profile(
     """Show one profile: region, caps, steps with units, avoid-zones and contraindications."""
     from tpdevice.cli.profiles_view import print_profile
 
-    entry = load_cli_catalogue(profiles_dir).require(profile_id)
+    entry = require_profile(load_cli_catalogue(profiles_dir), profile_id)
     if json_out:
         sys.stdout.write(entry.profile.model_dump_json(indent=2) + "\n")
     else:
@@ -130,9 +146,9 @@ def _report(
     _print_problems(problems)
     if problems:
         bad = len({problem.file for problem in problems})
-        sys.stderr.write(f"bad: {len(problems)} problems in {bad} files\n")
+        sys.stderr.write(f"bad: {plural(len(problems), 'problem')} in {plural(bad, 'file')}\n")
         raise typer.Exit(1)
-    sys.stdout.write(f"ok: {checked} profiles\n")
+    sys.stdout.write(f"ok: {plural(checked, 'profile')}\n")
 
 
 @profiles_app.command("schema")

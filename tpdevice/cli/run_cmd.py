@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -13,7 +13,13 @@ from typing import Any, Protocol
 from tpdevice.cli.bench_loop import resolve_loop_name, run_on_loop
 from tpdevice.cli.errors import CliError
 from tpdevice.cli.keys import KeyAction, KeyReader
-from tpdevice.cli.run_output import JsonRunOutput, LiveRunOutput, RunOutput
+from tpdevice.cli.run_output import (
+    JsonRunOutput,
+    LiveRunOutput,
+    OutputError,
+    RunOutput,
+    output_error,
+)
 from tpdevice.cli.run_view import Reading, RunHeader
 from tpdevice.device import open_gun
 from tpdevice.device.api import GunClient
@@ -24,7 +30,7 @@ from tpdevice.therapy.events import Event
 from tpdevice.therapy.profile import Profile
 from tpdevice.therapy.summary import Summary
 from tpdevice.therapy.timeline import Overrides
-from tpdevice.transport import DeviceAddress, parse_address
+from tpdevice.transport import AddressError, DeviceAddress, parse_address
 
 __all__ = [
     "MODES",
@@ -32,7 +38,9 @@ __all__ = [
     "RunSettings",
     "SessionControls",
     "apply_key",
+    "check_outcome",
     "load_run_profile",
+    "outcome_text",
     "parse_settings",
     "run",
     "run_profile",
@@ -122,7 +130,10 @@ def parse_settings(
     for directory in profiles_dirs:
         if not directory.is_dir():
             raise CliError(f"--profiles-dir: {directory} is not a directory")
-    address = parse_address(device or "sim")
+    try:
+        address = parse_address(device or "sim")
+    except AddressError as err:
+        raise CliError(f"--device: {err}") from None
     if time_scale != 1.0 and address.scheme != "sim":
         raise CliError(
             f"--time-scale: only the built-in simulator (--device sim) runs faster than real "
@@ -137,6 +148,7 @@ def parse_settings(
 
 def load_run_profile(profile_id: str, profiles_dirs: tuple[Path, ...], side: str | None) -> Profile:
     """The profile from the catalogue, checked for the side; ProfileError naming the cause."""
+    from tpdevice.cli.profiles_cmd import require_profile
     from tpdevice.therapy.loader import load_catalogue
     from tpdevice.therapy.profile_errors import ProfileError
 
@@ -149,7 +161,7 @@ def load_run_profile(profile_id: str, profiles_dirs: tuple[Path, ...], side: str
     ]  # fmt: skip
     if own:
         raise ProfileError(own)
-    profile = catalogue.require(profile_id).profile
+    profile = require_profile(catalogue, profile_id).profile
     try:
         profile.passes(side)
     except ProfileError as err:
@@ -164,51 +176,89 @@ def _reading(client: GunClient) -> Reading | None:
 
 
 class _Run:
-    """One session shown on one output, driven by keys; Ctrl-C stops it and still summarises."""
+    """One session shown on one output, driven by keys; Ctrl-C stops it and still summarises.
+
+    An output that fails (the reader of a JSON pipe went away) stops the session at once:
+    a motor never runs on with nobody watching.
+    """
 
     def __init__(self, session: Session, out: RunOutput, header: RunHeader) -> None:
         self.session = session
         self.out = out
         self.header = header
+        self.output_error: OutputError | None = None
         self._stops: set[asyncio.Task[Any]] = set()
 
     def redraw(self) -> None:
         self.out.refresh(self.session.clock.now_s(), _reading(self.session.client))
 
+    def show(self, draw: Callable[..., None], *args: Any) -> None:
+        """Draw on the output; the first failure is kept and stops the session."""
+        if self.output_error is not None:
+            return
+        try:
+            draw(*args)
+        except (OutputError, OSError) as err:
+            self._failed(err)
+
+    def _failed(self, err: OutputError | OSError) -> None:
+        """Keep the first output failure and stop the session ("host": nobody can watch it)."""
+        if self.output_error is None:
+            self.output_error = err if isinstance(err, OutputError) else output_error(err)
+            self._spawn(self.session.stop("host"))
+
     def on_key(self, action: KeyAction) -> None:
         task = apply_key(self.session, action)
         if task is not None:
-            self._stops.add(task)
-            task.add_done_callback(self._stops.discard)
+            self._keep(task)
+
+    def _spawn(self, stop: Coroutine[Any, Any, Any]) -> None:
+        self._keep(asyncio.get_running_loop().create_task(stop))
+
+    def _keep(self, task: asyncio.Task[Any]) -> None:
+        self._stops.add(task)
+        task.add_done_callback(self._stops.discard)
 
     async def _pump(self, events: AsyncIterator[Event]) -> None:
-        async for event in events:
-            self.out.event(event)
-            self.redraw()
+        async for event in events:  # drained to the end even when the output has failed
+            self.show(self.out.event, event)
+            self.show(self.redraw)
 
     async def _redraw_loop(self) -> None:
         while True:
-            self.redraw()
+            self.show(self.redraw)
             await asyncio.sleep(REFRESH_S)
 
     async def run(self) -> tuple[Summary, bool]:
         """(summary, interrupted): run to the end, or stop when this task is cancelled."""
         events = self.session.subscribe()
-        runner: asyncio.Task[Summary] = asyncio.create_task(self.session.run(), name="session")
+        runner: asyncio.Task[Summary] | None = None
         interrupted = False
-        with self.out.live(self.header), KeyReader(self.on_key):
-            pump = asyncio.create_task(self._pump(events))
-            redraw = asyncio.create_task(self._redraw_loop())
-            try:
-                await asyncio.shield(runner)
-            except asyncio.CancelledError:
-                interrupted = True
-                await asyncio.shield(self._stop(runner))
-            finally:
-                redraw.cancel()
-                await _drain(pump, runner)
-            self.redraw()
+        try:
+            with self.out.live(self.header), KeyReader(self.on_key):
+                runner = asyncio.create_task(self.session.run(), name="session")
+                interrupted = await self._watch(runner, events)
+                self.show(self.redraw)
+        except (OutputError, OSError) as err:  # opening or closing the view
+            self._failed(err)
+        await asyncio.gather(*self._stops, return_exceptions=True)
+        if runner is None:  # the view never opened: nothing ran
+            return self.session.summary(), interrupted
         return _summary_of(runner, self.session), interrupted
+
+    async def _watch(self, runner: asyncio.Task[Summary], events: AsyncIterator[Event]) -> bool:
+        """Show events until the session ends; True when cancelled (Ctrl-C), after the STOP."""
+        pump = asyncio.create_task(self._pump(events))
+        redraw = asyncio.create_task(self._redraw_loop())
+        try:
+            await asyncio.shield(runner)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._stop(runner))
+            return True
+        finally:
+            redraw.cancel()
+            await _drain(pump, runner)
+        return False
 
     async def _stop(self, runner: asyncio.Task[Summary]) -> None:
         """STOP now (aborted by the user), then let the session finish its bookkeeping."""
@@ -247,7 +297,8 @@ def _clock(settings: RunSettings) -> ScaledClock:
 async def _open(settings: RunSettings) -> GunClient:
     """Connect with the address's driver (native or theragun); say when the simulator is used."""
     sim_options = {"time_scale": settings.time_scale} if settings.address.scheme == "sim" else None
-    client = await open_gun(settings.address, sim_options=sim_options)
+    # poll_status: a Theragun reports its rate only when asked (native guns ignore it).
+    client = await open_gun(settings.address, sim_options=sim_options, poll_status=True)
     if settings.address.scheme == "sim":
         why = "" if settings.device_given else "no --device given: "
         sys.stderr.write(f"tpdevice run: {why}using the built-in simulator (in process)\n")
@@ -262,14 +313,26 @@ async def run_profile(settings: RunSettings, profile: Profile, out: RunOutput) -
             client, profile, side=settings.side, clock=_clock(settings),
             mode=ExecutionMode(settings.mode), overrides=settings.overrides,
         )  # fmt: skip
-        out.safety(profile)  # connected and compiled: the run goes ahead
-        summary, interrupted = await _Run(session, out, _header(settings, profile, session)).run()
+        _draw(out.safety, profile)  # connected and compiled: the run goes ahead
+        watch = _Run(session, out, _header(settings, profile, session))
+        summary, interrupted = await watch.run()
     finally:
         await client.close()  # sends STOP first if the motor may still run
-    out.summary(summary)
+    if watch.output_error is None:
+        _draw(out.summary, summary)
     if interrupted:
         raise asyncio.CancelledError
+    if watch.output_error is not None:
+        raise OutputError(f"{watch.output_error}; session {outcome_text(summary)}")
     return summary
+
+
+def _draw(draw: Callable[..., None], *args: Any) -> None:
+    """Draw outside the run; a failed write is an OutputError (one line, exit 1)."""
+    try:
+        draw(*args)
+    except OSError as err:
+        raise output_error(err) from None
 
 
 def check_outcome(summary: Summary, where: str) -> None:
@@ -278,8 +341,12 @@ def check_outcome(summary: Summary, where: str) -> None:
         summary.outcome == "aborted" and summary.reason == "user"
     ):
         return
-    reason = f" ({summary.reason})" if summary.reason else ""
-    raise RunError(f"{where}: session {summary.outcome}{reason}")
+    raise RunError(f"{where}: session {outcome_text(summary)}")
+
+
+def outcome_text(summary: Summary) -> str:
+    """'completed', or 'aborted (over_pressure)'."""
+    return summary.outcome + (f" ({summary.reason})" if summary.reason else "")
 
 
 def run(settings: RunSettings, out_factory: Callable[[], RunOutput] | None = None) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import select
 import sys
 from collections.abc import Iterator
 from typing import Any, Protocol
@@ -13,11 +15,85 @@ from rich.live import Live
 
 from tpdevice.cli.run_summary import summary_renderable
 from tpdevice.cli.run_view import Reading, RunHeader, RunView, safety_renderable
+from tpdevice.errors import TpDeviceError
 from tpdevice.therapy.events import Event
 from tpdevice.therapy.profile import Profile
 from tpdevice.therapy.summary import Summary
 
-__all__ = ["JsonRunOutput", "LiveRunOutput", "RunOutput", "safety_dict"]
+__all__ = [
+    "JsonRunOutput",
+    "LiveRunOutput",
+    "OutputError",
+    "RunOutput",
+    "check_stdout",
+    "output_error",
+    "safety_dict",
+    "silence_stdout",
+    "stdout_reader_gone",
+    "summary_json",
+]
+
+FORCE_FIELDS = ("time_in_band_s", "peak_force_n")
+
+
+class OutputError(TpDeviceError):
+    """stdout cannot be written (the reader of a pipe went away): nobody watches the run."""
+
+
+def output_error(err: OSError) -> OutputError:
+    """The one-line error for a failed write; after a broken pipe stdout goes to /dev/null."""
+    if isinstance(err, BrokenPipeError):
+        silence_stdout()
+        return OutputError("stdout: broken pipe (its reader went away)")
+    return OutputError(f"stdout: {err.strerror or err}")
+
+
+def silence_stdout() -> None:
+    """Point stdout's descriptor at /dev/null: the exit-time flush must not fail again."""
+    with contextlib.suppress(OSError, ValueError):  # no real descriptor (captured output)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        finally:
+            os.close(devnull)
+
+
+def stdout_reader_gone() -> bool:
+    """True when stdout is a pipe or socket whose reader went away (nothing written needed).
+
+    Between events (a 45 s hold has none) a dead reader would otherwise go unnoticed.
+    """
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError):  # captured output: no descriptor to ask
+        return False
+    poller = select.poll()
+    poller.register(fd, 0)  # errors and hang-ups are reported whatever the mask
+    return any(flags & (select.POLLERR | select.POLLHUP) for _, flags in poller.poll(0))
+
+
+def check_stdout() -> None:
+    """OutputError (stdout silenced) when stdout's reader went away."""
+    if stdout_reader_gone():
+        raise output_error(BrokenPipeError())
+
+
+def summary_json(summary: Summary) -> dict[str, Any]:
+    """The summary as JSON; force figures are null when the gun measures no force."""
+    data = summary.model_dump(mode="json")
+    if not summary.force_sensing:
+        for row in (data, *data["steps"]):
+            row.update(dict.fromkeys(FORCE_FIELDS))
+    return data
+
+
+class _RunConsole(Console):
+    """A rich Console whose broken pipe is an OutputError, not rich's SystemExit(1)."""
+
+    def on_broken_pipe(self) -> None:
+        """Stop drawing; the run stops on the error."""
+        self.quiet = True
+        raise output_error(BrokenPipeError())
 
 
 def safety_dict(profile: Profile) -> dict[str, Any]:
@@ -54,8 +130,11 @@ class JsonRunOutput:
     """One JSON object a line on stdout, flushed at once."""
 
     def _line(self, obj: dict[str, Any]) -> None:
-        sys.stdout.write(json.dumps(obj) + "\n")
-        sys.stdout.flush()
+        try:
+            sys.stdout.write(json.dumps(obj) + "\n")
+            sys.stdout.flush()
+        except OSError as err:
+            raise output_error(err) from None
 
     def safety(self, profile: Profile) -> None:
         """A profile.safety line."""
@@ -70,18 +149,19 @@ class JsonRunOutput:
         self._line(event.model_dump(mode="json"))
 
     def refresh(self, now_s: float, reading: Reading | None) -> None:
-        """JSON has no view to redraw."""
+        """No view to redraw; only check that someone still reads."""
+        check_stdout()
 
     def summary(self, summary: Summary) -> None:
         """The final line: type summary."""
-        self._line({"type": "summary", **summary.model_dump(mode="json")})
+        self._line({"type": "summary", **summary_json(summary)})
 
 
 class LiveRunOutput:
     """The rich live view, then the summary table."""
 
     def __init__(self, console: Console | None = None) -> None:
-        self.console = console or Console(highlight=False)
+        self.console = console or _RunConsole(highlight=False)
         self.view: RunView | None = None
         self._live: Live | None = None
         self._last_now_s = 0.0
@@ -122,6 +202,8 @@ class LiveRunOutput:
         self._last_now_s, self._last_reading = now_s, reading
         if self.view is not None and self._live is not None:
             self._live.update(self.view.render(now_s, reading), refresh=True)
+        elif self.console.file is sys.stdout:  # nothing drawn until the end: is a reader left?
+            check_stdout()
 
     def summary(self, summary: Summary) -> None:
         """The per-step table and the totals."""

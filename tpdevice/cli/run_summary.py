@@ -39,10 +39,14 @@ def _cues(step: StepSummary) -> str:
     return ", ".join(parts) or "-"
 
 
-def _in_band(step: StepSummary) -> str:
-    if step.actual_duration_s is None:
+def _in_band(step: StepSummary, force_sensing: bool) -> str:
+    if step.actual_duration_s is None or not force_sensing:
         return "-"
     return f"{step.time_in_band_s:.1f}"
+
+
+def _peak(step: StepSummary, force_sensing: bool) -> str:
+    return f"{step.peak_force_n:.1f}" if force_sensing else "-"
 
 
 def _pair(planned: float, actual: float | None) -> str:
@@ -71,8 +75,9 @@ def steps_table(summary: Summary) -> Table:
         table.add_row(
             str(step.index + 1), " ".join(x for x in what if x),
             _pair(step.planned_start_s, step.actual_start_s),
-            _pair(step.planned_duration_s, step.actual_duration_s), _in_band(step),
-            f"{step.peak_force_n:.1f}", _notes(step),
+            _pair(step.planned_duration_s, step.actual_duration_s),
+            _in_band(step, summary.force_sensing), _peak(step, summary.force_sensing),
+            _notes(step),
         )  # fmt: skip
     return table
 
@@ -86,8 +91,7 @@ def totals_text(summary: Summary) -> Text:
         f": {summary.steps_completed}/{summary.steps_planned} steps done, "
         f"{summary.steps_skipped} skipped; {summary.actual_duration_s:.1f} s of "
         f"{summary.planned_duration_s:.1f} s planned, {summary.paused_s:.1f} s paused\n"
-        f"Pressure: {summary.time_in_band_s:.1f} s in band, peak {summary.peak_force_n:.1f} N, "
-        f"{summary.pressure_low} 'more pressure' and {summary.pressure_high} 'less pressure' cues"
+        f"Pressure: {_pressure_totals(summary)}"
     )
     if summary.faults:
         text.append(f"\nFaults: {', '.join(summary.faults)}", style="red")
@@ -98,6 +102,15 @@ def totals_text(summary: Summary) -> Text:
             style="dim",
         )
     return text
+
+
+def _pressure_totals(summary: Summary) -> str:
+    if not summary.force_sensing:
+        return "not measured (the gun has no force sensor)"
+    return (
+        f"{summary.time_in_band_s:.1f} s in band, peak {summary.peak_force_n:.1f} N, "
+        f"{summary.pressure_low} 'more pressure' and {summary.pressure_high} 'less pressure' cues"
+    )
 
 
 def summary_renderable(summary: Summary) -> RenderableType:

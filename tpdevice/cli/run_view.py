@@ -90,6 +90,7 @@ class RunHeader:
     total_s: float = 0.0
     step_count: int = 0
     mode: str = ""
+    force_sensing: bool = True  # session.started: False when the gun measures no force
 
 
 @dataclass(slots=True)
@@ -169,6 +170,7 @@ class RunView:
         h.total_s = _float(event.get("planned_duration_s"), h.total_s)
         h.step_count = int(event.get("step_count", h.step_count))
         h.mode = str(event.get("mode") or h.mode)
+        h.force_sensing = bool(event.get("force_sensing", h.force_sensing))
 
     def _freeze(self, event: Mapping[str, Any], now_s: float) -> None:
         """Stop the countdown, keeping what is left of the step."""
@@ -277,6 +279,8 @@ class RunView:
         low, high = self.step.band_low_n, self.step.band_high_n
         has_band = low is not None and high is not None and high > 0
         band = f"(band {low:g}-{high:g} N)" if has_band else "(no target: pressure off)"
+        if not self.header.force_sensing:
+            return Text(f"not measured {band}", style="dim")
         if reading is None:
             return Text(f"- {band}")
         text = Text(f"{reading.force_n:.1f} N  {band}")

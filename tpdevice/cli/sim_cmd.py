@@ -17,6 +17,7 @@ from tpdevice.cli.bench_loop import resolve_loop_name, run_on_loop
 from tpdevice.cli.errors import CliError
 from tpdevice.errors import TpDeviceError
 from tpdevice.protocol.gatt import SIM_MAX_GUNS
+from tpdevice.transport.ble_errors import HciOpenError, check_hci_spec, hci_open_error
 
 __all__ = ["SimError", "SimSettings", "parse_settings", "run"]
 
@@ -137,11 +138,17 @@ async def serve(settings: SimSettings) -> None:
     for signum in signals:
         loop.add_signal_handler(signum, stop.set)
     try:
+        if settings.hci is not None:
+            check_hci_spec(settings.hci)  # before bumble: some bad specs abort uvloop
         if settings.theragun_model is not None:
             await _serve_theragun(settings, stop)
         else:
             await serve_fleet(_native_fleet(settings), _print_address, stop)
-    except (BleUnavailableError, BleHciError) as err:
+    except HciOpenError as err:
+        raise SimError(f"simulator: {err}") from err
+    except BleHciError as err:
+        raise SimError(f"simulator: {_hci_text(settings, err)}") from err
+    except BleUnavailableError as err:
         raise SimError(f"simulator: {err}") from err
     except OSError as err:
         where = f"HCI {settings.hci}" if settings.hci else f"a {settings.transport} link"
@@ -149,6 +156,14 @@ async def serve(settings: SimSettings) -> None:
     finally:
         for signum in signals:
             loop.remove_signal_handler(signum)
+
+
+def _hci_text(settings: SimSettings, err: BleHciError) -> str:
+    """The controller's failure in the client's words (what failed, what to do)."""
+    cause = err.__cause__
+    if settings.hci is None or not isinstance(cause, Exception):
+        return str(err)
+    return str(hci_open_error(settings.hci, cause))
 
 
 def _native_fleet(settings: SimSettings) -> SimulatorFleet:

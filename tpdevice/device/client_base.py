@@ -109,19 +109,7 @@ class DeviceClientBase:
 
     async def wait_for_state(self, *states: ConnectionState) -> ConnectionState:
         """Wait until the state is one of `states`; return it."""
-        if self.state in states:
-            return self.state
-        reached: asyncio.Future[ConnectionState] = asyncio.get_running_loop().create_future()
-
-        def listener(old: ConnectionState, new: ConnectionState) -> None:
-            if new in states and not reached.done():
-                reached.set_result(new)
-
-        unsubscribe = self._state.subscribe(listener)
-        try:
-            return await reached
-        finally:
-            unsubscribe()
+        return await self._state.wait_for(*states)
 
     # --- life cycle --------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from tpdevice.device.api import GunClient
 from tpdevice.device.client import ClientOptions, DeviceClient
 from tpdevice.device.errors import DeviceConnectionError
 from tpdevice.device.theragun import TheragunClient
-from tpdevice.drivers.theragun import MODELS, TheragunModel, is_theragun_name, model_for_name
+from tpdevice.drivers.theragun import MODELS, TheragunModel, find_model, is_theragun_name
 from tpdevice.transport import (
     DeviceAddress,
     LoopbackTransport,
@@ -66,18 +66,21 @@ async def open_gun(
     """open_client() for any driver: `driver=theragun` gives a connected TheragunClient.
 
     A ble:// address without `driver=` whose name is a Theragun name (`ble://name=Pro`) uses
-    the theragun driver. `sim?driver=theragun` starts an in-process simulated Theragun
-    (`sim_options`: model, version, keepalive_s, time_scale). `poll_status` is the
-    TheragunClient option; `options` are ClientOptions fields.
+    the theragun driver. The model (speed range) comes from the name in the address, else
+    from the names the gun gives when connecting; unknown, the range all models share.
+    `sim?driver=theragun` starts an in-process simulated Theragun (`sim_options`: model,
+    version, keepalive_s, time_scale). `poll_status` is the TheragunClient option;
+    `options` are ClientOptions fields.
     """
     parsed = _detect_driver(parse_address(address) if isinstance(address, str) else address)
     if parsed.driver != "theragun":
         return await open_client(parsed, sim_options=sim_options, **options)
     on_close: OnClose | None = None
+    model: TheragunModel | None
     if parsed.scheme == "sim":
         factory, on_close, model = await _start_theragun_sim(parsed, sim_options or {})
     elif parsed.scheme == "ble":
-        factory, model = _transport_factory(parsed), model_for_name(parsed.ble_name)
+        factory, model = _transport_factory(parsed), find_model(parsed.ble_name)
     else:
         raise DeviceConnectionError(
             f"{parsed.text}: the theragun driver needs a ble:// or sim address"

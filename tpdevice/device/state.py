@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 from collections.abc import Callable
@@ -89,3 +90,19 @@ class StateHolder(Generic[E]):
         """Call listener(old, new) on every change; returns the unsubscribe function."""
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    async def wait_for(self, *states: E) -> E:
+        """Wait until the value is one of `states` (now or after a change); return it."""
+        if self._value in states:
+            return self._value
+        reached: asyncio.Future[E] = asyncio.get_running_loop().create_future()
+
+        def listener(old: E, new: E) -> None:
+            if new in states and not reached.done():
+                reached.set_result(new)
+
+        unsubscribe = self.subscribe(listener)
+        try:
+            return await reached
+        finally:
+            unsubscribe()

@@ -29,11 +29,12 @@ from tpdevice.device.theragun_link import Fanout, TheragunLink, TheragunStats
 from tpdevice.device.validate import check_output
 from tpdevice.drivers.theragun import (
     ASSUMED_KEEPALIVE_MS,
-    GENERIC,
+    COMMON,
     STATUS_REQUEST,
     StatusInfo,
     TheragunModel,
     VersionInfo,
+    model_for_names,
     rpm_for_freq,
 )
 from tpdevice.protocol import (
@@ -50,9 +51,15 @@ from tpdevice.protocol import (
 from tpdevice.protocol import Heartbeat as HeartbeatMessage
 from tpdevice.transport import Transport
 
-__all__ = ["TheragunClient", "TheragunStats"]
+__all__ = ["STOP_TIMEOUT_S", "WATCHDOG_MIN_MS", "TheragunClient", "TheragunStats"]
 
 _LOGGER = logging.getLogger(__name__)
+
+# A beat (watchdog / 4) faster than every 62.5 ms only queues writes with response a real
+# radio cannot carry (one per connection event, 7.5..50 ms each).
+WATCHDOG_MIN_MS = 250
+_DEFAULT_WATCHDOG_MS = ClientOptions().watchdog_ms  # what watchdog_ms=0 ("default") means
+STOP_TIMEOUT_S = 1.0  # a stop written with response over a real radio takes more than 0.1 s
 
 StateListener = Callable[[ConnectionState, ConnectionState], None]
 _WRITTEN = HeartbeatMessage(0)  # what a keep-alive "answers": the frame went to the link
@@ -62,7 +69,9 @@ _FORCE_CUES = ("force_target_n", "force_tolerance_n", "force_cap_n", "force_ramp
 class TheragunClient:
     """One Theragun Gen 4 gun over a packet transport (one frame per write / notification).
 
-    `model` sets the speed range (from the advertised name; GENERIC when unknown).
+    `model` sets the speed range; None takes it from the names the gun gives when connecting
+    (advertised, GAP Device Name, Device Information model), COMMON when none says one.
+    `watchdog_ms` (ClientOptions) is clamped to 250..3000 ms, 0 meaning the default 1000.
     `poll_status=True` also writes a status request with each beat and turns the answers
     into telemetry (measured speed only: force, contact and battery are not known).
     """
@@ -73,7 +82,7 @@ class TheragunClient:
         transport_factory: Callable[[], Transport],
         options: ClientOptions | None = None,
         *,
-        model: TheragunModel = GENERIC,
+        model: TheragunModel | None = None,
         poll_status: bool = False,
         on_close: Callable[[], Awaitable[None]] | None = None,
         reconnect_sleep: Sleep = asyncio.sleep,
@@ -81,7 +90,8 @@ class TheragunClient:
     ) -> None:
         self.address = address
         self.options = opts = options or ClientOptions()
-        self.model = model
+        self.model = model or COMMON
+        self._model_given = model is not None
         self.poll_status = poll_status
         self.heartbeat = Heartbeat(
             address, self._send_keepalive, self._on_link_trouble,
@@ -144,19 +154,7 @@ class TheragunClient:
 
     async def wait_for_state(self, *states: ConnectionState) -> ConnectionState:
         """Wait until the state is one of `states`; return it."""
-        if self.state in states:
-            return self.state
-        reached: asyncio.Future[ConnectionState] = asyncio.get_running_loop().create_future()
-
-        def listener(old: ConnectionState, new: ConnectionState) -> None:
-            if new in states and not reached.done():
-                reached.set_result(new)
-
-        unsubscribe = self._state.subscribe(listener)
-        try:
-            return await reached
-        finally:
-            unsubscribe()
+        return await self._state.wait_for(*states)
 
     # --- commands ----------------------------------------------------------------------
 
@@ -197,7 +195,8 @@ class TheragunClient:
             self._may_run = False
             if self.state is ConnectionState.RUNNING:
                 self._state.set(ConnectionState.READY)
-            if link is not None and not await link.transport.flush(self.options.stop_timeout_s):
+            timeout_s = max(self.options.stop_timeout_s, STOP_TIMEOUT_S)
+            if link is not None and not await link.transport.flush(timeout_s):
                 _LOGGER.warning("%s: the stop frame was not confirmed in time", self.address)
         else:
             _LOGGER.info("%s: stop (%s) not sent, no link", self.address, reason.name.lower())
@@ -280,6 +279,8 @@ class TheragunClient:
             version = await link.request_version(
                 opts.handshake_timeout_s, 1 + opts.handshake_retries
             )
+            if not self._model_given:
+                self.model = model_for_names(await link.peer_names(opts.handshake_timeout_s))
         except BaseException:
             await link.close()
             raise
@@ -307,12 +308,14 @@ class TheragunClient:
 
     def _synthesize(self, version: VersionInfo) -> Capabilities:
         """What is known without a handshake: speed range only, no sensors, no programs."""
-        watchdog_ms = max(1, min(self.options.watchdog_ms, ASSUMED_KEEPALIVE_MS))
+        requested = self.options.watchdog_ms or _DEFAULT_WATCHDOG_MS
+        watchdog_ms = max(WATCHDOG_MIN_MS, min(requested, ASSUMED_KEEPALIVE_MS))
         return Capabilities(
             protocol_version=0, features=int(Feature.NONE),
             freq_min_hz=self.model.freq_min_hz, freq_max_hz=self.model.freq_max_hz,
             force_max_n=0.0, telemetry_hz=0, telemetry_max_hz=0, max_program_steps=0,
-            watchdog_ms=watchdog_ms, watchdog_min_ms=1, watchdog_max_ms=ASSUMED_KEEPALIVE_MS,
+            watchdog_ms=watchdog_ms, watchdog_min_ms=WATCHDOG_MIN_MS,
+            watchdog_max_ms=ASSUMED_KEEPALIVE_MS,
             model=f"Theragun {self.model.name}", serial="", firmware=version.text,
         )  # fmt: skip
 
@@ -356,7 +359,8 @@ class TheragunClient:
         """One beat: re-write the current speed (0 when stopped); None without a link."""
         if not self._write_speed(self._rpm if self._may_run else 0):
             return None
-        if self.poll_status and self._link is not None and self._link.write(STATUS_REQUEST):
+        link = self._link
+        if self.poll_status and link is not None and link.write(STATUS_REQUEST, slot="status"):
             self.stats.requests += 1
         written: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         written.set_result(_WRITTEN)

@@ -18,7 +18,7 @@ from tpdevice.drivers.theragun import (
     encode_speed,
     parse_notification,
 )
-from tpdevice.transport import Transport, TransportError
+from tpdevice.transport import BleTransport, Transport, TransportError
 
 __all__ = ["Fanout", "TheragunLink", "TheragunStats"]
 
@@ -76,6 +76,12 @@ class TheragunLink:
         """Close the transport after writing what is queued; idempotent, no on_lost."""
         await self.transport.close()
 
+    async def peer_names(self, timeout_s: float) -> list[str]:
+        """The names the gun gives itself over BLE (advertised, GAP, DIS); [] elsewhere."""
+        if isinstance(self.transport, BleTransport):
+            return await self.transport.read_peer_names(timeout_s)
+        return []
+
     async def request_version(self, timeout_s: float, attempts: int) -> VersionInfo:
         """Write the version request until answered; HandshakeError after `attempts`."""
         for _ in range(attempts):
@@ -96,18 +102,26 @@ class TheragunLink:
         )
 
     def write_speed(self, rpm: int) -> bool:
-        """Write one speed frame; False (nothing sent) when the link is down."""
-        written = self.write(encode_speed(rpm))
+        """Write one speed frame (replacing one still queued); False when the link is down."""
+        written = self.write(encode_speed(rpm), slot="speed")
         if written:
             self.stats.speed_frames += 1
         return written
 
-    def write(self, frame: bytes) -> bool:
-        """Hand one frame to the transport; False when it is not open or the write failed."""
-        if not self.transport.is_open:
+    def write(self, frame: bytes, slot: str | None = None) -> bool:
+        """Hand one frame to the transport; False when it is not open or the write failed.
+
+        Over BLE a frame with a `slot` replaces the frame of that slot still queued (newest
+        wins: each speed or status request makes the waiting one stale).
+        """
+        transport = self.transport
+        if not transport.is_open:
             return False
         try:
-            self.transport.write(frame)
+            if isinstance(transport, BleTransport) and slot is not None:
+                transport.write(frame, slot=slot)
+            else:
+                transport.write(frame)
         except TransportError as err:
             _LOGGER.info("%s: write failed: %s", self.address, err)
             return False

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tpdevice.errors import TpDeviceError
+from tpdevice.transport.ble_scan import is_theragun_name
 
 __all__ = [
     "ASSUMED_KEEPALIVE_MS",
+    "COMMON",
     "ELITE",
-    "GENERIC",
     "MODELS",
     "PRIME",
     "PRO",
@@ -32,8 +34,10 @@ __all__ = [
     "VersionInfo",
     "checksum",
     "encode_speed",
+    "find_model",
     "is_theragun_name",
     "model_for_name",
+    "model_for_names",
     "parse_notification",
     "rpm_for_freq",
 ]
@@ -98,33 +102,38 @@ class TheragunModel:
         return self.rpm_max / 60.0
 
 
-# DESIGN section 2: PRO/Elite/Prime run 1750-2400 per minute; any Gen 4 takes 0-3616.
+# DESIGN section 2: PRO/Elite/Prime run 1750-2400 per minute. The frame takes up to
+# RPM_LIMIT, but nothing runs above a model's range; a gun whose model is not known gets
+# COMMON, the range all three share (never the whole 0..RPM_LIMIT of the frame).
 PRO = TheragunModel("Pro", 1750, 2400)
 ELITE = TheragunModel("Elite", 1750, 2400)
 PRIME = TheragunModel("Prime", 1750, 2400)
-GENERIC = TheragunModel("Gen 4", 0, RPM_LIMIT)
+COMMON = TheragunModel("Gen 4", 1750, 2400)
 MODELS = {model.name.lower(): model for model in (PRO, ELITE, PRIME)}
 _WORD_RE = re.compile(r"[a-z0-9]+")
 
 
+def find_model(ble_name: str | None) -> TheragunModel | None:
+    """The model a name denotes ("Pro", "Theragun Elite"); None when it names none."""
+    if not is_theragun_name(ble_name):
+        return None
+    for word in _WORD_RE.findall(str(ble_name).lower()):
+        if word in MODELS:
+            return MODELS[word]
+    return None
+
+
 def model_for_name(ble_name: str | None) -> TheragunModel:
-    """The model an advertised name denotes ("Pro", "Theragun Elite"), else GENERIC."""
-    if not ble_name:
-        return GENERIC
-    words = _WORD_RE.findall(ble_name.lower())
-    if len(words) == 1 or "theragun" in words:
-        for word in words:
-            if word in MODELS:
-                return MODELS[word]
-    return GENERIC
+    """The model a name denotes, else COMMON (the range every Gen 4 model runs)."""
+    return find_model(ble_name) or COMMON
 
 
-def is_theragun_name(ble_name: str | None) -> bool:
-    """True for an advertised name a Gen 4 gun uses: a bare model name, or one naming Theragun."""
-    if not ble_name:
-        return False
-    words = _WORD_RE.findall(ble_name.lower())
-    return "theragun" in words or (len(words) == 1 and words[0] in MODELS)
+def model_for_names(names: Iterable[str]) -> TheragunModel:
+    """The model the first name denoting one says (advertised, GAP, DIS), else COMMON."""
+    for name in names:
+        if (model := find_model(name)) is not None:
+            return model
+    return COMMON
 
 
 def rpm_for_freq(freq_hz: float, model: TheragunModel) -> int:

@@ -39,7 +39,7 @@ class Event(BaseModel):
     """What every session event carries: type, session, order, time and where it happened."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    TYPE: ClassVar[str] = ""
+    TYPE: ClassVar[str] = ""  # the `type` of a concrete event class, e.g. "hold.started"
 
     type: str
     session_id: str
@@ -48,6 +48,13 @@ class Event(BaseModel):
     wall_time: str  # ISO 8601 UTC
     profile_id: str
     device: str
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        """TYPE mirrors the default of `type`, so each event class names its type once."""
+        super().__pydantic_init_subclass__(**kwargs)
+        default = cls.model_fields["type"].default
+        cls.TYPE = default if isinstance(default, str) else ""
 
 
 class StepEvent(Event):
@@ -62,7 +69,6 @@ class StepEvent(Event):
 class SessionStarted(Event):
     """The session began on the device."""
 
-    TYPE: ClassVar[str] = "session.started"
     type: Literal["session.started"] = "session.started"
     side: str
     mode: str  # host | firmware
@@ -77,7 +83,6 @@ class SessionStarted(Event):
 class StepStarted(StepEvent):
     """A step's setpoint was issued (host) or the device started it (firmware)."""
 
-    TYPE: ClassVar[str] = "step.started"
     type: Literal["step.started"] = "step.started"
     planned_start_s: float  # offset from session start in the plan
     actual_start_s: float  # offset from session start (t0), as in the summary
@@ -92,7 +97,6 @@ class StepStarted(StepEvent):
 class HoldStarted(StepEvent):
     """A hold began; `policy` says whether lost contact pauses its timer."""
 
-    TYPE: ClassVar[str] = "hold.started"
     type: Literal["hold.started"] = "hold.started"
     duration_s: float
     policy: str  # wall | contact
@@ -101,30 +105,31 @@ class HoldStarted(StepEvent):
     band_high_n: float
 
 
-class HoldPaused(StepEvent):
+class _HoldCountChange(StepEvent):
+    """A contact-policy hold stopped or started counting (the fields of both events)."""
+
+    reason: str
+    remaining_s: float
+    force_n: float
+
+
+class HoldPaused(_HoldCountChange):
     """A contact-policy hold stopped counting: the head left the tissue."""
 
-    TYPE: ClassVar[str] = "hold.paused"
     type: Literal["hold.paused"] = "hold.paused"
     reason: str = "lost_contact"
-    remaining_s: float
-    force_n: float
 
 
-class HoldResumed(StepEvent):
+class HoldResumed(_HoldCountChange):
     """A contact-policy hold counts again."""
 
-    TYPE: ClassVar[str] = "hold.resumed"
     type: Literal["hold.resumed"] = "hold.resumed"
     reason: str = "contact"
-    remaining_s: float
-    force_n: float
 
 
 class ReleaseStarted(StepEvent):
     """The release after a hold began."""
 
-    TYPE: ClassVar[str] = "release.started"
     type: Literal["release.started"] = "release.started"
     duration_s: float
     freq_hz: float
@@ -133,7 +138,6 @@ class ReleaseStarted(StepEvent):
 class StepCompleted(StepEvent):
     """A step ended (ran out or was skipped)."""
 
-    TYPE: ClassVar[str] = "step.completed"
     type: Literal["step.completed"] = "step.completed"
     duration_s: float  # actual, pauses excluded
     skipped: bool
@@ -141,52 +145,52 @@ class StepCompleted(StepEvent):
     peak_force_n: float
 
 
-class PressureLow(StepEvent):
-    """Measured pressure below the band for longer than the coaching delay."""
+class _PressureCoaching(StepEvent):
+    """Measured pressure outside the band for longer than the coaching delay (both events)."""
 
-    TYPE: ClassVar[str] = "pressure.low"
-    type: Literal["pressure.low"] = "pressure.low"
     force_n: float
     band_low_n: float
     band_high_n: float
+    cue: str
+
+
+class PressureLow(_PressureCoaching):
+    """Measured pressure below the band for longer than the coaching delay."""
+
+    type: Literal["pressure.low"] = "pressure.low"
     cue: str = "More pressure"
 
 
-class PressureHigh(StepEvent):
+class PressureHigh(_PressureCoaching):
     """Measured pressure above the band for longer than the coaching delay."""
 
-    TYPE: ClassVar[str] = "pressure.high"
     type: Literal["pressure.high"] = "pressure.high"
-    force_n: float
-    band_low_n: float
-    band_high_n: float
     cue: str = "Less pressure"
 
 
-class SessionPaused(Event):
+class _PauseChange(Event):
+    """The session paused or resumed (the fields of both events)."""
+
+    reason: str
+    step_index: int | None = None
+    remaining_s: float | None = None
+
+
+class SessionPaused(_PauseChange):
     """The motor stopped and the timers froze (reason user or link_lost)."""
 
-    TYPE: ClassVar[str] = "session.paused"
     type: Literal["session.paused"] = "session.paused"
-    reason: str
-    step_index: int | None = None
-    remaining_s: float | None = None
 
 
-class SessionResumed(Event):
+class SessionResumed(_PauseChange):
     """The session runs again (reason user or reconnected)."""
 
-    TYPE: ClassVar[str] = "session.resumed"
     type: Literal["session.resumed"] = "session.resumed"
-    reason: str
-    step_index: int | None = None
-    remaining_s: float | None = None
 
 
 class SessionCompleted(Event):
     """Every step ran; the motor is stopped."""
 
-    TYPE: ClassVar[str] = "session.completed"
     type: Literal["session.completed"] = "session.completed"
     summary: Summary
 
@@ -194,7 +198,6 @@ class SessionCompleted(Event):
 class SessionAborted(Event):
     """The session ended early (user, over_pressure, device_fault, cancelled)."""
 
-    TYPE: ClassVar[str] = "session.aborted"
     type: Literal["session.aborted"] = "session.aborted"
     reason: str
     detail: str = ""
@@ -204,7 +207,6 @@ class SessionAborted(Event):
 class SessionFailed(Event):
     """The session could not go on (link not back in time, device error)."""
 
-    TYPE: ClassVar[str] = "session.failed"
     type: Literal["session.failed"] = "session.failed"
     reason: str
     error: str
@@ -214,7 +216,6 @@ class SessionFailed(Event):
 class DeviceFaultEvent(Event):
     """The device raised (active) or cleared a fault."""
 
-    TYPE: ClassVar[str] = "device.fault"
     type: Literal["device.fault"] = "device.fault"
     code: str  # watchdog | overheat | stall | low_battery | over_force
     active: bool
@@ -225,7 +226,6 @@ class DeviceFaultEvent(Event):
 class CueEvent(Event):
     """Something the therapist should know (a degraded feature, a clamped value)."""
 
-    TYPE: ClassVar[str] = "cue"
     type: Literal["cue"] = "cue"
     reason: str  # e.g. no_force_sensor, freq_clamped, contact_as_wall
     cue: str

@@ -121,7 +121,7 @@ def build_summary(
         mode=mode.value, outcome=state.value, reason=reason,
         planned_duration_s=timeline.duration_s,
         actual_duration_s=max(0.0, end_s - t0_s) if t0_s is not None else 0.0,
-        paused_s=paused_s, steps_planned=len(steps),
+        paused_s=paused_s, steps_planned=len(steps), force_sensing=timeline.fit.force_sensing,
         steps_completed=sum(1 for s in steps if s.completed),
         steps_skipped=sum(1 for s in steps if s.skipped),
         time_in_band_s=sum(s.time_in_band_s for s in steps),

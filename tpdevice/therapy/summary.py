@@ -47,6 +47,7 @@ class Summary(BaseModel):
     actual_duration_s: float = 0.0  # session start to end, pauses included
     paused_s: float = 0.0
     steps_planned: int
+    force_sensing: bool = True  # False: no force sensor, so time in band and peak say nothing
     steps_completed: int = 0
     steps_skipped: int = 0
     time_in_band_s: float = 0.0

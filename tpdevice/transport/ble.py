@@ -11,30 +11,30 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import itertools
 import logging
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tpdevice.protocol.gatt import (
-    ATT_DEFAULT_MTU,
-    ATT_HEADER_SIZE,
-    ATT_MAX_MTU,
-    COMMAND_CHAR_UUID,
-    EVENT_CHAR_UUID,
-    NATIVE_SERVICE_UUID,
-    THERAGUN_NOTIFY_UUID,
-    THERAGUN_SERVICE_UUID,
-    THERAGUN_WRITE_UUID,
-)
+from tpdevice.protocol.gatt import ATT_DEFAULT_MTU, ATT_HEADER_SIZE, ATT_MAX_MTU
 from tpdevice.transport.base import Transport
-from tpdevice.transport.ble_errors import BleProfileError, open_error
+from tpdevice.transport.ble_errors import open_error
+from tpdevice.transport.ble_gatt import (
+    NATIVE_PROFILE,
+    PROFILES,
+    THERAGUN_PROFILE,
+    GattProfile,
+    find_characteristics,
+    read_names,
+)
 from tpdevice.transport.errors import AddressError, TransportOpenError
 
 if TYPE_CHECKING:
     from bleak import BleakClient
     from bleak.backends.characteristic import BleakGATTCharacteristic
     from bleak.backends.device import BLEDevice
+    from bumble.hci import Address as HciAddress
 
     from tpdevice.transport.address import DeviceAddress
     from tpdevice.transport.ble_bumble_host import HciTarget
@@ -58,30 +58,7 @@ DEFAULT_MTU = 247
 _MIN_CHUNK = ATT_DEFAULT_MTU - ATT_HEADER_SIZE
 _DRAIN_TIMEOUT_S = 1.0
 _DISCONNECT_TIMEOUT_S = 3.0
-
-
-@dataclass(frozen=True, slots=True)
-class GattProfile:
-    """Which GATT service carries the bytes, and how writes are made."""
-
-    name: str
-    service_uuid: str
-    write_uuid: str
-    notify_uuid: str
-    write_with_response: bool
-
-
-NATIVE_PROFILE = GattProfile(
-    "native", NATIVE_SERVICE_UUID, COMMAND_CHAR_UUID, EVENT_CHAR_UUID, write_with_response=False
-)
-THERAGUN_PROFILE = GattProfile(
-    "theragun",
-    THERAGUN_SERVICE_UUID,
-    THERAGUN_WRITE_UUID,
-    THERAGUN_NOTIFY_UUID,
-    write_with_response=True,
-)
-PROFILES = {profile.name: profile for profile in (NATIVE_PROFILE, THERAGUN_PROFILE)}
+_NAME_READ_TIMEOUT_S = 2.0
 
 
 def hci_from(address: DeviceAddress) -> str | None:
@@ -102,6 +79,14 @@ def ble_transport_for(address: DeviceAddress, profile: GattProfile | None = None
         mtu=mtu,
         address=address.text,
     )
+
+
+@dataclass(slots=True)
+class _Queued:
+    """One frame waiting for (or in) its GATT writes, and the slot it may be replaced in."""
+
+    frame: bytes
+    slot: str | None
 
 
 class BleTransport(Transport):
@@ -132,12 +117,14 @@ class BleTransport(Transport):
         self.chunk_size = _MIN_CHUNK
         self._client: BleakClient | None = None
         self._write_char: BleakGATTCharacteristic | None = None
-        self._queue: collections.deque[bytes] = collections.deque()
+        self._queue: collections.deque[_Queued] = collections.deque()  # head: in flight
         self._queued_bytes = 0
+        self._dropped_bytes = 0  # queued, then dropped when the link was lost
         self._writer: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
         self._disconnecting: asyncio.Task[None] | None = None
+        self._seen_name: str | None = None
 
     @property
     def write_buffer_bytes(self) -> int:
@@ -156,11 +143,16 @@ class BleTransport(Transport):
         return "platform" if self.hci is None else "bumble"
 
     async def _open(self) -> None:
-        """Find the device, connect, subscribe; one-line TransportOpenError on any failure."""
+        """Find the device, connect, subscribe; one-line TransportOpenError on any failure.
+
+        Cancelled (Ctrl-C, close() during a reconnect), the link is dropped before re-raising.
+        """
+        self._dropped_bytes = 0
         try:
             async with contextlib.AsyncExitStack() as stack:
                 await self._hold_hci(stack)
                 device = await self._find_device()
+                self._seen_name = device.name or self.name
                 self._client = await self._connect(device)
                 await self._subscribe(self._client)
         except TransportOpenError:
@@ -168,7 +160,11 @@ class BleTransport(Transport):
             raise
         except Exception as err:
             await self._disconnect_now()
-            raise open_error(self.address, err, self.hci, self.connect_timeout_s) from err
+            timeout_s, attempts = self.connect_timeout_s, self.max_attempts
+            raise open_error(self.address, err, self.hci, timeout_s, attempts) from err
+        except BaseException:
+            await asyncio.shield(self._disconnect_now())
+            raise
 
     async def _hold_hci(self, stack: contextlib.AsyncExitStack) -> None:
         """Keep the bumble host up from the scan to the connection (one HCI power-on)."""
@@ -197,9 +193,9 @@ class BleTransport(Transport):
         if self.mac is not None and self.hci is not None:
             from bleak.backends.device import BLEDevice
 
-            from tpdevice.transport.ble_bumble import BumbleDeviceDetails, ble_address
+            from tpdevice.transport.ble_bumble import BumbleDeviceDetails
 
-            return BLEDevice(self.mac, None, BumbleDeviceDetails(self.hci, ble_address(self.mac)))
+            return BLEDevice(self.mac, None, BumbleDeviceDetails(self.hci, self._hci_address()))
         kwargs = self._backend_kwargs(scanner=True)
         if self.mac is not None:
             found = await BleakScanner.find_device_by_address(
@@ -216,38 +212,58 @@ class BleTransport(Transport):
             )
         return found
 
+    def _hci_address(self) -> HciAddress:
+        """The bumble address of the MAC; a permanent error for a macOS device id."""
+        from bleak.exc import BleakError
+
+        from tpdevice.transport.ble_bumble import ble_address
+
+        try:
+            return ble_address(str(self.mac))
+        except BleakError:
+            error = TransportOpenError(
+                f"{self.address}: {self.mac} is a macOS device id; with hci= give the device's "
+                "MAC address (AA:BB:CC:DD:EE:FF, as `tpdevice devices scan --hci` shows it)"
+            )
+            error.permanent = True  # type: ignore[attr-defined]
+            raise error from None
+
     async def _connect(self, device: BLEDevice) -> BleakClient:
-        """Connect with bleak-retry-connector's retries, bounded by connect_timeout_s."""
+        """Up to max_attempts connects, each bounded by connect_timeout_s; the last error raised.
+
+        Each attempt is one bleak-retry-connector attempt (its clean-up and back-off on
+        errors); the bound is ours, as the retry connector gives BleakClient its own 20 s.
+        """
+        from bleak.exc import BleakError
+
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                async with asyncio.timeout(self.connect_timeout_s):
+                    return await self._connect_once(device)
+            except (TimeoutError, BleakError) as err:
+                if attempt >= self.max_attempts:
+                    raise
+                _LOGGER.debug("%s: connect attempt %d failed: %s", self.address, attempt, err)
+        raise AssertionError("unreachable: max_attempts >= 1")
+
+    async def _connect_once(self, device: BLEDevice) -> BleakClient:
+        """One bleak-retry-connector attempt."""
         from bleak import BleakClient
         from bleak_retry_connector import establish_connection
 
-        async with asyncio.timeout(self.connect_timeout_s):
-            return await establish_connection(
-                BleakClient,
-                device,
-                self.address,
-                disconnected_callback=self._on_disconnected,
-                max_attempts=self.max_attempts,
-                timeout=self.connect_timeout_s,
-                **self._backend_kwargs(scanner=False),
-            )
+        return await establish_connection(
+            BleakClient,
+            device,
+            self.address,
+            disconnected_callback=self._on_disconnected,
+            max_attempts=1,
+            timeout=self.connect_timeout_s,
+            **self._backend_kwargs(scanner=False),
+        )
 
     async def _subscribe(self, client: BleakClient) -> None:
         """Find the profile's characteristics, size the chunks, start notifications."""
-        profile = self.profile
-        service = client.services.get_service(profile.service_uuid)
-        if service is None:
-            raise BleProfileError(
-                f"{self.address}: no {profile.name} GATT service {profile.service_uuid} "
-                f"on the device ({_other_driver_hint(profile)})"
-            )
-        write = service.get_characteristic(profile.write_uuid)
-        notify = service.get_characteristic(profile.notify_uuid)
-        if write is None or notify is None:
-            missing = profile.write_uuid if write is None else profile.notify_uuid
-            raise BleProfileError(
-                f"{self.address}: {profile.name} GATT service lacks characteristic {missing}"
-            )
+        write, notify = find_characteristics(client, self.profile, self.address)
         self._write_char = write
         self.chunk_size = max(_MIN_CHUNK, write.max_write_without_response_size)
         await client.start_notify(notify, self._on_notify)
@@ -258,6 +274,14 @@ class BleTransport(Transport):
             self.chunk_size,
         )
 
+    async def read_peer_names(self, timeout_s: float = _NAME_READ_TIMEOUT_S) -> list[str]:
+        """The names the open device gives: advertised (if scanned), GAP name, DIS model."""
+        names = [self._seen_name] if self._seen_name else []
+        if self._client is not None:
+            read = await read_names(self._client, self.address, timeout_s)
+            names += [name for name in read if name not in names]
+        return names
+
     def _on_notify(self, _char: BleakGATTCharacteristic, data: bytearray) -> None:
         """A notification: its bytes go on as they are."""
         self._deliver(bytes(data))
@@ -267,18 +291,32 @@ class BleTransport(Transport):
         if client is self._client:
             self._connection_lost(self._lost_error("the device disconnected"))
 
-    def write(self, data: bytes) -> None:
-        """Queue one frame as chunks of at most MTU - 3 bytes; one task writes them in order."""
+    def write(self, data: bytes, *, slot: str | None = None) -> None:
+        """Queue one frame; one task writes it in chunks of at most MTU - 3 bytes, in order.
+
+        Frames given the same `slot` (an opaque name) replace each other while they wait:
+        a frame that is a whole state (a Theragun speed) makes the waiting one stale, so a
+        stop never queues behind keep-alives and the queue stays short on a slow radio.
+        """
         self._check_writable()
         if not data:
             return
-        size = self.chunk_size
-        self._queue.extend(data[i : i + size] for i in range(0, len(data), size))
+        if slot is None or not self._replace_queued(data, slot):
+            self._queue.append(_Queued(bytes(data), slot))
         self._queued_bytes += len(data)
         if self._writer is None:
             self._idle.clear()
             loop = self._loop or asyncio.get_running_loop()
             self._writer = loop.create_task(self._write_queued(), name=f"ble write {self.address}")
+
+    def _replace_queued(self, data: bytes, slot: str) -> bool:
+        """Put data in place of the waiting frame of `slot`, if any (never the one in flight)."""
+        for queued in itertools.islice(self._queue, 1, None):
+            if queued.slot == slot:
+                self._queued_bytes -= len(queued.frame)
+                queued.frame = bytes(data)
+                return True
+        return False
 
     async def _write_queued(self) -> None:
         """Write chunks until the queue is empty; a failed write is a lost link."""
@@ -287,10 +325,12 @@ class BleTransport(Transport):
         response = self.profile.write_with_response
         try:
             while self._queue:
-                chunk = self._queue[0]
-                await client.write_gatt_char(char, chunk, response=response)
+                frame, size = self._queue[0].frame, self.chunk_size
+                for start in range(0, len(frame), size):
+                    chunk = frame[start : start + size]
+                    await client.write_gatt_char(char, chunk, response=response)
+                    self._queued_bytes -= len(chunk)
                 self._queue.popleft()
-                self._queued_bytes -= len(chunk)
         except Exception as err:
             self._connection_lost(self._lost_error(f"GATT write failed: {_text(err)}"))
         finally:
@@ -298,12 +338,15 @@ class BleTransport(Transport):
             self._idle.set()
 
     async def flush(self, timeout_s: float = 1.0) -> bool:
-        """Wait until every queued chunk was written (acknowledged when writing with response)."""
+        """Wait until every queued chunk was written (acknowledged when writing with response).
+
+        False when timeout_s passed first, or when the link was lost with chunks unwritten.
+        """
         try:
             await asyncio.wait_for(self._idle.wait(), timeout_s)
         except TimeoutError:
             return False
-        return True
+        return self._dropped_bytes == 0
 
     async def _drain(self) -> None:
         """Wait (bounded) for queued writes, then disconnect (bounded)."""
@@ -318,6 +361,7 @@ class BleTransport(Transport):
         writer, self._writer = self._writer, None
         if writer is not None and writer is not asyncio.current_task():
             writer.cancel()
+        self._dropped_bytes += self._queued_bytes
         self._queue.clear()
         self._queued_bytes = 0
         self._idle.set()
@@ -343,12 +387,5 @@ class BleTransport(Transport):
             _LOGGER.debug("%s: disconnect failed: %s", self.address, _text(err))
 
 
-def _other_driver_hint(profile: GattProfile) -> str:
-    """What to try when the service is missing."""
-    if profile is NATIVE_PROFILE:
-        return "a Theragun? add ?driver=theragun"
-    return "not a Theragun Gen 4; a tpdevice gun needs driver=native"
-
-
 def _text(err: BaseException) -> str:
-    return str(err) or type(err).__name__
+    return str(err) or "no details given"

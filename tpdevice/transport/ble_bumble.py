@@ -10,6 +10,7 @@ event loop is shared by every scanner and client of the process, as an OS shares
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from bleak.backends.descriptor import BleakGATTDescriptor
 from bleak.backends.device import BLEDevice
 from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
 from bleak.exc import BleakError
-from bumble import core, gatt_client
+from bumble import core, gatt_client, hci
 from bumble.device import Connection, Device, Peer
 from bumble.hci import Address as HciAddress
 
@@ -45,6 +46,9 @@ _LOGGER = logging.getLogger(__name__)
 DEFAULT_MTU = 247
 MIN_MTU = 23
 ATT_HEADER_BYTES = 3
+ABANDON_TIMEOUT_S = 2.0
+_MAC_TEXT_LEN = 17
+_HEX = frozenset("0123456789abcdefABCDEF")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +65,12 @@ def bleak_uuid(value: core.UUID) -> str:
 
 
 def ble_address(text: str) -> HciAddress:
-    """A typed address from `AA:BB:..`: random static when the top two bits are 11, else public."""
+    """A typed address from `AA:BB:..`: random static when the top two bits are 11, else public.
+
+    BleakError for anything but a MAC address (a macOS device id names no radio address).
+    """
+    if len(text) != _MAC_TEXT_LEN or not all(c in _HEX for c in text.replace(":", "")):
+        raise BleakError(f"{text}: the bumble backend needs a MAC address AA:BB:CC:DD:EE:FF")
     address_type = (
         HciAddress.RANDOM_DEVICE_ADDRESS
         if int(text[:2], 16) >> 6 == 0b11
@@ -141,17 +150,41 @@ class BumbleBleakClient(BaseBleakClient):
             raise
 
     async def _connect_le(self, device: Device) -> Connection:
-        """Create the LE connection; bumble's errors become BleakError."""
+        """Create the LE connection; bumble's errors become BleakError.
+
+        Cancelled (a timeout), the controller's pending connect is cancelled as well: left
+        pending, it refuses the next attempt (command disallowed).
+        """
+        connecting = asyncio.ensure_future(device.connect(self._peer_address, timeout=None))
         try:
-            return await device.connect(self._peer_address, timeout=None)
+            return await asyncio.shield(connecting)
         except core.BaseBumbleError as err:
             raise BleakError(f"{self.address}: connection failed: {err}") from err
+        except asyncio.CancelledError:
+            await asyncio.shield(self._abandon(device, connecting))
+            raise
+
+    async def _abandon(self, device: Device, connecting: asyncio.Future[Connection]) -> None:
+        """Cancel a pending LE connect; a link that came up all the same is ended."""
+        try:
+            async with asyncio.timeout(ABANDON_TIMEOUT_S):
+                if device.is_le_connecting:
+                    await device.send_command(
+                        hci.HCI_LE_Create_Connection_Cancel_Command(), check_result=True
+                    )
+                connection = await connecting
+                await connection.disconnect()
+        except (core.BaseBumbleError, TimeoutError) as err:  # refused or failed: nothing to end
+            _LOGGER.debug("%s: abandoned connect: %s", self.address, err)
+        finally:
+            connecting.cancel()
 
     def _adopt(self, connection: Connection) -> None:
         """Keep the connection and follow its end."""
         self._connection = connection
         self._peer = Peer(connection)
-        connection.on(connection.EVENT_DISCONNECTION, self._on_disconnection)
+        on_disconnection = functools.partial(self._on_disconnection, connection)
+        connection.on(connection.EVENT_DISCONNECTION, on_disconnection)
 
     async def _set_up(self, connection: Connection) -> None:
         """MTU exchange (skipped when 23 is asked for), then the GATT database."""
@@ -201,8 +234,11 @@ class BumbleBleakClient(BaseBleakClient):
             bleak_service,
         )
 
-    def _on_disconnection(self, reason: int) -> None:
-        """The link ended: tell bleak's owner unless we asked for it."""
+    def _on_disconnection(self, connection: Connection, reason: int) -> None:
+        """The link ended: tell bleak's owner unless we asked for it or it is an old link."""
+        if connection is not self._connection:
+            _LOGGER.debug("%s: late disconnect of an earlier link ignored", self.address)
+            return
         _LOGGER.debug("%s: disconnected (reason 0x%02X)", self.address, reason)
         self._connection = self._peer = None
         release, self._release = self._release, None

@@ -19,7 +19,7 @@ from bumble.device import Device
 from bumble.transport import open_transport
 from bumble.transport.common import Transport as HciTransport
 
-from tpdevice.transport.ble_errors import HciOpenError
+from tpdevice.transport.ble_errors import HciOpenError, check_hci_spec, hci_open_error
 
 __all__ = ["HciOpenError", "HciProvider", "HciTarget", "SharedHost", "acquire_host", "hci_label"]
 
@@ -175,20 +175,11 @@ async def _open_host(target: HciTarget) -> SharedHost:
 
 
 async def _open_transport(spec: str) -> HciTransport:
-    """bumble's open_transport with its many failure types folded into HciOpenError."""
+    """bumble's open_transport with its many failure types folded into one-line HciOpenError."""
+    check_hci_spec(spec)
     try:
         return await asyncio.wait_for(open_transport(spec), POWER_ON_TIMEOUT_S)
     except TimeoutError as err:
         raise HciOpenError(f"HCI {spec}: timed out opening the transport") from err
-    except (OSError, ValueError, RuntimeError, core.BaseBumbleError) as err:
-        raise HciOpenError(f"HCI {spec}: {_cause(err)}") from err
-    except Exception as err:  # usb1/pyusb raise their own types, not OSError
-        raise HciOpenError(f"HCI {spec}: {_cause(err)}") from err
-
-
-def _cause(err: BaseException) -> str:
-    """A short text for an HCI open failure."""
-    if isinstance(err, OSError) and err.strerror:
-        return err.strerror[0].lower() + err.strerror[1:]
-    text = str(err)
-    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+    except Exception as err:  # libusb, pyusb, sockets, bad specs: each fails its own way
+        raise hci_open_error(spec, err) from err

@@ -1,9 +1,16 @@
-"""Scan for guns over BLE: native guns by service UUID or name, Theraguns by 0xFFE0 or name."""
+"""Scan for guns over BLE: native guns by service UUID or name, Theraguns by name.
+
+Service 0xFFE0 alone does not make a Theragun: HM-10 / CC254x serial modules and many
+other gadgets advertise it too. A device is listed as a Theragun only when its name is
+one (`Pro`, `Elite`, `Prime`, or a name containing the word Theragun); other 0xFFE0
+devices are left out.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +18,6 @@ from tpdevice.protocol.gatt import (
     NATIVE_NAME_PREFIX,
     NATIVE_SERVICE_UUID,
     THERAGUN_NAMES,
-    THERAGUN_SERVICE_UUID,
 )
 from tpdevice.transport.address import Driver
 from tpdevice.transport.ble_errors import (
@@ -28,11 +34,13 @@ if TYPE_CHECKING:
 
     from tpdevice.transport.ble_bumble_host import HciTarget
 
-__all__ = ["DEFAULT_SCAN_S", "ScanResult", "classify", "scan"]
+__all__ = ["DEFAULT_SCAN_S", "ScanResult", "classify", "is_theragun_name", "scan"]
 
 _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_SCAN_S = 5.0
+_WORD_RE = re.compile(r"[a-z0-9]+")
+_MODEL_WORDS = frozenset(name.lower() for name in THERAGUN_NAMES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,13 +72,19 @@ class ScanResult:
         }
 
 
+def is_theragun_name(ble_name: str | None) -> bool:
+    """True for a name a Gen 4 gun uses: a bare model name (`Pro`), or one naming Theragun."""
+    words = _WORD_RE.findall((ble_name or "").lower())
+    return "theragun" in words or (len(words) == 1 and words[0] in _MODEL_WORDS)
+
+
 def classify(name: str | None, service_uuids: list[str]) -> Driver | None:
     """The driver a gun advertising this name and these services needs; None if not a gun."""
     uuids = {uuid.lower() for uuid in service_uuids}
     if NATIVE_SERVICE_UUID in uuids or (name or "").startswith(NATIVE_NAME_PREFIX):
         return "native"
-    if THERAGUN_SERVICE_UUID in uuids or name in THERAGUN_NAMES:
-        return "theragun"
+    if is_theragun_name(name):
+        return "theragun"  # 0xFFE0 alone is an HM-10 as often as a Theragun
     return None
 
 
@@ -119,4 +133,4 @@ def _scan_error(err: Exception, hci: HciTarget | None) -> TransportError:
     if hci is None and is_no_adapter(err):
         return no_adapter_error("BLE scan", err)
     where = f" on HCI {hci if isinstance(hci, str) else 'in-process radio'}" if hci else ""
-    return TransportError(f"BLE scan{where} failed: {str(err) or type(err).__name__}")
+    return TransportError(f"BLE scan{where} failed: {str(err) or 'no details given'}")
