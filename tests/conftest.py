@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import pytest
 from engine_helpers import FakeGun
 
 from tpdevice.therapy.clock import VirtualClock
+
+if TYPE_CHECKING:  # bumble is optional: the BLE fixtures import it only when used
+    from simulator.ble.radio import VirtualRadio
+    from tpdevice.cli.bench_ble_echo import BleEchoPeripheral
 
 
 @pytest.fixture
@@ -16,3 +21,25 @@ async def gun() -> AsyncIterator[FakeGun]:
     fake = FakeGun(VirtualClock())
     yield fake
     fake.shutdown()
+
+
+@pytest.fixture
+async def radio() -> AsyncIterator[VirtualRadio]:
+    """A started bumble virtual radio (BLE test modules only), closed after."""
+    from simulator.ble.radio import VirtualRadio
+
+    radio = VirtualRadio()
+    await radio.start()
+    yield radio
+    await radio.close()
+
+
+@pytest.fixture
+async def echo(radio: VirtualRadio) -> AsyncIterator[BleEchoPeripheral]:
+    """A raw GATT echo peripheral on the radio, closed after."""
+    from tpdevice.cli.bench_ble_echo import BleEchoPeripheral
+
+    peripheral = BleEchoPeripheral(radio)
+    await peripheral.open()
+    yield peripheral
+    await peripheral.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from typing import Any
 
 import ble_helpers  # noqa: F401 (first: skips this module without the BLE stack)
@@ -37,22 +36,6 @@ GUN_MAC = "F0:7D:00:00:00:03"
 
 def ignore(*args: object) -> None:
     """An on_bytes / on_lost that keeps nothing."""
-
-
-@pytest.fixture
-async def radio() -> AsyncIterator[VirtualRadio]:
-    radio = VirtualRadio()
-    await radio.start()
-    yield radio
-    await radio.close()
-
-
-@pytest.fixture
-async def echo(radio: VirtualRadio) -> AsyncIterator[BleEchoPeripheral]:
-    peripheral = BleEchoPeripheral(radio)
-    await peripheral.open()
-    yield peripheral
-    await peripheral.close()
 
 
 async def test_cancelling_open_while_subscribing_releases_the_connection(

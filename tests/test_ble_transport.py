@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import ble_helpers  # noqa: F401 (first: skips this module without the BLE stack)
 import pytest
@@ -60,22 +59,6 @@ class Sink:
                 self._changed.clear()
                 await self._changed.wait()
         return self.lost[0]
-
-
-@pytest.fixture
-async def radio() -> AsyncIterator[VirtualRadio]:
-    radio = VirtualRadio()
-    await radio.start()
-    yield radio
-    await radio.close()
-
-
-@pytest.fixture
-async def echo(radio: VirtualRadio) -> AsyncIterator[BleEchoPeripheral]:
-    peripheral = BleEchoPeripheral(radio)
-    await peripheral.open()
-    yield peripheral
-    await peripheral.close()
 
 
 def frame_of(size: int, seed: int = 1) -> bytes:
