@@ -11,8 +11,8 @@ from engine_helpers import FakeGun
 from tpdevice.therapy.clock import VirtualClock
 
 if TYPE_CHECKING:  # bumble is optional: the BLE fixtures import it only when used
-    from simulator.ble.radio import VirtualRadio
     from tpdevice.cli.bench_ble_echo import BleEchoPeripheral
+    from tpdevice_sim.ble.radio import VirtualRadio
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ async def gun() -> AsyncIterator[FakeGun]:
 @pytest.fixture
 async def radio() -> AsyncIterator[VirtualRadio]:
     """A started bumble virtual radio (BLE test modules only), closed after."""
-    from simulator.ble.radio import VirtualRadio
+    from tpdevice_sim.ble.radio import VirtualRadio
 
     radio = VirtualRadio()
     await radio.start()

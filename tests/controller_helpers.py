@@ -7,8 +7,8 @@ import contextlib
 import signal
 import sys
 
-from simulator.gun import SimulatorFleet
 from tpdevice.protocol import FaultCode, MotorState
+from tpdevice_sim.gun import SimulatorFleet
 
 WATCHDOG_MS = 200
 # A controller in its own process: connects, starts the motor, heartbeats until killed.

@@ -10,10 +10,6 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from simulator.config import ALL_FEATURES, FirmwareConfig
-from simulator.gun import SimulatedGun
-from simulator.links import LoopbackLink
-from simulator.physics import PRESETS, ContactScenario
 from tpdevice.device import ClientOptions, DeviceClient
 from tpdevice.device.feed import DeviceEvent
 from tpdevice.device.heartbeat import Heartbeat
@@ -36,6 +32,10 @@ from tpdevice.therapy.events import Event
 from tpdevice.therapy.profile import Profile
 from tpdevice.therapy.summary import Summary
 from tpdevice.transport import LoopbackTransport, TransportOpenError
+from tpdevice_sim.config import ALL_FEATURES, FirmwareConfig
+from tpdevice_sim.gun import SimulatedGun
+from tpdevice_sim.links import LoopbackLink
+from tpdevice_sim.physics import PRESETS, ContactScenario
 
 STEADY_N = 12.0  # in the first hold's band (10..20 N) of small_profile() and in contact
 

@@ -86,7 +86,7 @@ def test_unreachable_device_is_one_line(capsys: pytest.CaptureFixture[str]) -> N
 
 def test_serial_echo_server_echoes_and_stops_cleanly() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "simulator.echo", "--transport", "serial"],
+        [sys.executable, "-m", "tpdevice_sim.echo", "--transport", "serial"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -13,15 +13,15 @@ from ble_helpers import clean_env, hide_adapters
 from cli_helpers import run_main
 from controller_helpers import kill_controller_mid_run
 
-from simulator.ble.radio import VirtualRadio
-from simulator.ble.spec import BleIdentity, BleSlot
-from simulator.config import FirmwareConfig
-from simulator.gun import SimulatedGun, SimulatorFleet
-from simulator.links import make_link
 from tpdevice.device import ConnectionState, open_client
 from tpdevice.device.reconnect import Backoff
 from tpdevice.protocol import ProgramStep, StepKind
 from tpdevice.transport import BleTransport
+from tpdevice_sim.ble.radio import VirtualRadio
+from tpdevice_sim.ble.spec import BleIdentity, BleSlot
+from tpdevice_sim.config import FirmwareConfig
+from tpdevice_sim.gun import SimulatedGun, SimulatorFleet
+from tpdevice_sim.links import make_link
 
 LONG_SERIAL = "SN-" + "0123456789" * 12  # CAPABILITIES of ~290 bytes: more than one chunk
 LONG_FIRMWARE = "fw-" + "abcdefghij" * 3

@@ -13,10 +13,6 @@ from bleak import BleakClient
 from bleak.exc import BleakError
 from bumble.transport.common import TransportSpecError
 
-from simulator.ble.radio import VirtualRadio
-from simulator.ble.spec import BleIdentity, BleSlot
-from simulator.ble.theragun_peripheral import TheragunPeripheral
-from simulator.theragun import TheragunFirmware
 from tpdevice.cli.bench_ble_echo import BleEchoPeripheral
 from tpdevice.device.reconnect import is_permanent
 from tpdevice.protocol.slip import END
@@ -29,6 +25,10 @@ from tpdevice.transport import (
 from tpdevice.transport import ble_bumble_host as hosts
 from tpdevice.transport.ble_bumble import BumbleBleakClient
 from tpdevice.transport.ble_errors import HciOpenError, check_hci_spec, hci_open_error
+from tpdevice_sim.ble.radio import VirtualRadio
+from tpdevice_sim.ble.spec import BleIdentity, BleSlot
+from tpdevice_sim.ble.theragun_peripheral import TheragunPeripheral
+from tpdevice_sim.theragun import TheragunFirmware
 
 ECHO_MAC = "F0:7D:00:00:00:01"
 GUN_MAC = "F0:7D:00:00:00:03"

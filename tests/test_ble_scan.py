@@ -14,14 +14,14 @@ from ble_helpers import hide_adapters
 from cli_helpers import run_main
 from rich.console import Console
 
-from simulator.ble.spec import BleSlot
-from simulator.ble.theragun_peripheral import TheragunPeripheral, theragun_identity
-from simulator.gun import SimulatorFleet
-from simulator.theragun import TheragunFirmware
 from tpdevice.cli.devices_cmd import render_table
 from tpdevice.protocol.gatt import NATIVE_SERVICE_UUID, THERAGUN_SERVICE_UUID
 from tpdevice.transport import ScanResult, TransportOpenError, scan
 from tpdevice.transport.ble_scan import classify
+from tpdevice_sim.ble.spec import BleSlot
+from tpdevice_sim.ble.theragun_peripheral import TheragunPeripheral, theragun_identity
+from tpdevice_sim.gun import SimulatorFleet
+from tpdevice_sim.theragun import TheragunFirmware
 
 SCAN_S = 0.3
 

@@ -16,8 +16,6 @@ from pathlib import Path
 import pytest
 from ble_helpers import clean_env
 
-from simulator.ble.theragun_peripheral import TheragunFleet, TheragunPeripheral
-from simulator.gun import SimulatedGun, SimulatorFleet
 from tpdevice.device import Backoff, DeviceClient, TheragunClient, open_client, open_gun
 from tpdevice.protocol import (
     FaultCode,
@@ -38,6 +36,8 @@ from tpdevice.therapy.loader import load_profile
 from tpdevice.therapy.profile import Profile
 from tpdevice.therapy.summary import Summary
 from tpdevice.therapy.timeline import Timeline
+from tpdevice_sim.ble.theragun_peripheral import TheragunFleet, TheragunPeripheral
+from tpdevice_sim.gun import SimulatedGun, SimulatorFleet
 
 PROFILE_PATH = Path(__file__).parent / "data" / "profiles_short" / "ble-short.yaml"
 SCALE = 10.0  # gun and session time run this much faster than the radio's real time

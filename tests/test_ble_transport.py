@@ -9,7 +9,6 @@ import pytest
 from bleak.exc import BleakBluetoothNotAvailableError, BleakBluetoothNotAvailableReason, BleakError
 from fakes import assert_lost
 
-from simulator.ble.radio import VirtualRadio
 from tpdevice.cli.bench_ble_echo import ECHO_NAME, BleEchoPeripheral
 from tpdevice.device.reconnect import is_permanent
 from tpdevice.protocol.slip import END
@@ -26,6 +25,7 @@ from tpdevice.transport import (
     parse_address,
 )
 from tpdevice.transport.ble import HCI_ENV
+from tpdevice_sim.ble.radio import VirtualRadio
 
 ECHO_MAC = "F0:7D:00:00:00:01"
 
@@ -277,9 +277,9 @@ async def test_no_adapter_is_one_clear_permanent_line(
 async def test_theragun_profile_writes_with_response_and_hears_notifications(
     radio: VirtualRadio,
 ) -> None:
-    from simulator.ble.spec import BleSlot
-    from simulator.ble.theragun_peripheral import TheragunPeripheral, theragun_identity
-    from simulator.theragun import TheragunFirmware
+    from tpdevice_sim.ble.spec import BleSlot
+    from tpdevice_sim.ble.theragun_peripheral import TheragunPeripheral, theragun_identity
+    from tpdevice_sim.theragun import TheragunFirmware
 
     firmware = TheragunFirmware("Elite")
     gun = TheragunPeripheral(firmware, BleSlot(radio, theragun_identity(2, "Elite", firmware)))

@@ -121,7 +121,7 @@ async def probe_process(*args: str) -> tuple[int, str, str]:
     ids=["by-name", "by-mac"],
 )
 async def test_probe_spins_a_theragun_over_ble_and_stops_it(form: str, model: str) -> None:
-    from simulator.ble.theragun_peripheral import TheragunFleet
+    from tpdevice_sim.ble.theragun_peripheral import TheragunFleet
 
     async with TheragunFleet(1, model="Pro") as fleet:
         firmware = fleet.guns[0].firmware
@@ -140,8 +140,8 @@ async def test_probe_spins_a_theragun_over_ble_and_stops_it(form: str, model: st
 
 @needs_bumble
 async def test_the_wrong_driver_for_a_gun_is_one_line() -> None:
-    from simulator.ble.theragun_peripheral import TheragunFleet
-    from simulator.gun import SimulatorFleet
+    from tpdevice_sim.ble.theragun_peripheral import TheragunFleet
+    from tpdevice_sim.gun import SimulatorFleet
 
     async with SimulatorFleet("ble", 1) as natives, TheragunFleet(1) as theraguns:
         native = natives.addresses[0]

@@ -15,7 +15,6 @@ import pytest
 from cli_helpers import json_lines, run_main
 from rich.console import Console
 
-from simulator.gun import SimulatorFleet
 from tpdevice.cli.keys import KeyAction, KeyReader, action_for_key
 from tpdevice.cli.run_cmd import RunError, apply_key, check_outcome, load_run_profile
 from tpdevice.cli.run_summary import summary_renderable
@@ -30,6 +29,7 @@ from tpdevice.cli.run_view import (
 from tpdevice.protocol import FaultCode, MotorState
 from tpdevice.therapy.profile_errors import ProfileError
 from tpdevice.therapy.summary import StepSummary, Summary
+from tpdevice_sim.gun import SimulatorFleet
 
 # sweep 2 s, hold 2 s + release 1 s twice (wall timer), rest 1 s, sweep 1 s: 10 s, 7 steps.
 SHORT = """\

@@ -15,14 +15,14 @@ import pytest
 from cli_helpers import json_lines, run_main
 from rich.console import Console
 
-from simulator.firmware import Firmware
-from simulator.gun import SimulatorFleet
 from tpdevice.cli.run_cmd import load_run_profile, parse_settings, run
 from tpdevice.cli.run_output import JsonRunOutput, summary_json
 from tpdevice.cli.run_summary import summary_renderable
 from tpdevice.cli.run_view import Reading, RunHeader, RunView
 from tpdevice.protocol import FaultCode, MotorState
 from tpdevice.therapy.summary import StepSummary, Summary
+from tpdevice_sim.firmware import Firmware
+from tpdevice_sim.gun import SimulatorFleet
 
 HEAD = """\
 title: Regression run

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from simulator.gun import SimulatorFleet
 from tpdevice.protocol import FaultCode, MotorState
+from tpdevice_sim.gun import SimulatorFleet
 
 
 async def start_probe(address: str) -> asyncio.subprocess.Process:

@@ -12,9 +12,6 @@ from typing import Any
 
 import pytest
 
-from simulator.faults import parse_fault_spec
-from simulator.gun import SimulatorFleet
-from simulator.links import LoopbackLink
 from tpdevice.device import (
     ClientOptions,
     ConnectionState,
@@ -43,6 +40,9 @@ from tpdevice.transport import (
     open_transport,
     parse_address,
 )
+from tpdevice_sim.faults import parse_fault_spec
+from tpdevice_sim.gun import SimulatorFleet
+from tpdevice_sim.links import LoopbackLink
 
 TRANSPORTS = ["loopback", "serial", "tcp"]
 

@@ -10,14 +10,14 @@ import pytest
 from engine_helpers import sim_gun, sim_session, small_profile, types_of
 from repo_paths import shipped_profiles
 
-from simulator.config import ALL_FEATURES
-from simulator.physics import ContactScenario
 from tpdevice.protocol import Feature, MotorState
 from tpdevice.therapy.compat import CompatibilityError
 from tpdevice.therapy.engine import ExecutionMode, Session, SessionOptions, SessionState
 from tpdevice.therapy.events import Event, StepStarted
 from tpdevice.therapy.loader import load_profile
 from tpdevice.therapy.timeline import Overrides
+from tpdevice_sim.config import ALL_FEATURES
+from tpdevice_sim.physics import ContactScenario
 
 MODES = [ExecutionMode.HOST, ExecutionMode.FIRMWARE]
 _CONTACT_EVENTS = {"hold.paused", "hold.resumed", "pressure.low", "pressure.high"}

@@ -44,11 +44,13 @@ def test_tpdevice_imports_only_downward(path: Path) -> None:
         target = layer_of(module)
         if own is not None and target is not None:
             assert target <= own, f"{rel} imports {module}: a lower layer"
-        if module.split(".")[0] == "simulator":
+        if module.split(".")[0] == "tpdevice_sim":
             assert rel in SIMULATOR_USERS or rel.startswith("tpdevice/cli/"), f"{rel}: {module}"
 
 
-@pytest.mark.parametrize("path", source_files("simulator"), ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize(
+    "path", source_files("simulator/tpdevice_sim"), ids=lambda p: str(p.relative_to(ROOT))
+)
 def test_simulator_imports_only_the_protocol(path: Path) -> None:
     for module in imported_modules(path):
         if module.split(".")[0] == "tpdevice":

@@ -20,11 +20,6 @@ from bumble.transport import open_transport
 from bumble.transport.common import Transport
 from cli_helpers import run_main
 
-from simulator.ble.radio import VirtualRadio
-from simulator.ble.server import advertising_payloads, bumble_uuid
-from simulator.ble.theragun_peripheral import TheragunFleet
-from simulator.faults import FaultSpec
-from simulator.gun import SimulatorFleet
 from tpdevice.device import open_gun
 from tpdevice.protocol import (
     Capabilities,
@@ -44,6 +39,11 @@ from tpdevice.protocol import (
 )
 from tpdevice.protocol import gatt as contract
 from tpdevice.protocol.slip import END
+from tpdevice_sim.ble.radio import VirtualRadio
+from tpdevice_sim.ble.server import advertising_payloads, bumble_uuid
+from tpdevice_sim.ble.theragun_peripheral import TheragunFleet
+from tpdevice_sim.faults import FaultSpec
+from tpdevice_sim.gun import SimulatorFleet
 
 GUN_0 = contract.sim_address(0)
 GUN_1 = contract.sim_address(1)
@@ -577,9 +577,9 @@ def test_an_hci_file_that_cannot_be_polled_is_one_line_not_an_abort() -> None:
 def test_without_bumble_only_ble_is_missing() -> None:
     script = (
         "import sys; sys.modules['bumble'] = None\n"
-        "import simulator, simulator.gun, simulator.ble, tpdevice, tpdevice.cli.app\n"
-        "from simulator.ble import BleUnavailableError\n"
-        "from simulator.gun import SimulatorFleet\n"
+        "import tpdevice_sim, simulator.gun, simulator.ble, tpdevice, tpdevice.cli.app\n"
+        "from tpdevice_sim.ble import BleUnavailableError\n"
+        "from tpdevice_sim.gun import SimulatorFleet\n"
         "SimulatorFleet('serial', 1)\n"
         "try:\n"
         "    SimulatorFleet('ble', 1)\n"

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from simulator.clock import ManualClock, RealClock, ScaledClock, SimClock
+from tpdevice_sim.clock import ManualClock, RealClock, ScaledClock, SimClock
 
 
 class _FakeMonotonic:

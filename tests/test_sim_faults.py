@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from simulator.faults import FaultInjector, FaultSpec, FaultSpecError, parse_fault_spec
+from tpdevice_sim.faults import FaultInjector, FaultSpec, FaultSpecError, parse_fault_spec
 
 FRAME = bytes(range(1, 17))
 N_FRAMES = 10_000

@@ -7,11 +7,6 @@ import itertools
 
 import pytest
 
-from simulator.config import ALL_FEATURES, FirmwareConfig
-from simulator.firmware import Firmware
-from simulator.invariants import InvariantMonitor
-from simulator.physics import ContactScenario
-from simulator.testing import FirmwareHarness
 from tpdevice.protocol import (
     NO_STEP,
     Ack,
@@ -40,6 +35,11 @@ from tpdevice.protocol import (
     encode_frame,
     encode_message,
 )
+from tpdevice_sim.config import ALL_FEATURES, FirmwareConfig
+from tpdevice_sim.firmware import Firmware
+from tpdevice_sim.invariants import InvariantMonitor
+from tpdevice_sim.physics import ContactScenario
+from tpdevice_sim.testing import FirmwareHarness
 
 
 @pytest.fixture

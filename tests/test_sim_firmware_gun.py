@@ -10,10 +10,6 @@ import statistics
 import time
 import tty
 
-from simulator.clock import ScaledClock
-from simulator.faults import FaultSpec
-from simulator.gun import SimulatedGun, SimulatorFleet, serve, tick_s_for_scale
-from simulator.links import LoopbackLink
 from tpdevice.protocol import (
     Ack,
     Capabilities,
@@ -35,6 +31,10 @@ from tpdevice.protocol import (
     encode_stream,
 )
 from tpdevice.transport.loopback import LoopbackTransport
+from tpdevice_sim.clock import ScaledClock
+from tpdevice_sim.faults import FaultSpec
+from tpdevice_sim.gun import SimulatedGun, SimulatorFleet, serve, tick_s_for_scale
+from tpdevice_sim.links import LoopbackLink
 
 
 class _Host:

@@ -7,9 +7,6 @@ from typing import Any
 
 import pytest
 
-from simulator.config import ALL_FEATURES, FirmwareConfig
-from simulator.physics import ContactScenario
-from simulator.testing import FirmwareHarness, Received
 from tpdevice.protocol import (
     NO_STEP,
     Ack,
@@ -31,6 +28,9 @@ from tpdevice.protocol import (
     Telemetry,
     program_hash,
 )
+from tpdevice_sim.config import ALL_FEATURES, FirmwareConfig
+from tpdevice_sim.physics import ContactScenario
+from tpdevice_sim.testing import FirmwareHarness, Received
 
 RUN, PAUSE, RESUME, ABORT = (ProgramControl(action) for action in ProgramAction)
 K = StepEventKind

@@ -11,8 +11,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from simulator.faults import FaultSpec
-from simulator.links import FrameLink, LoopbackLink, PtyLink, TcpLink, make_link
 from tpdevice.protocol import (
     Ack,
     Frame,
@@ -24,6 +22,8 @@ from tpdevice.protocol import (
     encode_message,
     encode_stream,
 )
+from tpdevice_sim.faults import FaultSpec
+from tpdevice_sim.links import FrameLink, LoopbackLink, PtyLink, TcpLink, make_link
 
 Recv = Callable[[], Awaitable[bytes]]
 Send = Callable[[bytes], Awaitable[None]]

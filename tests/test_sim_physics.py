@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from simulator.physics import (
+from tpdevice_sim.physics import (
     DEFAULT_MODEL,
     PRESETS,
     BatteryModel,

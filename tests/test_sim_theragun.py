@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from simulator.theragun import KEEPALIVE_S, NOTIFICATION_SIZE, TheragunFirmware
+from tpdevice_sim.theragun import KEEPALIVE_S, NOTIFICATION_SIZE, TheragunFirmware
 
 SPEED_2400 = bytes.fromhex("aa 70 01 03 09 60 03")  # cs = 1+3+0x09+0x60+3 = 0x70
 SPEED_2100 = bytes.fromhex("aa 43 01 03 08 34 03")  # 0x0834: 1+3+0x08+0x34+3 = 0x43

@@ -8,14 +8,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from simulator.clock import ManualClock
-from simulator.gun import SimulatorFleet
-from simulator.links import LoopbackLink
 from tpdevice.device import ClientOptions, DeviceClient, DeviceEvent, open_client
 from tpdevice.protocol import Fault, FaultCode, MotorState, Telemetry
 from tpdevice.therapy.clock import VirtualClock
 from tpdevice.therapy.devicetime import DeviceTimeMap, sync_device_time
 from tpdevice.transport import LoopbackTransport
+from tpdevice_sim.clock import ManualClock
+from tpdevice_sim.gun import SimulatorFleet
+from tpdevice_sim.links import LoopbackLink
 
 TELEMETRY_HZ = 20
 

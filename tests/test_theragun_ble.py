@@ -12,7 +12,7 @@ from tpdevice.device import DeviceRangeError, TheragunClient, open_gun, run_hear
 from tpdevice.device.theragun import STOP_TIMEOUT_S, WATCHDOG_MIN_MS
 
 if TYPE_CHECKING:
-    from simulator.ble.theragun_peripheral import TheragunFleet
+    from tpdevice_sim.ble.theragun_peripheral import TheragunFleet
 
 
 def _ble_ready() -> bool:
@@ -29,7 +29,7 @@ ble = pytest.mark.skipif(not _ble_ready(), reason="BLE tests need the ble-sim ex
 
 @pytest.fixture
 async def pro_fleet() -> AsyncIterator[TheragunFleet]:
-    from simulator.ble.theragun_peripheral import TheragunFleet
+    from tpdevice_sim.ble.theragun_peripheral import TheragunFleet
 
     async with TheragunFleet(1, model="Pro") as fleet:
         yield fleet
@@ -84,10 +84,10 @@ async def test_a_pro_reached_by_mac_runs_only_inside_its_model_range(
 async def test_a_gun_reached_by_mac_takes_its_model_from_the_names_it_gives(
     gap_name: str, dis_model: str, model: str
 ) -> None:
-    from simulator.ble.radio import VirtualRadio
-    from simulator.ble.spec import BleIdentity, BleSlot
-    from simulator.ble.theragun_peripheral import TheragunPeripheral
-    from simulator.theragun import TheragunFirmware
+    from tpdevice_sim.ble.radio import VirtualRadio
+    from tpdevice_sim.ble.spec import BleIdentity, BleSlot
+    from tpdevice_sim.ble.theragun_peripheral import TheragunPeripheral
+    from tpdevice_sim.theragun import TheragunFirmware
 
     radio = VirtualRadio()
     await radio.start()

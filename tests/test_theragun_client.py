@@ -10,8 +10,6 @@ from dataclasses import dataclass
 import pytest
 from fakes import fast_options
 
-from simulator.clock import ManualClock
-from simulator.theragun import KEEPALIVE_S, TheragunFirmware, TheragunLoopbackLink
 from tpdevice.device import (
     ConnectionState,
     DeviceClient,
@@ -34,6 +32,8 @@ from tpdevice.protocol import (
     StopReason,
 )
 from tpdevice.transport import EchoPeer, LoopbackTransport, parse_address
+from tpdevice_sim.clock import ManualClock
+from tpdevice_sim.theragun import KEEPALIVE_S, TheragunFirmware, TheragunLoopbackLink
 
 ADDRESS = "sim-theragun"
 
@@ -359,7 +359,7 @@ async def test_open_gun_gives_native_clients_for_native_addresses() -> None:
 
 async def test_over_the_virtual_radio_a_theragun_name_selects_the_driver() -> None:
     pytest.importorskip("bumble", reason="BLE tests need bumble (the ble-sim extra)")
-    from simulator.ble.theragun_peripheral import TheragunFleet
+    from tpdevice_sim.ble.theragun_peripheral import TheragunFleet
 
     async with TheragunFleet(1, model="Pro") as fleet:
         hci = fleet.addresses[0].split("?", 1)[1]

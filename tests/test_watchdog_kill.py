@@ -2,7 +2,7 @@
 
 from controller_helpers import kill_controller_mid_run
 
-from simulator.gun import SimulatorFleet
+from tpdevice_sim.gun import SimulatorFleet
 
 
 async def test_sigkill_of_the_controller_stops_the_motor_within_the_watchdog() -> None:

@@ -227,7 +227,7 @@ def version() -> None:
     typer.echo(__version__)
 
 
-QUIET_LOGGERS = ("tpdevice", "simulator", "bumble", "bleak", "bleak_retry_connector", "asyncio")
+QUIET_LOGGERS = ("tpdevice", "tpdevice_sim", "bumble", "bleak", "bleak_retry_connector", "asyncio")
 
 
 def quiet_library_logs() -> None:

@@ -17,14 +17,14 @@ from typing import Any
 from bumble import gatt
 from bumble.device import Connection
 
-from simulator.ble.radio import VirtualRadio
-from simulator.ble.server import GattPeripheral, bumble_uuid
-from simulator.ble.spec import BleIdentity, PeripheralHci
 from tpdevice.cli.bench_child import ChildServer, python_module_argv
 from tpdevice.cli.bench_echo import EchoRoundTrip
 from tpdevice.protocol import gatt as contract
 from tpdevice.protocol.slip import END
 from tpdevice.transport import BleTransport, open_transport, parse_address
+from tpdevice_sim.ble.radio import VirtualRadio
+from tpdevice_sim.ble.server import GattPeripheral, bumble_uuid
+from tpdevice_sim.ble.spec import BleIdentity, PeripheralHci
 
 __all__ = [
     "ECHO_NAME",

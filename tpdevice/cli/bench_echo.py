@@ -75,7 +75,7 @@ async def open_echo(kind: str, frame: bytes, stack: AsyncExitStack) -> EchoRound
     if kind == "loopback":
         transport = LoopbackTransport(EchoPeer(), "echo")
     else:
-        argv = python_module_argv("simulator.echo", "--transport", kind)
+        argv = python_module_argv("tpdevice_sim.echo", "--transport", kind)
         child = await stack.enter_async_context(ChildServer(argv, f"{kind} echo server"))
         transport = open_transport(parse_address(child.address))
     echo = EchoRoundTrip(transport, frame)

@@ -8,16 +8,16 @@ import signal
 import sys
 from dataclasses import dataclass
 
-from simulator.ble.spec import BUMBLE_HINT, BleHciError, BleUnavailableError
-from simulator.faults import FaultSpec, FaultSpecError, parse_fault_spec
-from simulator.gun import SimulatorFleet
-from simulator.gun import serve as serve_fleet
-from simulator.physics import PRESETS, ContactScenario
 from tpdevice.cli.bench_loop import resolve_loop_name, run_on_loop
 from tpdevice.cli.errors import CliError
 from tpdevice.errors import TpDeviceError
 from tpdevice.protocol.gatt import SIM_MAX_GUNS
 from tpdevice.transport.ble_errors import HciOpenError, check_hci_spec, hci_open_error
+from tpdevice_sim.ble.spec import BUMBLE_HINT, BleHciError, BleUnavailableError
+from tpdevice_sim.faults import FaultSpec, FaultSpecError, parse_fault_spec
+from tpdevice_sim.gun import SimulatorFleet
+from tpdevice_sim.gun import serve as serve_fleet
+from tpdevice_sim.physics import PRESETS, ContactScenario
 
 __all__ = ["SimError", "SimSettings", "parse_settings", "run"]
 
@@ -183,8 +183,8 @@ def _native_fleet(settings: SimSettings) -> SimulatorFleet:
 async def _serve_theragun(settings: SimSettings, stop: asyncio.Event) -> None:
     """Theragun guns on BLE until stop is set."""
     try:
-        from simulator.ble.theragun_peripheral import TheragunFleet
-        from simulator.ble.theragun_peripheral import serve as serve_theraguns
+        from tpdevice_sim.ble.theragun_peripheral import TheragunFleet
+        from tpdevice_sim.ble.theragun_peripheral import serve as serve_theraguns
     except ImportError:
         raise BleUnavailableError(BUMBLE_HINT) from None
     model = settings.theragun_model or ""

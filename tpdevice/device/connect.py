@@ -116,13 +116,13 @@ async def _start_sim(
 ) -> tuple[TransportFactory, OnClose]:
     """Start an in-process simulated gun; return its transport factory and its stopper.
 
-    `sim_options` go to simulator.gun.SimulatorFleet (seed, faults, time_scale, model,
+    `sim_options` go to tpdevice_sim.gun.SimulatorFleet (seed, faults, time_scale, model,
     scenario); `faults` may also be a spec string like "drop=0.05,dup=0.01".
     """
     # Imported here: only the built-in `sim` address needs the simulator.
-    from simulator.faults import parse_fault_spec
-    from simulator.gun import SimulatorFleet
-    from simulator.links import LoopbackLink
+    from tpdevice_sim.faults import parse_fault_spec
+    from tpdevice_sim.gun import SimulatorFleet
+    from tpdevice_sim.links import LoopbackLink
 
     options = dict(sim_options)
     if isinstance(options.get("faults"), str):
@@ -141,8 +141,8 @@ async def _start_theragun_sim(
     address: DeviceAddress, sim_options: dict[str, Any]
 ) -> tuple[TransportFactory, OnClose, TheragunModel]:
     """Start an in-process simulated Theragun; its transport factory, stopper and model."""
-    from simulator.clock import ScaledClock
-    from simulator.theragun import TheragunFirmware, TheragunLoopbackLink
+    from tpdevice_sim.clock import ScaledClock
+    from tpdevice_sim.theragun import TheragunFirmware, TheragunLoopbackLink
 
     options = dict(sim_options)
     try:

@@ -28,7 +28,7 @@ _LOGGER = logging.getLogger(__name__)
 
 @runtime_checkable
 class HciProvider(Protocol):
-    """An in-process radio (simulator.ble.radio.VirtualRadio): a new adapter on each call."""
+    """An in-process radio (tpdevice_sim.ble.radio.VirtualRadio): a new adapter on each call."""
 
     def attach_host_controller(self) -> HciTransport:
         """A fresh host-side controller; its .source and .sink speak HCI."""

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 
-from simulator.invariants import Violation
+from tpdevice_sim.invariants import Violation
 
 if TYPE_CHECKING:
-    from simulator.ble.spec import PeripheralHci
+    from tpdevice_sim.ble.spec import PeripheralHci
 
 __all__ = ["Fleet", "FleetMember", "serve"]
 

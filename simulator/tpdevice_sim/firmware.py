@@ -6,15 +6,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from simulator.config import FirmwareConfig
-from simulator.core import FirmwareCore
-from simulator.invariants import InvariantMonitor
-from simulator.physics import GunPhysics
-from simulator.program import (
-    ProgramRunner,
-    ProgramUpload,
-)
-from simulator.reliable import DedupWindow, seq_behind
 from tpdevice.protocol import (
     PROTOCOL_VERSION,
     Ack,
@@ -43,6 +34,15 @@ from tpdevice.protocol import (
     encode_message,
     msg_type_name,
 )
+from tpdevice_sim.config import FirmwareConfig
+from tpdevice_sim.core import FirmwareCore
+from tpdevice_sim.invariants import InvariantMonitor
+from tpdevice_sim.physics import GunPhysics
+from tpdevice_sim.program import (
+    ProgramRunner,
+    ProgramUpload,
+)
+from tpdevice_sim.reliable import DedupWindow, seq_behind
 
 __all__ = ["Firmware"]
 

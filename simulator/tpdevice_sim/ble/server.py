@@ -15,8 +15,8 @@ from bumble.core import UUID, AdvertisingData
 from bumble.device import Connection, Device, DeviceConfiguration
 from bumble.transport.common import Transport
 
-from simulator.ble.spec import BleHciError, BleIdentity, PeripheralHci
 from tpdevice.protocol import gatt as contract
+from tpdevice_sim.ble.spec import BleHciError, BleIdentity, PeripheralHci
 
 __all__ = [
     "ADVERTISING_INTERVAL_MS",

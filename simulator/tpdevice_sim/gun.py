@@ -6,16 +6,16 @@ import asyncio
 import logging
 import random
 
-from simulator.ble.spec import BleIdentity, BleSlot, PeripheralHci, open_hci
-from simulator.clock import EventClock, RealClock, ScaledClock, SimClock, TimerHandle
-from simulator.config import FirmwareConfig
-from simulator.faults import FaultSpec
-from simulator.firmware import Firmware
-from simulator.fleet import Fleet, serve
-from simulator.invariants import InvariantMonitor, Violation
-from simulator.links import TRANSPORTS, FrameLink, make_link
-from simulator.physics import DEFAULT_MODEL, PRESETS, ContactScenario, GunPhysics
 from tpdevice.protocol import Frame
+from tpdevice_sim.ble.spec import BleIdentity, BleSlot, PeripheralHci, open_hci
+from tpdevice_sim.clock import EventClock, RealClock, ScaledClock, SimClock, TimerHandle
+from tpdevice_sim.config import FirmwareConfig
+from tpdevice_sim.faults import FaultSpec
+from tpdevice_sim.firmware import Firmware
+from tpdevice_sim.fleet import Fleet, serve
+from tpdevice_sim.invariants import InvariantMonitor, Violation
+from tpdevice_sim.links import TRANSPORTS, FrameLink, make_link
+from tpdevice_sim.physics import DEFAULT_MODEL, PRESETS, ContactScenario, GunPhysics
 
 __all__ = ["SimulatedGun", "SimulatorFleet", "serve", "tick_s_for_scale"]
 

@@ -12,13 +12,13 @@ import logging
 from bumble import gatt
 from bumble.device import Connection
 
-from simulator.ble.server import GattPeripheral, bumble_uuid
-from simulator.ble.spec import BleIdentity, BleSlot, PeripheralHci, open_hci
-from simulator.clock import RealClock, ScaledClock, SimClock
-from simulator.fleet import Fleet, serve
-from simulator.invariants import Violation
-from simulator.theragun import THERAGUN_PRESETS, TheragunFirmware
 from tpdevice.protocol import gatt as contract
+from tpdevice_sim.ble.server import GattPeripheral, bumble_uuid
+from tpdevice_sim.ble.spec import BleIdentity, BleSlot, PeripheralHci, open_hci
+from tpdevice_sim.clock import RealClock, ScaledClock, SimClock
+from tpdevice_sim.fleet import Fleet, serve
+from tpdevice_sim.invariants import Violation
+from tpdevice_sim.theragun import THERAGUN_PRESETS, TheragunFirmware
 
 __all__ = ["MANUFACTURER", "TICK_S", "TheragunFleet", "TheragunPeripheral", "serve"]
 

@@ -17,8 +17,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 
-from simulator.clock import RealClock, SimClock
-from simulator.invariants import Violation
+from tpdevice_sim.clock import RealClock, SimClock
+from tpdevice_sim.invariants import Violation
 
 __all__ = [
     "KEEPALIVE_S",

@@ -6,11 +6,6 @@ import math
 import random
 from dataclasses import dataclass
 
-from simulator.clock import ManualClock
-from simulator.config import FirmwareConfig
-from simulator.firmware import Firmware
-from simulator.invariants import InvariantMonitor
-from simulator.physics import ContactScenario, GunPhysics
 from tpdevice.protocol import (
     Ack,
     Capabilities,
@@ -27,6 +22,11 @@ from tpdevice.protocol import (
     encode_frame,
     encode_message,
 )
+from tpdevice_sim.clock import ManualClock
+from tpdevice_sim.config import FirmwareConfig
+from tpdevice_sim.firmware import Firmware
+from tpdevice_sim.invariants import InvariantMonitor
+from tpdevice_sim.physics import ContactScenario, GunPhysics
 
 __all__ = ["FirmwareHarness", "Received"]
 

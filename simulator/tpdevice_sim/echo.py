@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     except OSError as err:
-        sys.stderr.write(f"simulator.echo: {err}\n")
+        sys.stderr.write(f"tpdevice_sim.echo: {err}\n")
         return 1
     return 0
 

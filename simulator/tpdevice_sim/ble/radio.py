@@ -19,7 +19,7 @@ from bumble.link import LocalLink
 from bumble.transport import open_transport
 from bumble.transport.common import PacketParser, Transport
 
-from simulator.ble.spec import BleHciError
+from tpdevice_sim.ble.spec import BleHciError
 
 __all__ = ["LINK_LOST", "ExternalHci", "RadioController", "VirtualRadio"]
 

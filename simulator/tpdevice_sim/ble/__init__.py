@@ -4,7 +4,7 @@ Importing this package does not import bumble; `simulator.ble.spec` is bumble-fr
 `open_hci` says in one line when bumble is missing.
 """
 
-from simulator.ble.spec import (
+from tpdevice_sim.ble.spec import (
     BleHciError,
     BleIdentity,
     BleSlot,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from simulator.physics import DEFAULT_MODEL, PRESETS, GunModelSpec
 from tpdevice.protocol import Feature
+from tpdevice_sim.physics import DEFAULT_MODEL, PRESETS, GunModelSpec
 
 __all__ = ["ALL_FEATURES", "FirmwareConfig"]
 

@@ -6,19 +6,6 @@ import logging
 import math
 from collections.abc import Iterable
 
-from simulator.config import FirmwareConfig
-from simulator.invariants import InvariantMonitor
-from simulator.physics import GunPhysics
-from simulator.program import (
-    PULL_TIMEOUT_S,
-    PendingPull,
-    Program,
-    ProgramRunner,
-    ProgramUpload,
-    StepChange,
-)
-from simulator.reliable import RETRY_INTERVAL_S, ReliableOutbox
-from simulator.safety import FaultTable, ForceCapGuard, Watchdog
 from tpdevice.protocol import (
     NO_STEP,
     Fault,
@@ -35,6 +22,19 @@ from tpdevice.protocol import (
     Telemetry,
     encode_message,
 )
+from tpdevice_sim.config import FirmwareConfig
+from tpdevice_sim.invariants import InvariantMonitor
+from tpdevice_sim.physics import GunPhysics
+from tpdevice_sim.program import (
+    PULL_TIMEOUT_S,
+    PendingPull,
+    Program,
+    ProgramRunner,
+    ProgramUpload,
+    StepChange,
+)
+from tpdevice_sim.reliable import RETRY_INTERVAL_S, ReliableOutbox
+from tpdevice_sim.safety import FaultTable, ForceCapGuard, Watchdog
 
 __all__ = ["FirmwareCore"]
 

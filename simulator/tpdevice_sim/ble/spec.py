@@ -86,7 +86,7 @@ class BleSlot:
 def open_hci(spec: str | None = None) -> PeripheralHci:
     """A new VirtualRadio (spec None) or a real controller (`usb:0`); BleUnavailableError."""
     try:
-        from simulator.ble.radio import ExternalHci, VirtualRadio
+        from tpdevice_sim.ble.radio import ExternalHci, VirtualRadio
     except ImportError as err:
         raise BleUnavailableError(BUMBLE_HINT) from err
     return VirtualRadio() if spec is None else ExternalHci(spec)

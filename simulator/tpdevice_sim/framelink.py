@@ -9,7 +9,6 @@ import random
 from collections import deque
 from collections.abc import Callable, Sequence
 
-from simulator.faults import FaultInjector, FaultSpec
 from tpdevice.protocol import (
     Frame,
     FrameError,
@@ -18,6 +17,7 @@ from tpdevice.protocol import (
     encode_frame,
     slip_encode,
 )
+from tpdevice_sim.faults import FaultInjector, FaultSpec
 
 __all__ = ["LINE_DOWN_S", "FrameHandler", "FrameLink"]
 

@@ -13,10 +13,6 @@ from collections.abc import Sequence
 from bumble import gatt
 from bumble.device import Connection
 
-from simulator.ble.server import GattPeripheral, bumble_uuid
-from simulator.ble.spec import BleSlot
-from simulator.faults import FaultSpec
-from simulator.framelink import LINE_DOWN_S, FrameLink
 from tpdevice.protocol import (
     FrameError,
     MessageError,
@@ -28,6 +24,10 @@ from tpdevice.protocol import (
 from tpdevice.protocol import gatt as contract
 from tpdevice.protocol.codec import decode_message
 from tpdevice.protocol.slip import END
+from tpdevice_sim.ble.server import GattPeripheral, bumble_uuid
+from tpdevice_sim.ble.spec import BleSlot
+from tpdevice_sim.faults import FaultSpec
+from tpdevice_sim.framelink import LINE_DOWN_S, FrameLink
 
 __all__ = ["BlePeripheralLink"]
 

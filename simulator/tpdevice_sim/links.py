@@ -14,12 +14,12 @@ import tty
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
-from simulator.faults import FaultSpec
-from simulator.framelink import LINE_DOWN_S, FrameHandler, FrameLink
 from tpdevice.protocol import StreamDecoder
+from tpdevice_sim.faults import FaultSpec
+from tpdevice_sim.framelink import LINE_DOWN_S, FrameHandler, FrameLink
 
 if TYPE_CHECKING:
-    from simulator.ble.spec import BleSlot
+    from tpdevice_sim.ble.spec import BleSlot
 
 __all__ = [
     "LINE_DOWN_S",
@@ -288,7 +288,7 @@ def make_link(
     if transport == "ble":
         if ble is None:
             raise ValueError("a 'ble' link needs its place on a radio (ble=BleSlot(...))")
-        from simulator.ble.peripheral import BlePeripheralLink  # bumble only when asked for
+        from tpdevice_sim.ble.peripheral import BlePeripheralLink  # bumble only when asked for
 
         return BlePeripheralLink(faults, rng=rng, slot=ble)
     if transport == "serial":

@@ -3,14 +3,14 @@
 Imports nothing from tpdevice but `tpdevice.protocol`: it plays independent firmware.
 """
 
-from simulator.clock import ManualClock, RealClock, ScaledClock, SimClock
-from simulator.config import ALL_FEATURES, FirmwareConfig
-from simulator.faults import FaultInjector, FaultSpec, FaultSpecError, parse_fault_spec
-from simulator.firmware import Firmware
-from simulator.gun import SimulatedGun, SimulatorFleet, serve
-from simulator.invariants import InvariantMonitor, Violation
-from simulator.links import TRANSPORTS, FrameLink, LoopbackLink, PtyLink, TcpLink, make_link
-from simulator.physics import DEFAULT_MODEL, PRESETS, ContactScenario, GunModelSpec, GunPhysics
+from tpdevice_sim.clock import ManualClock, RealClock, ScaledClock, SimClock
+from tpdevice_sim.config import ALL_FEATURES, FirmwareConfig
+from tpdevice_sim.faults import FaultInjector, FaultSpec, FaultSpecError, parse_fault_spec
+from tpdevice_sim.firmware import Firmware
+from tpdevice_sim.gun import SimulatedGun, SimulatorFleet, serve
+from tpdevice_sim.invariants import InvariantMonitor, Violation
+from tpdevice_sim.links import TRANSPORTS, FrameLink, LoopbackLink, PtyLink, TcpLink, make_link
+from tpdevice_sim.physics import DEFAULT_MODEL, PRESETS, ContactScenario, GunModelSpec, GunPhysics
 
 __all__ = [
     "ALL_FEATURES",

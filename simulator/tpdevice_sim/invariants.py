@@ -6,9 +6,6 @@ import logging
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from simulator.config import FirmwareConfig
-from simulator.reliable import WINDOW_SIZE, RequestKey, request_key
-from simulator.safety import FORCE_CAP_HOLD_S
 from tpdevice.protocol import (
     Frame,
     FrameFlag,
@@ -23,6 +20,9 @@ from tpdevice.protocol import (
     decode_message,
     msg_type_name,
 )
+from tpdevice_sim.config import FirmwareConfig
+from tpdevice_sim.reliable import WINDOW_SIZE, RequestKey, request_key
+from tpdevice_sim.safety import FORCE_CAP_HOLD_S
 
 __all__ = ["InvariantMonitor", "Violation"]
 
