@@ -577,7 +577,7 @@ def test_an_hci_file_that_cannot_be_polled_is_one_line_not_an_abort() -> None:
 def test_without_bumble_only_ble_is_missing() -> None:
     script = (
         "import sys; sys.modules['bumble'] = None\n"
-        "import tpdevice_sim, simulator.gun, simulator.ble, tpdevice, tpdevice.cli.app\n"
+        "import tpdevice_sim, tpdevice_sim.gun, tpdevice_sim.ble, tpdevice, tpdevice.cli.app\n"
         "from tpdevice_sim.ble import BleUnavailableError\n"
         "from tpdevice_sim.gun import SimulatorFleet\n"
         "SimulatorFleet('serial', 1)\n"
