@@ -37,12 +37,15 @@ STANDARD_BAUDS = (
 _SCHEMES: tuple[str, ...] = get_args(Scheme)
 _DRIVERS: tuple[str, ...] = get_args(Driver)
 _QUERY_KEYS: dict[str, frozenset[str]] = {
-    "sim": frozenset({"driver"}),
+    "sim": frozenset({"driver", "id"}),
     "serial": frozenset({"baud", "driver"}),
     "tcp": frozenset({"driver"}),
     "ble": frozenset({"driver", "hci", "mtu"}),
 }
 _KNOWN_FORMS = "sim, serial:///dev/PORT, tcp://HOST:PORT, ble://AA:BB:CC:DD:EE:FF, ble://name=NAME"
+SIM_ID_MAX = 65535
+_HOST_LABEL_MAX = 63
+_HOST_NAME_MAX = 253
 _MAC_RE = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}")
 # CoreBluetooth (macOS) names peripherals by UUID instead of MAC.
 _UUID_RE = re.compile(r"[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}")
@@ -62,8 +65,16 @@ class DeviceAddress:
     ble_name: str | None = None
     driver: Driver = "native"
     params: Mapping[str, str] = field(default_factory=dict, hash=False)
+    sim_id: int | None = None
 
     def __str__(self) -> str:
+        return self.text
+
+    @property
+    def device_id(self) -> str:
+        """A stable name for the gun: `sim-2` for `sim?id=2`, else the address as typed."""
+        if self.scheme == "sim":
+            return "sim" if self.sim_id is None else f"sim-{self.sim_id}"
         return self.text
 
 
@@ -85,8 +96,8 @@ def parse_address(text: str) -> DeviceAddress:
     params = types.MappingProxyType(dict(parts.query))
     if parts.scheme == "sim":
         if parts.body:
-            raise parts.fail("sim takes no path (use sim or sim?driver=...)")
-        return DeviceAddress("sim", parts.text, driver=driver, params=params)
+            raise parts.fail("sim takes no path (use sim, sim?id=N or sim?driver=...)")
+        return DeviceAddress("sim", parts.text, driver=driver, params=params, sim_id=_sim_id(parts))
     if parts.scheme == "serial":
         path, baud = _serial_path(parts), _baud(parts)
         return DeviceAddress(
@@ -175,6 +186,18 @@ def _driver(parts: _Parts) -> Driver:
     return cast(Driver, value)
 
 
+def _sim_id(parts: _Parts) -> int | None:
+    """The `id=` of a sim address (1..65535), naming one of several in-process guns."""
+    text = parts.query.get("id")
+    if text is None:
+        return None
+    if not _is_decimal(text):
+        raise parts.fail(f"sim id {text!r} is not an integer")
+    if not 1 <= int(text) <= SIM_ID_MAX:
+        raise parts.fail(f"sim id {int(text)} out of range 1..{SIM_ID_MAX}")
+    return int(text)
+
+
 def _serial_path(parts: _Parts) -> str:
     """The device path of `serial:///dev/...`."""
     if not parts.body:
@@ -208,6 +231,8 @@ def _host_port(parts: _Parts) -> tuple[str, int]:
     host = host[1:-1] if host.startswith("[") else host
     if not host:
         raise parts.fail("missing host (expected tcp://host:port)")
+    if ":" not in host:
+        _check_host_name(parts, host)
     if not port_text:
         raise parts.fail("missing port (expected tcp://host:port)")
     if not _is_decimal(port_text):
@@ -216,6 +241,18 @@ def _host_port(parts: _Parts) -> tuple[str, int]:
     if not 1 <= port <= 65535:
         raise parts.fail(f"port {port} out of range 1..65535")
     return host, port
+
+
+def _check_host_name(parts: _Parts, host: str) -> None:
+    """A host name resolvers accept: labels of 1..63 characters, 253 in all (one final dot ok)."""
+    name = host.removesuffix(".")
+    if len(name) > _HOST_NAME_MAX:
+        raise parts.fail(f"host name {host!r} longer than {_HOST_NAME_MAX} characters")
+    for label in name.split("."):
+        if not label:
+            raise parts.fail(f"host {host!r} has an empty label (between dots)")
+        if len(label) > _HOST_LABEL_MAX:
+            raise parts.fail(f"host {host!r} has a label longer than {_HOST_LABEL_MAX} characters")
 
 
 def _ble_target(parts: _Parts) -> tuple[str | None, str | None]:
