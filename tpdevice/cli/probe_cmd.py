@@ -11,14 +11,14 @@ import asyncio
 import json
 import sys
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from rich.console import Console
 from rich.table import Table
 
 from tpdevice.cli.bench_loop import resolve_loop_name, run_on_loop
-from tpdevice.device import ConnectionState, DeviceClient, TheragunClient, open_gun, run_heartbeat
-from tpdevice.device.api import GunClient
+from tpdevice.device import ConnectionState, TheragunClient, open_gun, run_heartbeat
+from tpdevice.device.api import GunClient, TelemetryPolling
 from tpdevice.errors import TpDeviceError
 from tpdevice.protocol import NO_STEP, Capabilities, Feature, StopReason, Telemetry
 from tpdevice.transport import DeviceAddress, parse_address
@@ -205,8 +205,14 @@ class TableOutput:
         self.console.print(f"{samples} telemetry samples in {duration_s:g} s", style="dim")
 
 
-async def watch_telemetry(client: GunClient, duration_s: float, out: ProbeOutput) -> int:
-    """Show telemetry for `duration_s` while heartbeating; ProbeError if the link drops."""
+async def watch_telemetry(
+    client: GunClient, duration_s: float, out: ProbeOutput, *, beat: bool = False
+) -> int:
+    """Show telemetry for `duration_s`; ProbeError if the link drops.
+
+    `beat` (the probe started the motor) holds the heartbeat; otherwise the probe never
+    feeds a watchdog: a motor some other host started stops when that host goes away.
+    """
     stream = client.telemetry()
     lost: list[ConnectionState] = []
 
@@ -216,8 +222,8 @@ async def watch_telemetry(client: GunClient, duration_s: float, out: ProbeOutput
             stream.close()
 
     unsubscribe = client.subscribe_state(on_state)
-    # run_heartbeat only uses heartbeat, state and address, which every GunClient has.
-    beat = asyncio.create_task(run_heartbeat(cast(DeviceClient, client)))
+    helper = run_heartbeat(client, owner="probe") if beat else poll_telemetry(client)
+    beater = asyncio.create_task(helper)
     count = 0
     try:
         async with asyncio.timeout(duration_s):
@@ -229,13 +235,22 @@ async def watch_telemetry(client: GunClient, duration_s: float, out: ProbeOutput
     finally:
         unsubscribe()
         stream.close()
-        beat.cancel()
-        await asyncio.wait([beat])
+        beater.cancel()
+        await asyncio.wait([beater])
     if lost:
         last_error = getattr(client, "last_error", None)
         cause = f" ({last_error})" if last_error else ""
         raise ProbeError(f"link lost during the probe after {count} samples{cause}")
     return count
+
+
+async def poll_telemetry(client: GunClient) -> None:
+    """Ask a gun that reports only when asked for telemetry, at the heartbeat's pace."""
+    if not isinstance(client, TelemetryPolling):
+        return
+    while client.state is not ConnectionState.CLOSED:
+        client.poll_telemetry()
+        await asyncio.sleep(client.heartbeat.interval_s)
 
 
 async def spin_up(client: GunClient, spin: Spin) -> None:
@@ -272,7 +287,10 @@ async def probe(
         out.capabilities(address.text, client.capabilities, driver_of(client))
         if spin is not None:
             await spin_up(client, spin)
-        samples = await watch_telemetry(client, duration_s, out) if duration_s > 0 else 0
+        spinning = spin is not None
+        samples = (
+            await watch_telemetry(client, duration_s, out, beat=spinning) if duration_s > 0 else 0
+        )
         if spin is not None:
             await client.stop(StopReason.USER)
         out.finished(samples, duration_s)

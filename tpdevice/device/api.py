@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from tpdevice.device.feed import DeviceEvent
 from tpdevice.device.heartbeat import Heartbeat
@@ -17,7 +17,7 @@ from tpdevice.protocol import (
     Telemetry,
 )
 
-__all__ = ["GunClient"]
+__all__ = ["GunClient", "TelemetryPolling"]
 
 StateListener = Callable[[ConnectionState, ConnectionState], None]
 
@@ -103,4 +103,13 @@ class GunClient(Protocol):
 
     async def close(self) -> None:
         """Stop the motor if it may run, then close the link."""
+        ...
+
+
+@runtime_checkable
+class TelemetryPolling(Protocol):
+    """A gun that reports its state only when asked (and sends no telemetry by itself)."""
+
+    def poll_telemetry(self) -> bool:
+        """Ask for one telemetry answer now; False when no link is up."""
         ...

@@ -215,6 +215,14 @@ class TheragunClient:
 
     # --- telemetry and events ----------------------------------------------------------
 
+    def poll_telemetry(self) -> bool:
+        """Write one status request (no speed frame); its answer becomes telemetry."""
+        link = self._link
+        if link is None or not link.write(STATUS_REQUEST, slot="status"):
+            return False
+        self.stats.requests += 1
+        return True
+
     def telemetry(self) -> LatestStream[Telemetry]:
         """A new telemetry stream; fed only by status answers (see poll_status)."""
         return self._telemetry.new()

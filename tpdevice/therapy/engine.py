@@ -103,6 +103,7 @@ class Session(SessionReaders):
             if self._state in TERMINAL:
                 return self.summary()
             raise SessionError(f"session {self.id} is already running")
+        self._lease = self.client.heartbeat.acquire(f"session {self.id}")  # an idle beater yields
         self._started = True
         self._wake_future = asyncio.get_running_loop().create_future()
         readers = self._start_readers()
@@ -110,6 +111,7 @@ class Session(SessionReaders):
         try:
             ending = await self._guarded_drive()
         finally:
+            self._lease.release()
             unsubscribe()
             for reader in readers:
                 reader.cancel()
@@ -161,7 +163,7 @@ class Session(SessionReaders):
         if now_s < self._next_beat_s:
             return
         heartbeat = self.client.heartbeat
-        heartbeat.beat()
+        self._lease.beat()
         next_s = self._next_beat_s + heartbeat.interval_s
         self._next_beat_s = next_s if next_s > now_s else now_s + heartbeat.interval_s
 
