@@ -47,7 +47,9 @@ async def open_client(
         factory, on_close = await _start_sim(parsed, sim_options or {})
     else:
         factory = _transport_factory(parsed)
-    client = DeviceClient(parsed.text, factory, client_options, on_close=on_close)
+    client = DeviceClient(
+        parsed.text, factory, client_options, on_close=on_close, device_id=parsed.device_id
+    )
     try:
         await client.connect()
     except BaseException:
@@ -87,7 +89,7 @@ async def open_gun(
         )
     client = TheragunClient(
         parsed.text, factory, ClientOptions(**options), model=model,
-        poll_status=poll_status, on_close=on_close,
+        poll_status=poll_status, on_close=on_close, device_id=parsed.device_id,
     )  # fmt: skip
     try:
         await client.connect()

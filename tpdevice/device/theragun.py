@@ -15,16 +15,18 @@ import logging
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Self
+from collections.abc import Awaitable, Callable
+from typing import Any, Self
 
-from tpdevice.device.errors import DeviceConnectionError, DeviceRangeError, DeviceUnsupportedError
+from tpdevice.device.api import Identity
+from tpdevice.device.errors import DeviceConnectionError, DeviceRangeError
 from tpdevice.device.feed import DeviceEvent
 from tpdevice.device.heartbeat import Heartbeat
 from tpdevice.device.options import ClientOptions
-from tpdevice.device.reconnect import ReconnectLogic, Sleep
-from tpdevice.device.state import ConnectionState, ReconnectState, SetpointResult, StateHolder
+from tpdevice.device.reconnect import Sleep
+from tpdevice.device.state import ConnectionState, SetpointResult
 from tpdevice.device.stream import LatestStream
+from tpdevice.device.supervisor import LinkSupervisor
 from tpdevice.device.theragun_link import Fanout, TheragunLink, TheragunStats
 from tpdevice.device.validate import check_output
 from tpdevice.drivers.theragun import (
@@ -37,13 +39,12 @@ from tpdevice.drivers.theragun import (
     model_for_names,
     rpm_for_freq,
 )
+from tpdevice.errors import TpDeviceError
 from tpdevice.protocol import (
     Capabilities,
     Feature,
     Message,
     MotorState,
-    ProgramAction,
-    ProgramStep,
     SetOutput,
     StopReason,
     Telemetry,
@@ -76,6 +77,8 @@ class TheragunClient:
     into telemetry (measured speed only: force, contact and battery are not known).
     """
 
+    DRIVER = "theragun"
+
     def __init__(
         self,
         address: str,
@@ -87,8 +90,10 @@ class TheragunClient:
         on_close: Callable[[], Awaitable[None]] | None = None,
         reconnect_sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
+        device_id: str | None = None,
     ) -> None:
         self.address = address
+        self.device_id = device_id or address
         self.options = opts = options or ClientOptions()
         self.model = model or COMMON
         self._model_given = model is not None
@@ -97,17 +102,16 @@ class TheragunClient:
             address, self._send_keepalive, self._on_link_trouble,
             max_misses=opts.heartbeat_max_misses,
         )  # fmt: skip
-        self.reconnect = ReconnectLogic(
-            address, self._connect_once, backoff=opts.backoff, sleep=reconnect_sleep, rng=rng
-        )
-        self.reconnect.subscribe_state(self._on_reconnect_state)
+        self.link = LinkSupervisor(
+            address, self, reconnect=opts.reconnect, backoff=opts.backoff,
+            sleep=reconnect_sleep, rng=rng, on_close=on_close,
+        )  # fmt: skip
+        self.reconnect = self.link.reconnect
         self.version: VersionInfo | None = None
-        self.last_error: DeviceConnectionError | None = None
         self.last_telemetry: Telemetry | None = None
-        self.stats = TheragunStats()
+        self.link_stats = TheragunStats()
         self._factory = transport_factory
-        self._on_close = on_close
-        self._state = StateHolder(address, ConnectionState.DISCONNECTED, log_level=logging.INFO)
+        self._state = self.link.state_holder
         self._link: TheragunLink | None = None
         self._capabilities: Capabilities | None = None
         self._rpm = 0  # the output set_output chose; written while the motor may run
@@ -119,10 +123,27 @@ class TheragunClient:
         self._events: Fanout[DeviceEvent] = Fanout(
             f"{address} events stream", opts.event_queue_size
         )
-        self._closing: asyncio.Event | None = None
 
     def __repr__(self) -> str:
         return f"<TheragunClient {self.address} {self.state.value}>"
+
+    @property
+    def identity(self) -> Identity:
+        """Driver and device id; model and firmware once connected (the gun has no serial)."""
+        caps = self._capabilities
+        if caps is None:
+            return Identity(self.device_id, self.DRIVER, "", "", "")
+        return Identity(self.device_id, self.DRIVER, caps.model, caps.serial, caps.firmware)
+
+    def stats(self) -> dict[str, Any]:
+        """Counters of frames written and notifications received, heartbeats, reconnects."""
+        link = self.link_stats.as_dict()
+        return self.link.stats(self.DRIVER, self.heartbeat, self._may_run, dict(link))
+
+    @property
+    def last_error(self) -> TpDeviceError | None:
+        """Why the last link was lost or could not be made (None before any trouble)."""
+        return self.link.last_error
 
     # --- state -------------------------------------------------------------------------
 
@@ -201,18 +222,6 @@ class TheragunClient:
         else:
             _LOGGER.info("%s: stop (%s) not sent, no link", self.address, reason.name.lower())
 
-    async def upload_program(self, steps: Sequence[ProgramStep]) -> int:
-        """DeviceUnsupportedError: the gun runs no programs (sessions are host-streamed)."""
-        raise self._unsupported("programs")
-
-    async def program_control(self, action: ProgramAction) -> None:
-        """DeviceUnsupportedError: the gun runs no programs (sessions are host-streamed)."""
-        raise self._unsupported("programs")
-
-    async def time_sync(self, now_s: Callable[[], float] | None = None) -> tuple[float, float]:
-        """DeviceUnsupportedError: the gun has no clock to read (TIME_SYNC is not offered)."""
-        raise self._unsupported("time sync")
-
     # --- telemetry and events ----------------------------------------------------------
 
     def poll_telemetry(self) -> bool:
@@ -220,7 +229,7 @@ class TheragunClient:
         link = self._link
         if link is None or not link.write(STATUS_REQUEST, slot="status"):
             return False
-        self.stats.requests += 1
+        self.link_stats.requests += 1
         return True
 
     def telemetry(self) -> LatestStream[Telemetry]:
@@ -235,26 +244,16 @@ class TheragunClient:
 
     async def connect(self) -> Capabilities:
         """Open the transport and get the version; TransportOpenError/HandshakeError on failure."""
-        if self._closing is not None:
-            raise DeviceConnectionError(f"{self.address}: client is closed")
-        idle = self.state in (ConnectionState.DISCONNECTED, ConnectionState.FAILED)
-        if idle and not self.reconnect.running:
-            await self._connect_once()
+        await self.link.connect()
         return self.capabilities
+
+    def connect_in_background(self) -> None:
+        """Connect in the background, retrying with backoff (a client created disconnected)."""
+        self.link.start()
 
     async def close(self) -> None:
         """Write speed 0 if the motor may run, close the link and the streams; idempotent."""
-        if self._closing is not None:
-            await self._closing.wait()
-            return
-        self._closing = asyncio.Event()
-        try:
-            await self.reconnect.stop()
-            if self._may_run:
-                await self.stop(StopReason.HOST)
-        finally:
-            await self._teardown()
-            self._closing.set()
+        await self.link.close()
 
     async def __aenter__(self) -> Self:
         await self.connect()
@@ -263,23 +262,24 @@ class TheragunClient:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    # --- internals: connecting ---------------------------------------------------------
+    # --- the driver's step (LinkDriver) -------------------------------------------------------
 
-    async def _connect_once(self) -> None:
-        """One attempt: CONNECTING, open, version, READY; back to DISCONNECTED on failure."""
-        if self._closing is not None:
-            return
-        self._state.set(ConnectionState.CONNECTING)
-        try:
-            await self._establish()
-        except BaseException:
-            if self.state is ConnectionState.CONNECTING:
-                self._state.set(ConnectionState.DISCONNECTED)
-            raise
+    async def stop_on_close(self) -> None:
+        """Write speed 0 if the motor may run."""
+        if self._may_run:
+            await self.stop(StopReason.HOST)
 
-    async def _establish(self) -> None:
+    async def release(self) -> None:
+        """Close the transport and end the streams."""
+        link, self._link = self._link, None
+        if link is not None:
+            await link.close()
+        self._telemetry.close()
+        self._events.close()
+
+    async def establish(self) -> None:
         """Open a new link, ask for the version, then adopt it."""
-        link = TheragunLink(self.address, self._factory(), self.stats, self._on_status)
+        link = TheragunLink(self.address, self._factory(), self.link_stats, self._on_status)
         link.on_lost = functools.partial(self._on_lost, link)
         opts = self.options
         try:
@@ -292,7 +292,7 @@ class TheragunClient:
         except BaseException:
             await link.close()
             raise
-        if self._closing is not None or self.state is not ConnectionState.CONNECTING:
+        if not self.link.adopting:
             await link.close()  # closed meanwhile
             return
         self._adopt(link, version)
@@ -302,7 +302,6 @@ class TheragunClient:
         self._link, self.version = link, version
         self._capabilities = caps = self._synthesize(version)
         self.heartbeat.configure(caps.watchdog_ms)
-        self.reconnect.link_up()
         # A run (or a stop whose frame died with the old link) from before: the gun may still
         # turn; stop it, the engine must start it again.
         if self._ever_started:
@@ -312,7 +311,7 @@ class TheragunClient:
             caps.model, caps.firmware, self.model.rpm_min, self.model.rpm_max,
             self.heartbeat.interval_s,
         )  # fmt: skip
-        self._state.set(ConnectionState.READY)
+        self.link.link_ready()
 
     def _synthesize(self, version: VersionInfo) -> Capabilities:
         """What is known without a handshake: speed range only, no sensors, no programs."""
@@ -340,28 +339,15 @@ class TheragunClient:
         self._telemetry.put(telemetry)
 
     def _on_lost(self, link: TheragunLink, error: DeviceConnectionError) -> None:
-        """The live link died: DISCONNECTED, then reconnect if enabled (not while closing)."""
+        """The live link died: forget it, tell the supervisor."""
         if link is not self._link:
             return
-        self.last_error = error
         self._link = None
-        if self._closing is not None or self.state is ConnectionState.CLOSED:
-            return
-        self._state.set(ConnectionState.DISCONNECTED)
-        if self.options.reconnect:
-            self.reconnect.start()
+        self.link.link_lost(error)
 
     def _on_link_trouble(self, error: DeviceConnectionError) -> None:
         """Never called in practice: a written keep-alive counts as answered."""
         _LOGGER.warning("%s: %s", self.address, error)
-
-    def _on_reconnect_state(self, old: ReconnectState, new: ReconnectState) -> None:
-        """Reconnecting gave up on a permanent error: FAILED."""
-        if new is ReconnectState.GAVE_UP and self._closing is None:
-            error = self.reconnect.last_error
-            if isinstance(error, DeviceConnectionError):
-                self.last_error = error
-            self._state.set(ConnectionState.FAILED)
 
     def _send_keepalive(self, timeout_s: float) -> asyncio.Future[Message] | None:
         """One beat: re-write the current speed (0 when stopped); None without a link."""
@@ -369,7 +355,7 @@ class TheragunClient:
             return None
         link = self._link
         if self.poll_status and link is not None and link.write(STATUS_REQUEST, slot="status"):
-            self.stats.requests += 1
+            self.link_stats.requests += 1
         written: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         written.set_result(_WRITTEN)
         return written
@@ -382,21 +368,3 @@ class TheragunClient:
         """DeviceConnectionError unless a link is up."""
         if self._link is None:
             raise DeviceConnectionError(f"{self.address}: not connected ({self.state.value})")
-
-    def _unsupported(self, what: str) -> DeviceUnsupportedError:
-        """The error for a feature the Theragun lacks."""
-        return DeviceUnsupportedError(
-            f"{self.address}: the device (Theragun {self.model.name}) does not support {what}"
-        )
-
-    async def _teardown(self) -> None:
-        """CLOSED: close the transport, end the streams, run the on_close hook."""
-        self._state.set(ConnectionState.CLOSED)
-        link, self._link = self._link, None
-        if link is not None:
-            await link.close()
-        await self.reconnect.stop()
-        self._telemetry.close()
-        self._events.close()
-        if self._on_close is not None:
-            await self._on_close()

@@ -250,6 +250,8 @@ class Session(SessionReaders):
             elif now_s >= self._grace_end_s:
                 grace = f"{self.options.reconnect_grace_s:g}"
                 text = f"{self.client.address}: the link did not come back within {grace} s"
+                if self.client.last_error is not None:  # what the last attempt met
+                    text += f" ({self.client.last_error})"
                 return Ending(SessionState.FAILED, "link_lost", text)
             return None
         if self._link_lost:
