@@ -15,9 +15,9 @@ from bumble.transport.common import TransportSpecError
 
 from tpdevice.cli.bench_ble_echo import BleEchoPeripheral
 from tpdevice.device.reconnect import is_permanent
+from tpdevice.drivers.theragun import GATT as THERAGUN_PROFILE
 from tpdevice.protocol.slip import END
 from tpdevice.transport import (
-    THERAGUN_PROFILE,
     BleTransport,
     TransportOpenError,
     TransportState,

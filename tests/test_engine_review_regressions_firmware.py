@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from tpdevice.device.api import TimeSyncing
 from tpdevice.device.state import ConnectionState
 from tpdevice.device.stream import LatestStream
-from tpdevice.device.theragun import TheragunClient
+from tpdevice.drivers.theragun.client import TheragunClient
 from tpdevice.protocol import (
     Fault,
     FaultCode,

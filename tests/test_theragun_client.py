@@ -16,13 +16,13 @@ from tpdevice.device import (
     DeviceConnectionError,
     DeviceRangeError,
     HandshakeError,
-    TheragunClient,
     open_client,
     open_gun,
 )
 from tpdevice.device.api import program_runner, time_syncer
-from tpdevice.device.connect import _detect_driver
-from tpdevice.drivers.theragun import PRO, STATUS_REQUEST, VERSION_REQUEST, encode_speed
+from tpdevice.device.connect import resolve_driver
+from tpdevice.drivers.theragun.client import TheragunClient
+from tpdevice.drivers.theragun.codec import PRO, STATUS_REQUEST, VERSION_REQUEST, encode_speed
 from tpdevice.protocol import (
     Feature,
     MotorState,
@@ -343,7 +343,7 @@ async def test_open_client_points_a_theragun_to_open_gun() -> None:
     ],
 )
 def test_a_theragun_name_selects_the_theragun_driver(address: str, driver: str) -> None:
-    assert _detect_driver(parse_address(address)).driver == driver
+    assert resolve_driver(parse_address(address))[0].driver == driver
 
 
 async def test_open_gun_gives_native_clients_for_native_addresses() -> None:

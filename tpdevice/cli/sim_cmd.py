@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from tpdevice.cli.bench_loop import resolve_loop_name, run_on_loop
 from tpdevice.cli.errors import CliError
 from tpdevice.errors import TpDeviceError
-from tpdevice.protocol.gatt import SIM_MAX_GUNS
 from tpdevice.transport.ble_errors import HciOpenError, check_hci_spec, hci_open_error
-from tpdevice_sim.ble.spec import BUMBLE_HINT, BleHciError, BleUnavailableError
+from tpdevice_sim.ble.spec import BUMBLE_HINT, SIM_MAX_GUNS, BleHciError, BleUnavailableError
 from tpdevice_sim.faults import FaultSpec, FaultSpecError, parse_fault_spec
 from tpdevice_sim.gun import SimulatorFleet
 from tpdevice_sim.gun import serve as serve_fleet

@@ -93,6 +93,14 @@ class GunClient(Protocol):
         """The most recent telemetry, if any."""
         ...
 
+    async def connect(self) -> Capabilities:
+        """Connect now (unless connected); raise why it failed."""
+        ...
+
+    def connect_in_background(self) -> None:
+        """Connect with backoff in the background until a link is up."""
+        ...
+
     def subscribe_state(self, listener: StateListener) -> Callable[[], None]:
         """Call listener(old, new) on every state change; returns the unsubscribe function."""
         ...

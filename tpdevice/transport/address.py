@@ -6,12 +6,13 @@ import re
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, cast, get_args
+from typing import Literal, get_args
 from urllib.parse import parse_qsl
 
 from tpdevice.transport.base import Transport
 from tpdevice.transport.ble import ble_transport_for
 from tpdevice.transport.errors import AddressError, TransportError
+from tpdevice.transport.registry import DEFAULT_DRIVER, get_driver, registered
 from tpdevice.transport.serial import SerialTransport
 from tpdevice.transport.tcp import TcpTransport
 
@@ -26,7 +27,7 @@ __all__ = [
 ]
 
 Scheme = Literal["sim", "serial", "tcp", "ble"]
-Driver = Literal["native", "theragun"]
+Driver = str  # a registered driver's name (tpdevice.transport.registry)
 
 DEFAULT_BAUD = 115200
 STANDARD_BAUDS = (
@@ -35,13 +36,12 @@ STANDARD_BAUDS = (
 )
 
 _SCHEMES: tuple[str, ...] = get_args(Scheme)
-_DRIVERS: tuple[str, ...] = get_args(Driver)
 _QUERY_KEYS: dict[str, frozenset[str]] = {
     "sim": frozenset({"driver", "id"}),
     "serial": frozenset({"baud", "driver"}),
     "tcp": frozenset({"driver"}),
     "ble": frozenset({"driver", "hci", "mtu"}),
-}
+}  # and the options of each driver that accepts the scheme
 _KNOWN_FORMS = "sim, serial:///dev/PORT, tcp://HOST:PORT, ble://AA:BB:CC:DD:EE:FF, ble://name=NAME"
 SIM_ID_MAX = 65535
 _HOST_LABEL_MAX = 63
@@ -63,7 +63,7 @@ class DeviceAddress:
     baud: int = DEFAULT_BAUD
     ble_address: str | None = None
     ble_name: str | None = None
-    driver: Driver = "native"
+    driver: Driver = DEFAULT_DRIVER
     params: Mapping[str, str] = field(default_factory=dict, hash=False)
     sim_id: int | None = None
 
@@ -166,7 +166,9 @@ def _query(parts: _Parts, query_text: str) -> dict[str, str]:
         pairs = parse_qsl(query_text, keep_blank_values=True, strict_parsing=True)
     except ValueError:
         raise parts.fail(f"malformed query {query_text!r} (expected key=value&...)") from None
-    allowed = _QUERY_KEYS[parts.scheme]
+    allowed = _QUERY_KEYS[parts.scheme].union(
+        *(spec.options for spec in registered() if parts.scheme in spec.schemes)
+    )
     query: dict[str, str] = {}
     for key, value in pairs:
         if key not in allowed:
@@ -179,11 +181,8 @@ def _query(parts: _Parts, query_text: str) -> dict[str, str]:
 
 
 def _driver(parts: _Parts) -> Driver:
-    """The `driver=` query value, default native."""
-    value = parts.query.get("driver", "native")
-    if value not in _DRIVERS:
-        raise parts.fail(f"unknown driver {value!r} (known: {', '.join(_DRIVERS)})")
-    return cast(Driver, value)
+    """The `driver=` query value (a registered driver), default the native one."""
+    return get_driver(parts.query.get("driver", DEFAULT_DRIVER), where=parts.text).name
 
 
 def _sim_id(parts: _Parts) -> int | None:

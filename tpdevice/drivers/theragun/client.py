@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Self
 
 from tpdevice.device.api import Identity
+from tpdevice.device.connect import OpenRequest
 from tpdevice.device.errors import DeviceConnectionError, DeviceRangeError
 from tpdevice.device.feed import DeviceEvent
 from tpdevice.device.heartbeat import Heartbeat
@@ -27,18 +28,20 @@ from tpdevice.device.reconnect import Sleep
 from tpdevice.device.state import ConnectionState, SetpointResult
 from tpdevice.device.stream import LatestStream
 from tpdevice.device.supervisor import LinkSupervisor
-from tpdevice.device.theragun_link import Fanout, TheragunLink, TheragunStats
 from tpdevice.device.validate import check_output
-from tpdevice.drivers.theragun import (
+from tpdevice.drivers.theragun.codec import (
     ASSUMED_KEEPALIVE_MS,
     COMMON,
+    MODELS,
     STATUS_REQUEST,
     StatusInfo,
     TheragunModel,
     VersionInfo,
+    find_model,
     model_for_names,
     rpm_for_freq,
 )
+from tpdevice.drivers.theragun.link import Fanout, TheragunLink, TheragunStats
 from tpdevice.errors import TpDeviceError
 from tpdevice.protocol import (
     Capabilities,
@@ -368,3 +371,14 @@ class TheragunClient:
         """DeviceConnectionError unless a link is up."""
         if self._link is None:
             raise DeviceConnectionError(f"{self.address}: not connected ({self.state.value})")
+
+
+def build_client(request: OpenRequest) -> TheragunClient:
+    """An unconnected TheragunClient; the model from the simulator or the address's name."""
+    address = request.address
+    played = request.hints.get("model")
+    model = MODELS[played.lower()] if played else find_model(address.ble_name)
+    return TheragunClient(
+        address.text, request.transport_factory, request.options, model=model,
+        poll_status=request.poll_status, on_close=request.on_close, device_id=address.device_id,
+    )  # fmt: skip
