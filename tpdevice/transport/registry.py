@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import logging
 import pkgutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from tpdevice.transport.ble_gatt import GattProfile
@@ -28,6 +28,7 @@ __all__ = [
     "get_driver",
     "register",
     "registered",
+    "unregister",
 ]
 
 _LOGGER = logging.getLogger(__name__)
@@ -55,6 +56,10 @@ class DriverSpec:
     gatt: GattProfile | None = None  # the GATT layout over ble://
     matches_advertisement: AdvertisementMatcher | None = None  # BLE scan and ble://name=
     unmeasured: frozenset[str] = frozenset()  # telemetry fields it fills with placeholders
+    # `tpdevice sim --model NAME` -> the model its BLE simulator plays, served by
+    # `ble_simulator` ("module:function", see tpdevice.cli.sim_cmd.BleSimulator).
+    sim_models: Mapping[str, str] = field(default_factory=dict, compare=False)
+    ble_simulator: str | None = None
     description: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -65,6 +70,8 @@ class DriverSpec:
             raise ValueError(f"driver {self.name}: ble:// needs a GATT layout")
         if "sim" in self.schemes and self.simulator_factory is None:
             raise ValueError(f"driver {self.name}: sim needs a simulator factory")
+        if self.sim_models and self.ble_simulator is None:
+            raise ValueError(f"driver {self.name}: simulated models need a BLE simulator")
 
 
 _SPECS: dict[str, DriverSpec] = {}
@@ -78,6 +85,11 @@ def register(spec: DriverSpec) -> DriverSpec:
         raise ValueError(f"driver {spec.name!r} is already registered")
     _SPECS[spec.name] = spec
     return spec
+
+
+def unregister(name: str) -> None:
+    """Forget a driver registered from outside tpdevice.drivers (a test's); no-op if unknown."""
+    _SPECS.pop(name, None)
 
 
 def registered() -> list[DriverSpec]:

@@ -37,6 +37,8 @@ SPEC = register(
         gatt=GATT,
         matches_advertisement=_matches,
         unmeasured=frozenset({"force_n", "contact", "battery_pct", "motor_temp_c"}),
+        sim_models={"theragun-pro": "Pro", "theragun-elite": "Elite", "theragun-prime": "Prime"},
+        ble_simulator="tpdevice.drivers.theragun.sim:serve_ble",
         description="Theragun Gen 4 (Pro, Elite, Prime) over BLE: speed only",
     )
 )

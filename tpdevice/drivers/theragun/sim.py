@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from tpdevice.device.connect import SimulatedGun
 from tpdevice.device.errors import DeviceConnectionError
 from tpdevice.transport import DeviceAddress, LoopbackTransport
 
-__all__ = ["start_simulator"]
+__all__ = ["serve_ble", "start_simulator"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -34,3 +36,23 @@ async def start_simulator(address: DeviceAddress, sim_options: dict[str, Any]) -
     return SimulatedGun(
         lambda: LoopbackTransport(link, address.text), link.stop, {"model": firmware.preset.name}
     )
+
+
+async def serve_ble(
+    model: str,
+    count: int,
+    time_scale: float,
+    hci: str | None,
+    print_address: Callable[[str], None],
+    stop: asyncio.Event,
+) -> None:
+    """Serve `count` simulated guns of `model` (Pro, Elite, Prime) on BLE until stop is set."""
+    from tpdevice_sim.ble.spec import BUMBLE_HINT, BleUnavailableError
+
+    try:
+        from tpdevice_sim.ble.theragun_peripheral import TheragunFleet
+        from tpdevice_sim.ble.theragun_peripheral import serve as serve_fleet
+    except ImportError:
+        raise BleUnavailableError(BUMBLE_HINT) from None
+    fleet = TheragunFleet(count, model=model, time_scale=time_scale, ble_hci=hci)
+    await serve_fleet(fleet, print_address, stop)
