@@ -3,31 +3,30 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 from parrot_driver.codec import decode_speeds, encode_speed
-from tpdevice.device.api import Identity
 from tpdevice.device.connect import OpenRequest
 from tpdevice.device.errors import DeviceConnectionError, HandshakeError
 from tpdevice.device.feed import DeviceEvent
 from tpdevice.device.heartbeat import Heartbeat
-from tpdevice.device.state import ConnectionState, SetpointResult
+from tpdevice.device.state import SetpointResult
 from tpdevice.device.stream import LatestStream
+from tpdevice.device.supervised import SupervisedClient
 from tpdevice.device.supervisor import LinkSupervisor
-from tpdevice.errors import TpDeviceError
 from tpdevice.protocol import Capabilities, Feature, Message, MotorState, StopReason, Telemetry
 from tpdevice.protocol import Heartbeat as HeartbeatMessage
 from tpdevice.transport import Transport
 
 
-class ParrotClient:
+class ParrotClient(SupervisedClient):
     """One parrot gun: the supervisor runs its life cycle; this supplies the handshake step."""
 
     DRIVER = "parrot"
 
     def __init__(self, request: OpenRequest) -> None:
         self.address = request.address.text
+        self.device_id = request.address.device_id
         self._request = request
         self.heartbeat = Heartbeat(self.address, self._keepalive, lambda error: None)
         self.link = LinkSupervisor(
@@ -35,7 +34,7 @@ class ParrotClient:
         )
         self.last_telemetry: Telemetry | None = None
         self._transport: Transport | None = None
-        self._caps: Capabilities | None = None
+        self._capabilities: Capabilities | None = None
         self._freq_hz = 0.0
         self._running = False
         self._echoed: asyncio.Future[None] | None = None
@@ -56,7 +55,7 @@ class ParrotClient:
             await transport.close()
             raise HandshakeError(f"{self.address}: the parrot did not answer") from None
         self._transport = transport
-        self._caps = Capabilities(
+        self._capabilities = Capabilities(
             protocol_version=0, features=int(Feature.NONE), freq_min_hz=10.0, freq_max_hz=50.0,
             force_max_n=0.0, telemetry_hz=0, telemetry_max_hz=0, max_program_steps=0,
             watchdog_ms=1000, watchdog_min_ms=1000, watchdog_max_ms=1000,
@@ -79,48 +78,11 @@ class ParrotClient:
     # --- GunClient --------------------------------------------------------------------------
 
     @property
-    def state(self) -> ConnectionState:
-        return self.link.state
-
-    @property
-    def capabilities(self) -> Capabilities:
-        if self._caps is None:
-            raise DeviceConnectionError(f"{self.address}: not connected yet")
-        return self._caps
-
-    @property
-    def identity(self) -> Identity:
-        model = "" if self._caps is None else self._caps.model
-        return Identity(self._request.address.device_id, self.DRIVER, model, "", "parrot")
-
-    @property
-    def last_error(self) -> TpDeviceError | None:
-        return self.link.last_error
-
-    @property
     def motor_may_run(self) -> bool:
         return self._running
 
     def stats(self) -> dict[str, Any]:
         return self.link.stats(self.DRIVER, self.heartbeat, self._running, {})
-
-    async def connect(self) -> Capabilities:
-        await self.link.connect()
-        return self.capabilities
-
-    def connect_in_background(self) -> None:
-        self.link.start()
-
-    async def close(self) -> None:
-        await self.link.close()
-
-    def subscribe_state(
-        self, listener: Callable[[ConnectionState, ConnectionState], None]
-    ) -> Callable[[], None]:
-        return self.link.subscribe_state(listener)
-
-    async def wait_for_state(self, *states: ConnectionState) -> ConnectionState:
-        return await self.link.wait_for_state(*states)
 
     async def set_output(self, freq_hz: float, **cues: float) -> SetpointResult:
         self._freq_hz = freq_hz

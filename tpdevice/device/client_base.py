@@ -8,9 +8,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import Self
 
-from tpdevice.device.api import Identity
 from tpdevice.device.connection import DeviceConnection
 from tpdevice.device.errors import DeviceConnectionError, DeviceError
 from tpdevice.device.feed import DeviceFeed
@@ -20,8 +18,8 @@ from tpdevice.device.options import ClientOptions
 from tpdevice.device.reconnect import Sleep
 from tpdevice.device.setpoint import SetpointChannel
 from tpdevice.device.state import ConnectionState, LinkState
+from tpdevice.device.supervised import SupervisedClient
 from tpdevice.device.supervisor import LinkSupervisor
-from tpdevice.errors import TpDeviceError
 from tpdevice.protocol import Capabilities, Hello, Message, Stop, StopReason
 from tpdevice.protocol import Heartbeat as HeartbeatMessage
 from tpdevice.transport import Transport
@@ -34,7 +32,7 @@ StateListener = Callable[[ConnectionState, ConnectionState], None]
 _SEQ_MAX = 0xFFFF
 
 
-class DeviceClientBase:
+class DeviceClientBase(SupervisedClient):
     """The native handshake step and links of one device; DeviceClient adds the commands.
 
     Its LinkSupervisor (`link`) owns the state, connect, reconnects and close.
@@ -86,32 +84,7 @@ class DeviceClientBase:
     def __repr__(self) -> str:
         return f"<DeviceClient {self.address} {self.state.value}>"
 
-    @property
-    def identity(self) -> Identity:
-        """Driver and device id; model, serial and firmware from the last handshake."""
-        caps = self._capabilities
-        if caps is None:
-            return Identity(self.device_id, self.DRIVER, "", "", "")
-        return Identity(self.device_id, self.DRIVER, caps.model, caps.serial, caps.firmware)
-
-    @property
-    def last_error(self) -> TpDeviceError | None:
-        """Why the last link was lost or could not be made (None before any trouble)."""
-        return self.link.last_error
-
     # --- state -------------------------------------------------------------------------
-
-    @property
-    def state(self) -> ConnectionState:
-        """What the client can do now."""
-        return self._state.value
-
-    @property
-    def capabilities(self) -> Capabilities:
-        """What the device reported in the last handshake; DeviceConnectionError before one."""
-        if self._capabilities is None:
-            raise DeviceConnectionError(f"{self.address}: not connected yet")
-        return self._capabilities
 
     @property
     def connection(self) -> DeviceConnection | None:
@@ -122,36 +95,6 @@ class DeviceClientBase:
     def motor_may_run(self) -> bool:
         """True from a START / run / resume until an ACKed STOP or idle telemetry says not."""
         return self._motor.may_run
-
-    def subscribe_state(self, listener: StateListener) -> Callable[[], None]:
-        """Call listener(old, new) on every state change; returns the unsubscribe function."""
-        return self._state.subscribe(listener)
-
-    async def wait_for_state(self, *states: ConnectionState) -> ConnectionState:
-        """Wait until the state is one of `states`; return it."""
-        return await self._state.wait_for(*states)
-
-    # --- life cycle --------------------------------------------------------------------
-
-    async def connect(self) -> Capabilities:
-        """Open the transport and handshake; TransportOpenError/HandshakeError on failure."""
-        await self.link.connect()
-        return self.capabilities
-
-    def connect_in_background(self) -> None:
-        """Connect in the background, retrying with backoff (a client created disconnected)."""
-        self.link.start()
-
-    async def close(self) -> None:
-        """STOP a motor that may run (best effort), close every link and stream; idempotent."""
-        await self.link.close()
-
-    async def __aenter__(self) -> Self:
-        await self.connect()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
 
     # --- the driver's step (LinkDriver) -------------------------------------------------------
 

@@ -16,9 +16,8 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Self
+from typing import Any
 
-from tpdevice.device.api import Identity
 from tpdevice.device.connect import OpenRequest
 from tpdevice.device.errors import DeviceConnectionError, DeviceRangeError
 from tpdevice.device.feed import DeviceEvent
@@ -27,6 +26,7 @@ from tpdevice.device.options import ClientOptions
 from tpdevice.device.reconnect import Sleep
 from tpdevice.device.state import ConnectionState, SetpointResult
 from tpdevice.device.stream import LatestStream
+from tpdevice.device.supervised import SupervisedClient
 from tpdevice.device.supervisor import LinkSupervisor
 from tpdevice.device.validate import check_output
 from tpdevice.drivers.theragun.codec import (
@@ -42,7 +42,6 @@ from tpdevice.drivers.theragun.codec import (
     rpm_for_freq,
 )
 from tpdevice.drivers.theragun.link import Fanout, TheragunLink, TheragunStats
-from tpdevice.errors import TpDeviceError
 from tpdevice.protocol import (
     Capabilities,
     Feature,
@@ -65,12 +64,11 @@ WATCHDOG_MIN_MS = 250
 _DEFAULT_WATCHDOG_MS = ClientOptions().watchdog_ms  # what watchdog_ms=0 ("default") means
 STOP_TIMEOUT_S = 1.0  # a stop written with response over a real radio takes more than 0.1 s
 
-StateListener = Callable[[ConnectionState, ConnectionState], None]
 _WRITTEN = HeartbeatMessage(0)  # what a keep-alive "answers": the frame went to the link
 _FORCE_CUES = ("force_target_n", "force_tolerance_n", "force_cap_n", "force_ramp_n_per_s")
 
 
-class TheragunClient:
+class TheragunClient(SupervisedClient):
     """One Theragun Gen 4 gun over a packet transport (one frame per write / notification).
 
     `model` sets the speed range; None takes it from the names the gun gives when connecting
@@ -130,37 +128,12 @@ class TheragunClient:
     def __repr__(self) -> str:
         return f"<TheragunClient {self.address} {self.state.value}>"
 
-    @property
-    def identity(self) -> Identity:
-        """Driver and device id; model and firmware once connected (the gun has no serial)."""
-        caps = self._capabilities
-        if caps is None:
-            return Identity(self.device_id, self.DRIVER, "", "", "")
-        return Identity(self.device_id, self.DRIVER, caps.model, caps.serial, caps.firmware)
-
     def stats(self) -> dict[str, Any]:
         """Counters of frames written and notifications received, heartbeats, reconnects."""
         link = self.link_stats.as_dict()
         return self.link.stats(self.DRIVER, self.heartbeat, self._may_run, dict(link))
 
-    @property
-    def last_error(self) -> TpDeviceError | None:
-        """Why the last link was lost or could not be made (None before any trouble)."""
-        return self.link.last_error
-
     # --- state -------------------------------------------------------------------------
-
-    @property
-    def state(self) -> ConnectionState:
-        """What the client can do now."""
-        return self._state.value
-
-    @property
-    def capabilities(self) -> Capabilities:
-        """What is known of the gun after connect(); DeviceConnectionError before."""
-        if self._capabilities is None:
-            raise DeviceConnectionError(f"{self.address}: not connected yet")
-        return self._capabilities
 
     @property
     def motor_may_run(self) -> bool:
@@ -171,14 +144,6 @@ class TheragunClient:
     def rpm(self) -> int:
         """The speed the motor runs at while started (from the last set_output)."""
         return self._rpm
-
-    def subscribe_state(self, listener: StateListener) -> Callable[[], None]:
-        """Call listener(old, new) on every state change; returns the unsubscribe function."""
-        return self._state.subscribe(listener)
-
-    async def wait_for_state(self, *states: ConnectionState) -> ConnectionState:
-        """Wait until the state is one of `states`; return it."""
-        return await self._state.wait_for(*states)
 
     # --- commands ----------------------------------------------------------------------
 
@@ -244,26 +209,6 @@ class TheragunClient:
         return self._events.new()
 
     # --- life cycle --------------------------------------------------------------------
-
-    async def connect(self) -> Capabilities:
-        """Open the transport and get the version; TransportOpenError/HandshakeError on failure."""
-        await self.link.connect()
-        return self.capabilities
-
-    def connect_in_background(self) -> None:
-        """Connect in the background, retrying with backoff (a client created disconnected)."""
-        self.link.start()
-
-    async def close(self) -> None:
-        """Write speed 0 if the motor may run, close the link and the streams; idempotent."""
-        await self.link.close()
-
-    async def __aenter__(self) -> Self:
-        await self.connect()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
 
     # --- the driver's step (LinkDriver) -------------------------------------------------------
 
