@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import errno
 
+from engine_helpers import FakeGun, run_until
 from fakes import FakeDevice, FakeTransport, fast_options
 
 from tpdevice.device import Backoff, ConnectionState, DeviceClient, open_gun
+from tpdevice.therapy.engine import SessionOptions
 from tpdevice.transport import TransportOpenError
 
 
@@ -72,3 +74,18 @@ async def test_every_driver_reports_stats_and_identity_in_one_shape() -> None:
     finally:
         await native.close()
         await theragun.close()
+
+
+async def test_a_session_that_loses_its_gun_names_the_cause(gun: FakeGun) -> None:
+    gun.hold_steady()
+    session, run = await run_until(
+        gun, "hold.started", options=SessionOptions(reconnect_grace_s=3.0)
+    )
+    gun.last_error = TransportOpenError("serial:///dev/ttyUSB0: no such device")
+    gun.set_state(ConnectionState.DISCONNECTED)
+    await run
+    failed = session.events[-1]
+    assert failed.type == "session.failed"
+    assert failed.error == (  # type: ignore[attr-defined]
+        "fake: the link did not come back within 3 s (serial:///dev/ttyUSB0: no such device)"
+    )
