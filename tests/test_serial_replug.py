@@ -7,7 +7,14 @@ import errno
 import os
 from pathlib import Path
 
-from tpdevice.device import Backoff, ConnectionState, DeviceClient, ReconnectState, is_permanent
+from tpdevice.device import (
+    Backoff,
+    ConnectionState,
+    DeviceClient,
+    ReconnectState,
+    is_permanent,
+    open_gun,
+)
 from tpdevice.device.options import ClientOptions
 from tpdevice.transport import TransportOpenError, open_transport, parse_address
 from tpdevice_sim.gun import SimulatorFleet
@@ -62,3 +69,27 @@ async def test_unplug_and_replug_reconnects_and_names_the_cause(tmp_path: Path) 
         await first.stop()
         if second is not None:
             await second.stop()
+
+
+async def test_a_gun_opened_before_it_is_plugged_in_connects_when_it_appears(
+    tmp_path: Path,
+) -> None:
+    link = tmp_path / "ttyUSB1"
+    backoff = Backoff(min_s=0.02, max_s=0.05, jitter=0.0)
+    client = await open_gun(f"serial://{link}", background=True, backoff=backoff)
+    failed = asyncio.Event()
+    client.subscribe_state(
+        lambda old, new: failed.set() if old is ConnectionState.CONNECTING else None
+    )
+    fleet = SimulatorFleet("serial", 1, seed=3)
+    try:
+        assert client.state in (ConnectionState.DISCONNECTED, ConnectionState.CONNECTING)
+        await asyncio.wait_for(failed.wait(), 5.0)  # the first attempt met no gun
+        [address] = await fleet.start()
+        link.symlink_to(address.removeprefix("serial://"))
+        await _wait(client, ConnectionState.READY)
+        assert client.identity.serial == "SIM-0003"
+        assert str(client.last_error) == f"serial://{link}: no such device"  # what it met first
+    finally:
+        await client.close()
+        await fleet.stop()
