@@ -12,6 +12,7 @@ from engine_helpers import sim_gun, small_profile
 
 from tpdevice.daemon.journal import Journal, JournalError, SessionMeta
 from tpdevice.daemon.journal_queries import JournalReader
+from tpdevice.daemon.journal_schema import MIGRATIONS, SCHEMA_VERSION
 from tpdevice.therapy.engine import Session
 from tpdevice.therapy.events import Event, StepStarted, iso_utc
 from tpdevice_sim.physics import ContactScenario
@@ -152,7 +153,7 @@ def test_a_locked_journal_is_named(db: Path) -> None:
 def test_the_journal_is_in_wal_mode_and_versioned(journal: Journal, db: Path) -> None:
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert conn.execute("PRAGMA user_version").fetchone() == (1,)
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
 
 
 def test_writes_after_close_are_refused(db: Path) -> None:
@@ -160,3 +161,21 @@ def test_writes_after_close_are_refused(db: Path) -> None:
     journal.close()
     with pytest.raises(JournalError, match="closed"):
         journal.begin_session(_meta("late"))
+
+
+def test_delivery_cursors_only_move_forward(journal: Journal, db: Path) -> None:
+    journal.set_cursor("mqtt", "gun-1", 5)
+    journal.set_cursor("mqtt", "gun-1", 3)  # a late, older acknowledgement
+    journal.set_cursor("mqtt", "gun-2", 1)
+    journal.set_cursor("other", "gun-1", 9)
+    journal.flush()
+    assert JournalReader(db).cursors("mqtt") == {"gun-1": 5, "gun-2": 1}
+
+
+def test_a_version_one_journal_is_migrated_in_place(db: Path) -> None:
+    with sqlite3.connect(db) as conn:
+        conn.executescript(MIGRATIONS[0] + "PRAGMA user_version = 1;")
+    Journal.open(db, now_wall=time.time()).close()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        assert conn.execute("SELECT COUNT(*) FROM outbox_cursor").fetchone() == (0,)

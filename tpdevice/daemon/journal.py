@@ -138,6 +138,11 @@ class Journal:
         self._put(lambda conn: _insert_telemetry(conn, row))
         return True
 
+    def set_cursor(self, consumer: str, device_id: str, acked_seq: int) -> None:
+        """Remember that `consumer` (e.g. the MQTT outbox) has delivered up to acked_seq."""
+        row = (consumer, device_id, acked_seq)
+        self._put(lambda conn: _upsert_cursor(conn, row))
+
     def flush(self, timeout_s: float = 5.0) -> None:
         """Wait until everything recorded so far is committed; raise JournalError if writes fail."""
         done = threading.Event()
@@ -153,6 +158,12 @@ class Journal:
             self._writes.put(None)
             self._thread.join()
             self._thread = None
+
+    @property
+    def devices(self) -> list[str]:
+        """Every device that has journaled events."""
+        with self._lock:
+            return list(self._device_seq)
 
     @property
     def error(self) -> str | None:
@@ -229,6 +240,14 @@ def _insert_session(conn: sqlite3.Connection, meta: SessionMeta) -> None:
             meta.started_wall,
             meta.override_reason,
         ),
+    )
+
+
+def _upsert_cursor(conn: sqlite3.Connection, row: tuple[str, str, int]) -> None:
+    conn.execute(
+        "INSERT INTO outbox_cursor VALUES (?, ?, ?) ON CONFLICT (consumer, device_id)"
+        " DO UPDATE SET acked_seq = MAX(acked_seq, excluded.acked_seq)",
+        row,
     )
 
 

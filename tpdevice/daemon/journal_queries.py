@@ -138,6 +138,27 @@ class JournalReader:
         )
         return [(row[0], row[1], json.loads(row[2])) for row in rows]
 
+    def events_after(
+        self, cursors: dict[str, int], devices: list[str], limit: int = 1000
+    ) -> list[tuple[str, int, dict[str, Any]]]:
+        """Each device's events past its cursor (at most `limit` a device), in journal order."""
+        found: list[tuple[int, str, int, str]] = []
+        for device_id in devices:
+            found += self._conn.execute(
+                "SELECT rowid, device_id, device_seq, body FROM events"
+                " WHERE device_id = ? AND device_seq > ? ORDER BY device_seq LIMIT ?",
+                (device_id, cursors.get(device_id, 0), limit),
+            ).fetchall()
+        found.sort()
+        return [(device, seq, json.loads(body)) for _, device, seq, body in found[:limit]]
+
+    def cursors(self, consumer: str) -> dict[str, int]:
+        """Per device, the last sequence number `consumer` has delivered."""
+        rows = self._conn.execute(
+            "SELECT device_id, acked_seq FROM outbox_cursor WHERE consumer = ?", (consumer,)
+        )
+        return {str(device): int(seq) for device, seq in rows}
+
     def motor_on_s(self, *, client: str | None, region: str, since_wall: str) -> float:
         """Motor-on seconds of (client, region) in sessions started at or after since_wall."""
         clauses, args = _filters(client=client, region=region, since_wall=since_wall)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-__all__ = ["SCHEMA_VERSION", "migrate"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SchemaTooNewError", "migrate"]
 
 # Each entry takes the database from version i to i + 1; entries are never edited once shipped.
-_MIGRATIONS: Sequence[str] = (
+MIGRATIONS: Sequence[str] = (
     """
     CREATE TABLE sessions (
         session_id TEXT PRIMARY KEY,
@@ -70,8 +70,16 @@ _MIGRATIONS: Sequence[str] = (
     );
     CREATE INDEX telemetry_by_session ON telemetry (session_id, t_s);
     """,
+    """
+    CREATE TABLE outbox_cursor (
+        consumer TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        acked_seq INTEGER NOT NULL,
+        PRIMARY KEY (consumer, device_id)
+    );
+    """,
 )
-SCHEMA_VERSION = len(_MIGRATIONS)
+SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class SchemaTooNewError(Exception):
@@ -89,7 +97,5 @@ def migrate(conn: sqlite3.Connection) -> int:
         raise SchemaTooNewError(version)
     for index in range(version, SCHEMA_VERSION):
         # executescript commits first; BEGIN makes the DDL and the version bump one unit.
-        conn.executescript(
-            f"BEGIN; {_MIGRATIONS[index]} PRAGMA user_version = {index + 1}; COMMIT;"
-        )
+        conn.executescript(f"BEGIN; {MIGRATIONS[index]} PRAGMA user_version = {index + 1}; COMMIT;")
     return int(version)
