@@ -13,6 +13,7 @@ import ssl
 from collections.abc import Awaitable, Callable, Sequence
 
 import aiomqtt
+from paho.mqtt.properties import Properties
 
 from tpdevice.errors import TpDeviceError
 from tpdevice.mqtt.settings import MqttSettings
@@ -89,13 +90,16 @@ class MqttLink:
         qos: int = 0,
         retain: bool = False,
         timeout_s: float = 10.0,
+        properties: Properties | None = None,
     ) -> None:
         """Publish now (QoS 1 returns once the broker acknowledged); raise if not connected."""
         client = self._client
         if client is None or not self.connected.is_set():
             raise MqttUnavailableError(f"{self.settings.safe_url}: not connected")
         try:
-            await client.publish(topic, payload, qos=qos, retain=retain, timeout=timeout_s)
+            await client.publish(
+                topic, payload, qos=qos, retain=retain, properties=properties, timeout=timeout_s
+            )
         except aiomqtt.MqttError as err:
             raise MqttUnavailableError(f"{self.settings.safe_url}: {err}") from None
 

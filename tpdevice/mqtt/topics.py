@@ -28,8 +28,11 @@ class Topics:
         return f"{self.base}/{device_id}" + (f"/{leaf}" if leaf else "")
 
     def request_filters(self) -> list[str]:
-        """The filters to subscribe to for commands: the bridge's and every device's."""
-        return [f"{self.base}/bridge/request/+", f"{self.base}/+/request/+"]
+        """The filters for commands: one covers the bridge's and every device's.
+
+        Overlapping filters would make the broker deliver a request once per filter.
+        """
+        return [f"{self.base}/+/request/+"]
 
     def response_for(self, request_topic: str) -> str | None:
         """The response topic of a request topic of this node, or None if it is not one."""

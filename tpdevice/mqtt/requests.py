@@ -1,0 +1,184 @@
+"""Commands over MQTT: `<target>/request/<cmd>` parsed, checked and answered on `response/<cmd>`."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+__all__ = [
+    "MAX_REQUEST_BYTES",
+    "Command",
+    "ErrorCode",
+    "Reply",
+    "Request",
+    "RequestError",
+    "parse_request",
+    "transaction_of",
+]
+
+MAX_REQUEST_BYTES = 4096
+
+
+class ErrorCode(enum.StrEnum):
+    """Why a request was refused: the same codes on MQTT and the control API."""
+
+    INVALID_JSON = "invalid_json"
+    INVALID_PAYLOAD = "invalid_payload"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    UNKNOWN_COMMAND = "unknown_command"
+    INVALID_FIELD = "invalid_field"
+    UNKNOWN_DEVICE = "unknown_device"
+    UNKNOWN_PROFILE = "unknown_profile"
+    UNKNOWN_SESSION = "unknown_session"
+    DEVICE_BUSY = "device_busy"
+    DEVICE_OFFLINE = "device_offline"
+    DOSE_REFUSED = "dose_refused"
+    CAP_EXCEEDED = "cap_exceeded"
+    BAD_STATE = "bad_state"
+    RATE_LIMITED = "rate_limited"
+    INTERNAL = "internal"
+
+
+class RequestError(Exception):
+    """A request that cannot be carried out: a code and one line for the integrator."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _Args(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    transaction: str | int | None = None
+
+
+class StartArgs(_Args):
+    """`start`: run a profile on the request's device."""
+
+    profile: str = Field(min_length=1, max_length=200)
+    side: Literal["left", "right", "both", "midline"] | None = None
+    client: str | None = Field(default=None, min_length=1, max_length=64)
+    override: str | None = Field(default=None, min_length=1, max_length=500)
+
+
+class SessionArgs(_Args):
+    """pause, resume, skip, stop: the device's running session, or the one named."""
+
+    session: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class NoArgs(_Args):
+    """Commands that take nothing but a transaction."""
+
+
+class Command(enum.StrEnum):
+    """What a request may ask; which are for a device and which for the bridge."""
+
+    START = "start"
+    PAUSE = "pause"
+    RESUME = "resume"
+    SKIP = "skip"
+    STOP = "stop"
+    STOP_ALL = "stop_all"
+    LIST_PROFILES = "list_profiles"
+    LIST_DEVICES = "list_devices"
+    STATUS = "status"
+
+
+_DEVICE_COMMANDS: dict[Command, type[_Args]] = {
+    Command.START: StartArgs,
+    **dict.fromkeys((Command.PAUSE, Command.RESUME, Command.SKIP, Command.STOP), SessionArgs),
+    Command.STATUS: NoArgs,
+}
+_BRIDGE_COMMANDS: dict[Command, type[_Args]] = {
+    **dict.fromkeys(
+        (Command.STOP_ALL, Command.LIST_PROFILES, Command.LIST_DEVICES, Command.STATUS), NoArgs
+    ),
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Request:
+    """One parsed request: for a device (device_id) or the bridge (None)."""
+
+    device_id: str | None
+    command: Command
+    args: _Args
+
+    @property
+    def transaction(self) -> str | int | None:
+        """The integrator's transaction id, echoed in the reply."""
+        return self.args.transaction
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Reply:
+    """What goes back on response/<cmd> (Zigbee2MQTT's shape plus a code)."""
+
+    status: Literal["ok", "error"]
+    data: Any = None
+    error: str | None = None
+    code: ErrorCode | None = None
+    transaction: str | int | None = None
+
+    @classmethod
+    def failed(cls, err: RequestError, transaction: str | int | None = None) -> Reply:
+        """The reply to a refused request."""
+        return cls("error", None, str(err), err.code, transaction)
+
+    def payload(self) -> bytes:
+        """The reply as compact JSON."""
+        body = dataclasses.asdict(self)
+        return json.dumps(body, separators=(",", ":"), default=str).encode()
+
+
+def parse_request(device_id: str | None, command: str, payload: bytes) -> Request:
+    """Check a request's command and payload; raise RequestError with a specific code."""
+    table = _BRIDGE_COMMANDS if device_id is None else _DEVICE_COMMANDS
+    if command not in table:
+        known = ", ".join(sorted(table))
+        raise RequestError(ErrorCode.UNKNOWN_COMMAND, f"unknown command {command!r} ({known})")
+    body = _json_object(payload)
+    try:
+        args = table[Command(command)].model_validate(body)
+    except ValidationError as err:
+        raise RequestError(ErrorCode.INVALID_FIELD, _first_problem(err)) from None
+    return Request(device_id, Command(command), args)
+
+
+def transaction_of(payload: bytes) -> str | int | None:
+    """The transaction of a payload that may be invalid, so even refusals can echo it."""
+    try:
+        value = json.loads(payload).get("transaction")
+    except (ValueError, AttributeError, RecursionError):
+        return None
+    return value if isinstance(value, str | int) and not isinstance(value, bool) else None
+
+
+def _json_object(payload: bytes) -> dict[str, Any]:
+    if len(payload) > MAX_REQUEST_BYTES:
+        raise RequestError(
+            ErrorCode.PAYLOAD_TOO_LARGE, f"{len(payload)} bytes; at most {MAX_REQUEST_BYTES}"
+        )
+    if not payload.strip():
+        return {}
+    try:
+        body = json.loads(payload.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise RequestError(ErrorCode.INVALID_PAYLOAD, "the payload is not UTF-8 text") from None
+    except (ValueError, RecursionError) as err:
+        raise RequestError(ErrorCode.INVALID_JSON, f"not JSON: {err}") from None
+    if not isinstance(body, dict):
+        raise RequestError(ErrorCode.INVALID_PAYLOAD, "the payload must be a JSON object")
+    return body
+
+
+def _first_problem(err: ValidationError) -> str:
+    problem = err.errors()[0]
+    where = ".".join(str(part) for part in problem["loc"]) or "payload"
+    return f"{where}: {problem['msg']}"
