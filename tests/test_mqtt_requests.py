@@ -63,9 +63,10 @@ async def _serving(broker: Broker, **limits: Any) -> AsyncIterator[Daemon]:
 @contextlib.asynccontextmanager
 async def _integrator(broker: Broker, protocol: int = 4) -> AsyncIterator[aiomqtt.Client]:
     version = aiomqtt.ProtocolVersion.V5 if protocol == 5 else aiomqtt.ProtocolVersion.V311
-    credentials = {"username": "operator", "password": USERS["operator"]}
+    user = "operator" if broker.authenticated else None
+    password = USERS["operator"] if broker.authenticated else None
     async with aiomqtt.Client(
-        "127.0.0.1", broker.port, protocol=version, **(credentials if broker.authenticated else {})
+        "127.0.0.1", broker.port, protocol=version, username=user, password=password
     ) as client:
         await client.subscribe(f"{BASE}/+/response/+", qos=1)
         yield client
@@ -155,5 +156,5 @@ async def test_mqtt5_replies_go_to_the_response_topic_with_the_correlation(
             async for message in client.messages:
                 if str(message.topic) == "clinic/replies/42":
                     assert message.properties is not None
-                    assert message.properties.CorrelationData == b"corr-42"
+                    assert getattr(message.properties, "CorrelationData", None) == b"corr-42"
                     break
