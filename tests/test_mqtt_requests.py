@@ -14,8 +14,9 @@ from mqtt_broker import USERS, Broker
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from tpdevice.daemon.control import ControlError, ErrorCode
 from tpdevice.mqtt.link import MqttLink
-from tpdevice.mqtt.requests import ErrorCode, Request, RequestError
+from tpdevice.mqtt.requests import Request
 from tpdevice.mqtt.router import RequestRouter
 from tpdevice.mqtt.settings import MqttSettings
 from tpdevice.mqtt.topics import Topics
@@ -31,7 +32,7 @@ class Daemon:
 
     async def handle(self, request: Request) -> Any:
         if request.device_id not in (None, "gun-1"):
-            raise RequestError(ErrorCode.UNKNOWN_DEVICE, f"no device {request.device_id!r}")
+            raise ControlError(ErrorCode.UNKNOWN_DEVICE, f"no device {request.device_id!r}")
         self.requests.append(request)
         return {"command": request.command.value}
 

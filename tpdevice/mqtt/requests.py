@@ -9,46 +9,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from tpdevice.daemon.control import ControlError, ErrorCode
+
 __all__ = [
     "MAX_REQUEST_BYTES",
     "Command",
-    "ErrorCode",
     "Reply",
     "Request",
-    "RequestError",
     "parse_request",
     "transaction_of",
 ]
 
 MAX_REQUEST_BYTES = 4096
-
-
-class ErrorCode(enum.StrEnum):
-    """Why a request was refused: the same codes on MQTT and the control API."""
-
-    INVALID_JSON = "invalid_json"
-    INVALID_PAYLOAD = "invalid_payload"
-    PAYLOAD_TOO_LARGE = "payload_too_large"
-    UNKNOWN_COMMAND = "unknown_command"
-    INVALID_FIELD = "invalid_field"
-    UNKNOWN_DEVICE = "unknown_device"
-    UNKNOWN_PROFILE = "unknown_profile"
-    UNKNOWN_SESSION = "unknown_session"
-    DEVICE_BUSY = "device_busy"
-    DEVICE_OFFLINE = "device_offline"
-    DOSE_REFUSED = "dose_refused"
-    CAP_EXCEEDED = "cap_exceeded"
-    BAD_STATE = "bad_state"
-    RATE_LIMITED = "rate_limited"
-    INTERNAL = "internal"
-
-
-class RequestError(Exception):
-    """A request that cannot be carried out: a code and one line for the integrator."""
-
-    def __init__(self, code: ErrorCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 class _Args(BaseModel):
@@ -127,7 +99,7 @@ class Reply:
     transaction: str | int | None = None
 
     @classmethod
-    def failed(cls, err: RequestError, transaction: str | int | None = None) -> Reply:
+    def failed(cls, err: ControlError, transaction: str | int | None = None) -> Reply:
         """The reply to a refused request."""
         return cls("error", None, str(err), err.code, transaction)
 
@@ -138,16 +110,16 @@ class Reply:
 
 
 def parse_request(device_id: str | None, command: str, payload: bytes) -> Request:
-    """Check a request's command and payload; raise RequestError with a specific code."""
+    """Check a request's command and payload; raise ControlError with a specific code."""
     table = _BRIDGE_COMMANDS if device_id is None else _DEVICE_COMMANDS
     if command not in table:
         known = ", ".join(sorted(table))
-        raise RequestError(ErrorCode.UNKNOWN_COMMAND, f"unknown command {command!r} ({known})")
+        raise ControlError(ErrorCode.UNKNOWN_COMMAND, f"unknown command {command!r} ({known})")
     body = _json_object(payload)
     try:
         args = table[Command(command)].model_validate(body)
     except ValidationError as err:
-        raise RequestError(ErrorCode.INVALID_FIELD, _first_problem(err)) from None
+        raise ControlError(ErrorCode.INVALID_FIELD, _first_problem(err)) from None
     return Request(device_id, Command(command), args)
 
 
@@ -162,7 +134,7 @@ def transaction_of(payload: bytes) -> str | int | None:
 
 def _json_object(payload: bytes) -> dict[str, Any]:
     if len(payload) > MAX_REQUEST_BYTES:
-        raise RequestError(
+        raise ControlError(
             ErrorCode.PAYLOAD_TOO_LARGE, f"{len(payload)} bytes; at most {MAX_REQUEST_BYTES}"
         )
     if not payload.strip():
@@ -170,11 +142,11 @@ def _json_object(payload: bytes) -> dict[str, Any]:
     try:
         body = json.loads(payload.decode("utf-8"))
     except UnicodeDecodeError:
-        raise RequestError(ErrorCode.INVALID_PAYLOAD, "the payload is not UTF-8 text") from None
+        raise ControlError(ErrorCode.INVALID_PAYLOAD, "the payload is not UTF-8 text") from None
     except (ValueError, RecursionError) as err:
-        raise RequestError(ErrorCode.INVALID_JSON, f"not JSON: {err}") from None
+        raise ControlError(ErrorCode.INVALID_JSON, f"not JSON: {err}") from None
     if not isinstance(body, dict):
-        raise RequestError(ErrorCode.INVALID_PAYLOAD, "the payload must be a JSON object")
+        raise ControlError(ErrorCode.INVALID_PAYLOAD, "the payload must be a JSON object")
     return body
 
 

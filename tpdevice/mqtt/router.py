@@ -11,12 +11,11 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from tpdevice.daemon.control import ControlError, ErrorCode
 from tpdevice.mqtt.link import MqttLink, MqttUnavailableError
 from tpdevice.mqtt.requests import (
-    ErrorCode,
     Reply,
     Request,
-    RequestError,
     parse_request,
     transaction_of,
 )
@@ -24,7 +23,7 @@ from tpdevice.mqtt.requests import (
 __all__ = ["Handler", "RequestRouter"]
 
 _LOGGER = logging.getLogger(__name__)
-Handler = Callable[[Request], Awaitable[Any]]  # returns the reply's data or raises RequestError
+Handler = Callable[[Request], Awaitable[Any]]  # returns the reply's data or raises ControlError
 
 
 class _TokenBucket:
@@ -73,14 +72,14 @@ class RequestRouter:
         transaction = transaction_of(payload)
         try:
             if not self._bucket(target).take():
-                raise RequestError(ErrorCode.RATE_LIMITED, "too many requests; try again soon")
+                raise ControlError(ErrorCode.RATE_LIMITED, "too many requests; try again soon")
             request = parse_request(None if target == "bridge" else target, command, payload)
             data = await self._handler(request)
-        except RequestError as err:
+        except ControlError as err:
             return Reply.failed(err, transaction)
         except Exception:
             _LOGGER.exception("request %s failed", topic)
-            return Reply.failed(RequestError(ErrorCode.INTERNAL, "internal error"), transaction)
+            return Reply.failed(ControlError(ErrorCode.INTERNAL, "internal error"), transaction)
         return Reply("ok", data, transaction=request.transaction)
 
     def _bucket(self, target: str) -> _TokenBucket:
