@@ -16,20 +16,13 @@ from fastapi import FastAPI
 
 from tpdevice.errors import TpDeviceError
 
-__all__ = ["ApiServer", "ApiServerError", "default_socket_path"]
+__all__ = ["ApiServer", "ApiServerError"]
 
 _LOGGER = logging.getLogger(__name__)
 
 
 class ApiServerError(TpDeviceError):
     """The API cannot listen where it was asked to (in use, no permission)."""
-
-
-def default_socket_path() -> Path:
-    """$XDG_RUNTIME_DIR/tpdevice/api.sock, else a per-user folder under /tmp."""
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    base = Path(runtime) if runtime else Path("/tmp") / f"tpdevice-{os.getuid()}"
-    return base / "tpdevice" / "api.sock" if runtime else base / "api.sock"
 
 
 class _Server(uvicorn.Server):

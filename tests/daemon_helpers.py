@@ -1,0 +1,69 @@
+"""A stand-in daemon for the control API and CLI tests: one gun, scripted events."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from tpdevice.daemon.control import (
+    CommandReply,
+    ControlError,
+    DeviceInfo,
+    ErrorCode,
+    EventEnvelope,
+    SessionCommand,
+    SessionInfo,
+    StartRequest,
+    StopAllReply,
+)
+
+GUN = DeviceInfo(id="gun-1", name="Room 2", address="sim?id=1", driver="native", state="connected")
+
+
+class FakeDaemon:
+    """Knows one gun; its events are a list plus whatever `emit` adds while streaming."""
+
+    def __init__(self) -> None:
+        self.started: list[StartRequest] = []
+        self.journal: list[EventEnvelope] = []
+        self.live: asyncio.Queue[EventEnvelope] = asyncio.Queue()
+
+    def devices(self) -> list[DeviceInfo]:
+        return [GUN]
+
+    def sessions(self) -> list[SessionInfo]:
+        return []
+
+    def session(self, session_id: str) -> SessionInfo:
+        raise ControlError(ErrorCode.UNKNOWN_SESSION, f"no session {session_id!r}")
+
+    async def start_session(self, request: StartRequest) -> SessionInfo:
+        if request.device != GUN.id:
+            raise ControlError(ErrorCode.UNKNOWN_DEVICE, f"no device {request.device!r}")
+        self.started.append(request)
+        return SessionInfo(
+            id="s-1", device_id=request.device, profile_id=request.profile, side="left",
+            state="running",
+        )  # fmt: skip
+
+    async def command(self, session_id: str, command: SessionCommand) -> CommandReply:
+        return CommandReply(session_id=session_id, command=command, accepted=False, reason="ended")
+
+    async def stop_all(self) -> StopAllReply:
+        return StopAllReply(stopped=["gun-1"])
+
+    def emit(self, device_id: str, seq: int) -> None:
+        envelope = EventEnvelope(device_id=device_id, device_seq=seq, event={"type": "cue"})
+        self.journal.append(envelope)
+        self.live.put_nowait(envelope)
+
+    async def events(self, after: dict[str, int]) -> AsyncIterator[EventEnvelope]:
+        sent = 0
+        for envelope in list(self.journal):
+            sent += 1
+            if envelope.device_seq > after.get(envelope.device_id, 0):
+                yield envelope
+        while True:
+            envelope = await self.live.get()
+            if self.journal.index(envelope) >= sent:
+                yield envelope
