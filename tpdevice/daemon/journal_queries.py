@@ -152,6 +152,17 @@ class JournalReader:
         found.sort()
         return [(device, seq, json.loads(body)) for _, device, seq, body in found[:limit]]
 
+    def dose_sessions(
+        self, *, client: str | None, region: str, since_wall: str
+    ) -> list[SessionRecord]:
+        """Sessions of exactly this client (None: those without one) and region, oldest first."""
+        rows = self._conn.execute(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE client IS ? AND region = ?"
+            " AND COALESCE(ended_wall, started_wall) >= ? ORDER BY started_wall",
+            (client, region, since_wall),
+        )
+        return [SessionRecord(*row) for row in rows]
+
     def cursors(self, consumer: str) -> dict[str, int]:
         """Per device, the last sequence number `consumer` has delivered."""
         rows = self._conn.execute(
