@@ -11,10 +11,12 @@ from tpdevice.daemon.control import (
     DeviceInfo,
     ErrorCode,
     EventEnvelope,
+    ProfileSummary,
     SessionCommand,
     SessionInfo,
     StartRequest,
     StopAllReply,
+    TelemetrySample,
 )
 
 GUN = DeviceInfo(id="gun-1", name="Room 2", address="sim?id=1", driver="native", state="connected")
@@ -27,9 +29,30 @@ class FakeDaemon:
         self.started: list[StartRequest] = []
         self.journal: list[EventEnvelope] = []
         self.live: asyncio.Queue[EventEnvelope] = asyncio.Queue()
+        self.device_updates: asyncio.Queue[DeviceInfo] = asyncio.Queue()
+        self.samples: asyncio.Queue[TelemetrySample] = asyncio.Queue()
+        self.gun = GUN
 
     def devices(self) -> list[DeviceInfo]:
-        return [GUN]
+        return [self.gun]
+
+    def profiles(self) -> list[ProfileSummary]:
+        return [ProfileSummary(id="piriformis", title="Piriformis", region="hip",
+                               laterality="bilateral", duration_s_per_side=300.0)]  # fmt: skip
+
+    def update_gun(self, **changes: object) -> None:
+        """The gun changed (link, battery, session): watchers hear of it."""
+        self.gun = self.gun.model_copy(update=changes)
+        self.device_updates.put_nowait(self.gun)
+
+    async def watch_devices(self) -> AsyncIterator[DeviceInfo]:
+        yield self.gun
+        while True:
+            yield await self.device_updates.get()
+
+    async def telemetry(self) -> AsyncIterator[TelemetrySample]:
+        while True:
+            yield await self.samples.get()
 
     def sessions(self) -> list[SessionInfo]:
         return []

@@ -85,5 +85,4 @@ async def test_the_link_comes_back_after_the_broker_does(broker: Broker) -> None
         assert _states(retained) == ["online"]
     finally:
         await link.close()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await task

@@ -44,10 +44,10 @@ async def _daemon_side(
     try:
         yield journal, outbox, link
     finally:
+        await link.close()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await link.close()
         journal.close()
 
 

@@ -56,9 +56,8 @@ async def _serving(broker: Broker, **limits: Any) -> AsyncIterator[Daemon]:
     try:
         yield daemon
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
         await link.close()
+        await task
 
 
 @contextlib.asynccontextmanager

@@ -17,10 +17,12 @@ __all__ = [
     "DeviceInfo",
     "ErrorCode",
     "EventEnvelope",
+    "ProfileSummary",
     "SessionCommand",
     "SessionInfo",
     "StartRequest",
     "StopAllReply",
+    "TelemetrySample",
 ]
 
 
@@ -79,6 +81,10 @@ class DeviceInfo(_Model):
     battery_pct: float | None = None
     session_id: str | None = None  # the session holding the gun, if any
     last_error: str = ""
+    freq_hz: float | None = None  # the latest telemetry, if any
+    force_n: float | None = None  # None where the gun cannot measure force
+    motor_temp_c: float | None = None
+    last_seen: str | None = None  # ISO 8601 UTC of the latest frame from the gun
 
 
 class SessionInfo(_Model):
@@ -95,6 +101,28 @@ class SessionInfo(_Model):
     elapsed_s: float = 0.0
     remaining_s: float | None = None
     cause: str = ""
+
+
+class ProfileSummary(_Model):
+    """One profile a session can run."""
+
+    id: str
+    title: str
+    region: str
+    laterality: str
+    duration_s_per_side: float
+
+
+class TelemetrySample(_Model):
+    """One gun's measurement, as integrators receive it."""
+
+    device_id: str
+    time: str  # ISO 8601 UTC
+    freq_hz: float
+    force_n: float | None
+    contact: bool
+    battery_pct: float | None = None
+    motor_temp_c: float | None = None
 
 
 class StartRequest(_Model):
@@ -160,4 +188,16 @@ class DaemonControl(Protocol):
 
     def events(self, after: dict[str, int]) -> AsyncIterator[EventEnvelope]:
         """Every event past `after` (device -> last seen seq), journaled ones first, then live."""
+        ...
+
+    def profiles(self) -> list[ProfileSummary]:
+        """The profiles sessions can run."""
+        ...
+
+    def watch_devices(self) -> AsyncIterator[DeviceInfo]:
+        """Each gun now, then again whenever its link, battery or session changes."""
+        ...
+
+    def telemetry(self) -> AsyncIterator[TelemetrySample]:
+        """Every gun's telemetry as it arrives (the subscriber thins it out)."""
         ...

@@ -11,6 +11,7 @@ import random
 import socket
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import aiomqtt
 from paho.mqtt.properties import Properties
@@ -66,21 +67,30 @@ class MqttLink:
         self._subscriptions = list(subscriptions)
         self._backoff_s = backoff_s
         self._client: aiomqtt.Client | None = None
+        self._lost_future: asyncio.Future[None] | None = None  # done once this link drops
+        self._closing = asyncio.Event()
+        self._stopped = asyncio.Event()
 
     async def run(self) -> None:
         """Stay connected until close(): connect, announce, subscribe, serve, back off, repeat."""
+        self._stopped.clear()
         delay_s = self._backoff_s[0]
-        while self.state is not LinkState.CLOSED:
-            self.state = LinkState.CONNECTING
-            try:
-                await self._session()
-                delay_s = self._backoff_s[0]
-            except aiomqtt.MqttError as err:
-                self._lost(err)
-            if self.state is LinkState.CLOSED:
-                return
-            await asyncio.sleep(delay_s * random.uniform(0.5, 1.0))  # jitter: no herd
-            delay_s = min(delay_s * 2, self._backoff_s[1])
+        try:
+            while self.state is not LinkState.CLOSED:
+                self.state = LinkState.CONNECTING
+                try:
+                    await self._session()
+                    delay_s = self._backoff_s[0]
+                except aiomqtt.MqttError as err:
+                    self._lost(str(err))
+                except OSError as err:  # paho can surface a dead socket as a plain OSError
+                    self._lost(f"connection lost ({err.strerror or err})")
+                # Jitter spreads the reconnects of many daemons after a broker restart.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), delay_s * random.uniform(0.5, 1))
+                delay_s = min(delay_s * 2, self._backoff_s[1])
+        finally:
+            self._stopped.set()
 
     async def publish(
         self,
@@ -92,54 +102,89 @@ class MqttLink:
         timeout_s: float = 10.0,
         properties: Properties | None = None,
     ) -> None:
-        """Publish now (QoS 1 returns once the broker acknowledged); raise if not connected."""
-        client = self._client
-        if client is None or not self.connected.is_set():
+        """Publish now (QoS 1 returns once the broker acknowledged); raise if not connected.
+
+        A QoS 1 publish whose connection drops fails at once: aiomqtt would wait out its timeout.
+        """
+        client, lost = self._client, self._lost_future
+        if client is None or lost is None or lost.done() or not self.connected.is_set():
             raise MqttUnavailableError(f"{self.settings.safe_url}: not connected")
-        try:
-            await client.publish(
+        sending = asyncio.ensure_future(
+            client.publish(
                 topic, payload, qos=qos, retain=retain, properties=properties, timeout=timeout_s
             )
-        except aiomqtt.MqttError as err:
+        )
+        done, _ = await asyncio.wait((sending, lost), return_when=asyncio.FIRST_COMPLETED)
+        if sending not in done:
+            sending.cancel()
+            raise MqttUnavailableError(f"{self.settings.safe_url}: connection lost")
+        try:
+            sending.result()
+        except (aiomqtt.MqttError, OSError) as err:  # paho may surface a dead socket as OSError
             raise MqttUnavailableError(f"{self.settings.safe_url}: {err}") from None
 
     async def close(self) -> None:
-        """Say offline (retained) and disconnect; run() returns."""
-        self.state = LinkState.CLOSED
+        """Say offline (retained), disconnect cleanly and wait until run() has returned."""
+        if self.state is LinkState.CLOSED:
+            return
         with contextlib.suppress(MqttUnavailableError):
-            await self.publish(self.topics.bridge("state"), OFFLINE, qos=1, retain=True)
-        client, self._client = self._client, None
-        self.connected.clear()
-        if client is not None:
-            with contextlib.suppress(aiomqtt.MqttError):
-                await client.__aexit__(None, None, None)
+            await self.publish(self.topics.bridge("state"), OFFLINE, qos=1, retain=True,
+                               timeout_s=2.0)  # fmt: skip
+        self.state = LinkState.CLOSED
+        self._closing.set()
+        if self._lost_future is not None or self.connected.is_set():
+            await self._stopped.wait()
 
     async def _session(self) -> None:
-        """One connection's life: from CONNACK to the error that ends it."""
+        """One connection's life: from CONNACK to the error (or close) that ends it."""
         client = self._new_client()
         async with client:
             self._client = client
             await client.publish(self.topics.bridge("state"), ONLINE, qos=1, retain=True)
             for topic_filter in self._subscriptions:
                 await client.subscribe(topic_filter, qos=1)
+            self._lost_future = asyncio.get_running_loop().create_future()
             self.state = LinkState.CONNECTED
             self.connected.set()
             _LOGGER.info("connected to %s", self.settings.safe_url)
-            if self._on_connected is not None:
-                await self._on_connected()
-            async for message in client.messages:
-                if self._on_message is not None:
-                    await self._on_message(message)
+            await self._serve(client)
 
-    def _lost(self, err: aiomqtt.MqttError) -> None:
-        if self.state is LinkState.CONNECTED:
+    async def _serve(self, client: aiomqtt.Client) -> None:
+        """Receive while on_connected runs beside it, until the link drops or close() is called."""
+        receiving = asyncio.create_task(self._receive(client))
+        closing = asyncio.create_task(self._closing.wait())
+        tasks: list[asyncio.Task[Any]] = [receiving, closing]
+        if self._on_connected is not None:
+            announcing = asyncio.ensure_future(self._on_connected())
+            announcing.add_done_callback(_log_failure)
+            tasks.append(announcing)
+        try:
+            await asyncio.wait((receiving, closing), return_when=asyncio.FIRST_COMPLETED)
+            if receiving.done():
+                receiving.result()  # the MqttError of a lost connection goes to run()
+        finally:
+            self.connected.clear()
+            if self._lost_future is not None and not self._lost_future.done():
+                self._lost_future.set_result(None)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _receive(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            if self._on_message is not None:
+                await self._on_message(message)
+
+    def _lost(self, why: str) -> None:
+        if self._lost_future is not None:
             self.reconnects += 1
+        self._lost_future = None
         self.connected.clear()
         self._client = None
         if self.state is not LinkState.CLOSED:
             self.state = LinkState.DISCONNECTED
-        self.last_error = str(err)
-        _LOGGER.warning("%s: %s; reconnecting", self.settings.safe_url, err)
+        self.last_error = why
+        _LOGGER.warning("%s: %s; reconnecting", self.settings.safe_url, why)
 
     def _new_client(self) -> aiomqtt.Client:
         settings = self.settings
@@ -173,3 +218,12 @@ def _tls_context(settings: MqttSettings) -> ssl.SSLContext | None:
         key = str(settings.key) if settings.key else None
         context.load_cert_chain(str(settings.cert), key)
     return context
+
+
+def _log_failure(task: asyncio.Future[None]) -> None:
+    """on_connected failing for any reason but a lost link is a bug worth a log line."""
+    if task.cancelled():
+        return
+    error = task.exception()
+    if error is not None and not isinstance(error, MqttUnavailableError):
+        _LOGGER.error("announcing after connect failed", exc_info=error)

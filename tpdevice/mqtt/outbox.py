@@ -66,6 +66,7 @@ class EventOutbox:
                     await self._replay()
                 await self._drain_memory()
             except MqttUnavailableError:
+                self._spilled = True  # what was in flight is replayed from the journal
                 continue  # the link is down: wait for it, then go on from the cursors
             self._wake.clear()
             if not self._pending and not self._spilled:
