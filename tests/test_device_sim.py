@@ -136,7 +136,7 @@ async def test_program_upload_and_run(transport: str) -> None:
         heartbeat.cancel()
         assert (0, StepEventKind.STARTED) in seen and (2, StepEventKind.COMPLETED) in seen
         assert len(seen) == len(set(seen))  # retransmitted events were deduplicated
-        assert client.state is ConnectionState.READY
+        assert client.state is ConnectionState.READY  # type: ignore[comparison-overlap]
 
 
 @pytest.mark.parametrize("transport", ["loopback", "serial"])
