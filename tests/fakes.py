@@ -1,9 +1,9 @@
 """A scripted fake device and transport with fault injection, for fast device-layer tests.
 
 The fake firmware answers like docs/protocol.md says (HELLO -> CAPABILITIES, others -> ACK,
-program pulls) with the retransmission window of decisions D1/D2: 128 entries keyed by
-(seq, type, payload), answered byte for byte without acting twice; HELLO is always handled and
-clears the window. It keeps a minimal motor (START runs it, STOP stops it) and lets a test
+program pulls) with the 128-entry retransmission window: entries keyed by (seq, type,
+payload), answered byte for byte without acting twice; HELLO is always handled and clears the
+window. It keeps a minimal motor (START runs it, STOP stops it) and lets a test
 drop, duplicate, delay or garble what goes either way.
 """
 
@@ -270,7 +270,7 @@ class FakeDevice:
         return Ack(message.TYPE, ResultCode.OK), []
 
     def _hello(self) -> tuple[Message, list[Message]]:
-        """D2: clear the window; an idle motor's output goes back to off."""
+        """HELLO clears the retransmission window; an idle motor's output goes back to off."""
         self.hellos += 1
         self._window.clear()
         if not self.motor_running:
