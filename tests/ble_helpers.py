@@ -33,6 +33,10 @@ def hide_adapters(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(key, value)
 
 
+def ignore(*args: object) -> None:
+    """An on_bytes / on_lost that keeps nothing."""
+
+
 def drop_connection(gun: SimulatedGun) -> None:
     """The BLE gun drops its connection, as a gun going out of range does."""
     assert isinstance(gun.link, BlePeripheralLink)
