@@ -35,7 +35,7 @@ _SEQ_MAX = 0xFFFF
 class DeviceClientBase:
     """State, connect/close and reconnects of one device; DeviceClient adds the commands.
 
-    `rng` draws the first sequence number (D6: 1..65535, continued across reconnects) and
+    `rng` draws the first sequence number (random in 1..65535, continued across reconnects) and
     the reconnect jitter; inject a seeded one in tests.
     """
 
