@@ -40,6 +40,12 @@ class FakeDaemon:
         return [ProfileSummary(id="piriformis", title="Piriformis", region="hip",
                                laterality="bilateral", duration_s_per_side=300.0)]  # fmt: skip
 
+    def select_profile(self, device_id: str, profile_id: str) -> DeviceInfo:
+        if profile_id not in {p.id for p in self.profiles()}:
+            raise ControlError(ErrorCode.UNKNOWN_PROFILE, f"no profile {profile_id!r}")
+        self.update_gun(selected_profile=profile_id)
+        return self.gun
+
     def update_gun(self, **changes: object) -> None:
         """The gun changed (link, battery, session): watchers hear of it."""
         self.gun = self.gun.model_copy(update=changes)

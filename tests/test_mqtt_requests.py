@@ -103,7 +103,7 @@ MALFORMED = [
     ("gun-1", "dance", b"{}", ErrorCode.UNKNOWN_COMMAND),
     ("gun-1", "stop_all", b"{}", ErrorCode.UNKNOWN_COMMAND),
     ("bridge", "start", b'{"profile": "piriformis"}', ErrorCode.UNKNOWN_COMMAND),
-    ("gun-1", "start", b"{}", ErrorCode.INVALID_FIELD),
+    ("gun-1", "start", b'{"profile": ""}', ErrorCode.INVALID_FIELD),
     ("gun-1", "start", b'{"profile": 5}', ErrorCode.INVALID_FIELD),
     ("gun-1", "start", b'{"profile": "p", "side": "up"}', ErrorCode.INVALID_FIELD),
     (

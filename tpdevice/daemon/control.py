@@ -85,6 +85,7 @@ class DeviceInfo(_Model):
     force_n: float | None = None  # None where the gun cannot measure force
     motor_temp_c: float | None = None
     last_seen: str | None = None  # ISO 8601 UTC of the latest frame from the gun
+    selected_profile: str | None = None  # what a start without a profile runs
 
 
 class SessionInfo(_Model):
@@ -192,6 +193,10 @@ class DaemonControl(Protocol):
 
     def profiles(self) -> list[ProfileSummary]:
         """The profiles sessions can run."""
+        ...
+
+    def select_profile(self, device_id: str, profile_id: str) -> DeviceInfo:
+        """Choose what a start without a profile runs on this gun (a dashboard's Start button)."""
         ...
 
     def watch_devices(self) -> AsyncIterator[DeviceInfo]:

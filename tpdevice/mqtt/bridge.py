@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 from typing import Any
 
 import aiomqtt
@@ -18,6 +19,7 @@ from tpdevice import __version__
 from tpdevice.daemon.control import DaemonControl, DeviceInfo, TelemetrySample
 from tpdevice.daemon.journal import Journal
 from tpdevice.mqtt.commands import run_command
+from tpdevice.mqtt.discovery import discovery_payload, discovery_topic
 from tpdevice.mqtt.link import MqttLink, MqttUnavailableError
 from tpdevice.mqtt.outbox import EventOutbox
 from tpdevice.mqtt.requests import Request
@@ -28,6 +30,7 @@ from tpdevice.mqtt.topics import Topics
 __all__ = ["MqttBridge"]
 
 _LOGGER = logging.getLogger(__name__)
+REMOVED = "removed"  # the state a watched gun reports once it left the configuration
 
 
 def _json(value: Any) -> bytes:
@@ -44,15 +47,20 @@ class MqttBridge:
         journal: Journal,
         *,
         telemetry_hz: float = 2.0,
+        discovery_prefix: str | None = None,
     ) -> None:
         self.topics = Topics(settings.node)
         self._control = control
         self._period_s = 1.0 / telemetry_hz
         self._last_sent: dict[str, float] = {}
         self._devices: dict[str, DeviceInfo] = {}
+        self._discovery_prefix = discovery_prefix  # None: no Home Assistant discovery
+        subscriptions = self.topics.request_filters()
+        if discovery_prefix is not None:
+            subscriptions.append(f"{discovery_prefix}/status")
         self.link = MqttLink(
             settings, self.topics, on_connected=self._announce, on_message=self._on_message,
-            subscriptions=self.topics.request_filters(),
+            subscriptions=subscriptions,
         )  # fmt: skip
         self.outbox = EventOutbox(self.link, journal)
         self.router = RequestRouter(self.link, self._handle)
@@ -81,9 +89,28 @@ class MqttBridge:
         await self._retain(self.topics.bridge("devices"), self._device_list())
         for device in list(self._devices.values()):
             await self._publish_device(device)
+        await self._announce_discovery()
         self.announced.set()
 
+    async def _announce_discovery(self) -> None:
+        if self._discovery_prefix is None:
+            return
+        profiles = self._control.profiles()
+        for device in list(self._devices.values()):
+            payload = discovery_payload(self.topics, device, profiles)
+            await self._retain(self._config_topic(device.id), payload)
+
+    def _config_topic(self, device_id: str) -> str:
+        assert self._discovery_prefix is not None
+        return discovery_topic(self.topics, device_id, self._discovery_prefix)
+
     async def _on_message(self, message: aiomqtt.Message) -> None:
+        if self._discovery_prefix and str(message.topic) == f"{self._discovery_prefix}/status":
+            if message.payload == b"online":  # Home Assistant (re)started: tell it again
+                await asyncio.sleep(random.uniform(0.0, 0.5))
+                with contextlib.suppress(MqttUnavailableError):
+                    await self._announce_discovery()
+            return
         await self.router.on_message(message)
 
     async def _handle(self, request: Request) -> Any:
@@ -91,12 +118,26 @@ class MqttBridge:
 
     async def _follow_devices(self) -> None:
         async for device in self._control.watch_devices():
-            known = device.id in self._devices
-            self._devices[device.id] = device
             with contextlib.suppress(MqttUnavailableError):
+                if device.state == REMOVED:
+                    await self._forget(device)
+                    continue
+                known = device.id in self._devices
+                self._devices[device.id] = device
                 if not known:
                     await self._retain(self.topics.bridge("devices"), self._device_list())
+                    await self._announce_discovery()
                 await self._publish_device(device)
+
+    async def _forget(self, device: DeviceInfo) -> None:
+        """A gun left the configuration: clear its retained messages (and its discovery)."""
+        self._devices.pop(device.id, None)
+        await self._retain(self.topics.bridge("devices"), self._device_list())
+        topics = [self.topics.device(device.id), self.topics.device(device.id, "availability")]
+        if self._discovery_prefix is not None:
+            topics.append(self._config_topic(device.id))
+        for topic in topics:
+            await self.link.publish(topic, b"", qos=1, retain=True)
 
     async def _follow_telemetry(self) -> None:
         async for sample in self._control.telemetry():

@@ -12,7 +12,7 @@ from tpdevice.daemon.control import (
     SessionCommand,
     StartRequest,
 )
-from tpdevice.mqtt.requests import Command, Request, SessionArgs, StartArgs
+from tpdevice.mqtt.requests import Command, Request, SelectArgs, SessionArgs, StartArgs
 
 __all__ = ["run_command"]
 
@@ -24,16 +24,27 @@ async def run_command(control: DaemonControl, request: Request) -> Any:
     device = _device(control, request.device_id)
     if request.command is Command.START:
         assert isinstance(request.args, StartArgs)
-        args = request.args
-        start = StartRequest(
-            profile=args.profile, device=device.id, side=args.side, client=args.client,
-            override=args.override,
-        )  # fmt: skip
-        return (await control.start_session(start)).model_dump(mode="json")
+        return await _start(control, device, request.args)
+    if request.command is Command.SELECT_PROFILE:
+        assert isinstance(request.args, SelectArgs)
+        return control.select_profile(device.id, request.args.profile).model_dump(mode="json")
     if request.command is Command.STATUS:
         return _device_status(control, device)
     assert isinstance(request.args, SessionArgs)
     return await _session_command(control, device, request.args, SessionCommand(request.command))
+
+
+async def _start(control: DaemonControl, device: DeviceInfo, args: StartArgs) -> Any:
+    profile = args.profile or device.selected_profile
+    if profile is None:
+        raise ControlError(
+            ErrorCode.INVALID_FIELD, "profile: give one, or choose one with select_profile first"
+        )
+    start = StartRequest(
+        profile=profile, device=device.id, side=args.side, client=args.client,
+        override=args.override,
+    )  # fmt: skip
+    return (await control.start_session(start)).model_dump(mode="json")
 
 
 async def _bridge_command(control: DaemonControl, command: Command) -> Any:

@@ -32,10 +32,16 @@ class _Args(BaseModel):
 class StartArgs(_Args):
     """`start`: run a profile on the request's device."""
 
-    profile: str = Field(min_length=1, max_length=200)
+    profile: str | None = Field(default=None, min_length=1, max_length=200)  # None: selected
     side: Literal["left", "right", "both", "midline"] | None = None
     client: str | None = Field(default=None, min_length=1, max_length=64)
     override: str | None = Field(default=None, min_length=1, max_length=500)
+
+
+class SelectArgs(_Args):
+    """`select_profile`: what a start without a profile runs on this gun."""
+
+    profile: str = Field(min_length=1, max_length=200)
 
 
 class SessionArgs(_Args):
@@ -60,12 +66,14 @@ class Command(enum.StrEnum):
     LIST_PROFILES = "list_profiles"
     LIST_DEVICES = "list_devices"
     STATUS = "status"
+    SELECT_PROFILE = "select_profile"
 
 
 _DEVICE_COMMANDS: dict[Command, type[_Args]] = {
     Command.START: StartArgs,
     **dict.fromkeys((Command.PAUSE, Command.RESUME, Command.SKIP, Command.STOP), SessionArgs),
     Command.STATUS: NoArgs,
+    Command.SELECT_PROFILE: SelectArgs,
 }
 _BRIDGE_COMMANDS: dict[Command, type[_Args]] = {
     **dict.fromkeys(
