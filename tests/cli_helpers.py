@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,3 +35,26 @@ def run_bench(
     if code != 0:
         pytest.fail(f"bench exited with {code}: {err}")
     return json.loads(out.splitlines()[-1]), err
+
+
+SWEEPS_HEAD = """\
+title: Test sweeps
+region: test region
+muscles: [test muscle]
+laterality: midline
+attachment: ball
+avoid_zones: [bone]
+contraindications: [injury]
+caps: {max_force_n: 30, freq_min_hz: 28, freq_max_hz: 40, max_hold_s: 60,
+       max_work_s: 300, min_recovery_h: 24}
+steps:
+"""
+SWEEP = (
+    "  - {{kind: sweep, freq_hz: 30, force_target_n: 10, force_tolerance_n: 5, duration_s: {}}}\n"
+)
+
+
+def write_sweeps(directory: Path, profile_id: str, *durations_s: int) -> None:
+    """DIRECTORY/PROFILE_ID.yaml: a midline profile of 30 Hz sweeps (5-15 N) of these lengths."""
+    steps = "".join(SWEEP.format(duration_s) for duration_s in durations_s)
+    (directory / f"{profile_id}.yaml").write_text(f"id: {profile_id}\n{SWEEPS_HEAD}{steps}")

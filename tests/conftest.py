@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from engine_helpers import FakeGun
+from mqtt_broker import Broker
 
 from tpdevice.therapy.clock import VirtualClock
 
@@ -43,3 +45,16 @@ async def echo(radio: VirtualRadio) -> AsyncIterator[BleEchoPeripheral]:
     await peripheral.open()
     yield peripheral
     await peripheral.close()
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    """A real MQTT broker of this test's own (killed at the end)."""
+    folder = tmp_path / "broker"
+    folder.mkdir()
+    running = Broker(folder)
+    running.start()
+    try:
+        yield running
+    finally:
+        running.kill()

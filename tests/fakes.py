@@ -1,9 +1,9 @@
 """A scripted fake device and transport with fault injection, for fast device-layer tests.
 
 The fake firmware answers like docs/protocol.md says (HELLO -> CAPABILITIES, others -> ACK,
-program pulls) with the retransmission window of decisions D1/D2: 128 entries keyed by
-(seq, type, payload), answered byte for byte without acting twice; HELLO is always handled and
-clears the window. It keeps a minimal motor (START runs it, STOP stops it) and lets a test
+program pulls) with the 128-entry retransmission window: entries keyed by (seq, type,
+payload), answered byte for byte without acting twice; HELLO is always handled and clears the
+window. It keeps a minimal motor (START runs it, STOP stops it) and lets a test
 drop, duplicate, delay or garble what goes either way.
 """
 
@@ -15,6 +15,7 @@ import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import pytest
 
@@ -46,11 +47,12 @@ CLOCK_OFFSET_US = 123_456_789  # the fake's clock runs this far ahead of time.mo
 WindowKey = tuple[int, int, bytes]
 
 Handler = Callable[[Message], Message | None]
+M = TypeVar("M", bound=Message)
 
 
-def fake_capabilities(**changes: object) -> Capabilities:
+def fake_capabilities(**changes: Any) -> Capabilities:
     """Plausible CAPABILITIES; keyword arguments override fields."""
-    values: dict[str, object] = {
+    values: dict[str, Any] = {
         "protocol_version": 1,
         "features": 0x3F,
         "freq_min_hz": 20.0,
@@ -67,7 +69,7 @@ def fake_capabilities(**changes: object) -> Capabilities:
         "firmware": "0.0.1",
     }
     values.update(changes)
-    return Capabilities(**values)  # type: ignore[arg-type]
+    return Capabilities(**values)
 
 
 @dataclass
@@ -142,6 +144,10 @@ class FakeDevice:
             for f, m in self.received
             if not f.flags & FrameFlag.RESPONSE and (msg_type is None or m.TYPE is msg_type)
         ]
+
+    def requests_of(self, kind: type[M]) -> list[M]:
+        """Host requests of one message class received (with retransmissions)."""
+        return [m for m in self.requests(kind.TYPE) if isinstance(m, kind)]
 
     def frames(self, msg_type: MsgType) -> list[Frame]:
         """Host request frames of one type, with their seq and flags."""
@@ -264,7 +270,7 @@ class FakeDevice:
         return Ack(message.TYPE, ResultCode.OK), []
 
     def _hello(self) -> tuple[Message, list[Message]]:
-        """D2: clear the window; an idle motor's output goes back to off."""
+        """HELLO clears the retransmission window; an idle motor's output goes back to off."""
         self.hellos += 1
         self._window.clear()
         if not self.motor_running:
@@ -343,11 +349,11 @@ FAST = {
 }
 
 
-def fast_options(**changes: object) -> ClientOptions:
+def fast_options(**changes: Any) -> ClientOptions:
     """ClientOptions with short timeouts for tests; keyword arguments override."""
-    values: dict[str, object] = dict(FAST)
+    values: dict[str, Any] = dict(FAST)
     values.update(changes)
-    return ClientOptions(**values)  # type: ignore[arg-type]
+    return ClientOptions(**values)
 
 
 async def connected_client(

@@ -9,7 +9,7 @@ import sys
 from collections.abc import AsyncIterator
 
 import pytest
-from ble_helpers import clean_env, hide_adapters
+from ble_helpers import clean_env, drop_connection, hide_adapters
 from cli_helpers import run_main
 from controller_helpers import kill_controller_mid_run
 
@@ -89,7 +89,7 @@ async def test_client_reconnects_after_the_gun_drops_the_link() -> None:
             first = transport_of(client)
             states: list[ConnectionState] = []
             client.subscribe_state(lambda old, new: states.append(new))
-            fleet.guns[0].link.peripheral.drop_connection()
+            drop_connection(fleet.guns[0])
             async with asyncio.timeout(10):
                 while ConnectionState.READY not in states:  # noqa: ASYNC110 (state list)
                     await asyncio.sleep(0.01)

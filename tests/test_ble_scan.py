@@ -19,6 +19,7 @@ from tpdevice.drivers.theragun import SERVICE_UUID as THERAGUN_SERVICE_UUID
 from tpdevice.protocol.gatt import NATIVE_SERVICE_UUID
 from tpdevice.transport import ScanResult, TransportOpenError, scan
 from tpdevice.transport.ble_scan import classify
+from tpdevice_sim.ble.radio import VirtualRadio
 from tpdevice_sim.ble.spec import BleSlot
 from tpdevice_sim.ble.theragun_peripheral import TheragunPeripheral, theragun_identity
 from tpdevice_sim.gun import SimulatorFleet
@@ -44,7 +45,7 @@ async def fleet() -> AsyncIterator[SimulatorFleet]:
 
 
 async def test_scan_finds_native_and_theragun_guns(fleet: SimulatorFleet) -> None:
-    assert fleet.radio is not None
+    assert isinstance(fleet.radio, VirtualRadio)
     results = await scan(SCAN_S, fleet.radio)
     by_address = {result.address: result for result in results}
     assert set(by_address) == {"F0:7D:00:00:00:01", "F0:7D:00:00:00:02", "F0:7D:00:00:00:06"}
@@ -60,7 +61,7 @@ async def test_scan_finds_native_and_theragun_guns(fleet: SimulatorFleet) -> Non
 
 
 async def test_scan_results_carry_a_usable_address(fleet: SimulatorFleet) -> None:
-    assert fleet.radio is not None and fleet.radio.hci_spec is not None
+    assert isinstance(fleet.radio, VirtualRadio) and fleet.radio.hci_spec is not None
     spec = fleet.radio.hci_spec
     results = {r.address: r for r in await scan(SCAN_S, spec)}
     assert results["F0:7D:00:00:00:01"].url == f"ble://F0:7D:00:00:00:01?hci={spec}"
@@ -139,7 +140,7 @@ def radio_in_a_thread() -> Iterator[str]:
         try:
             async with contextlib.AsyncExitStack() as stack:
                 native = await stack.enter_async_context(SimulatorFleet("ble", 1, seed=7))
-                assert native.radio is not None and native.radio.hci_spec is not None
+                assert isinstance(native.radio, VirtualRadio) and native.radio.hci_spec is not None
                 firmware = TheragunFirmware("Prime")
                 slot = BleSlot(native.radio, theragun_identity(5, "Prime", firmware))
                 theragun = TheragunPeripheral(firmware, slot)

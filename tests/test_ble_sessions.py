@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
-from ble_helpers import clean_env
+from ble_helpers import clean_env, drop_connection
 
 from tpdevice.device import Backoff, DeviceClient, open_client, open_gun
 from tpdevice.drivers.theragun.client import TheragunClient
@@ -212,7 +212,7 @@ async def drop_mid_hold(session: Session, gun: SimulatedGun, after_s: float) -> 
     async for event in session.subscribe(replay=True):
         if event.type == "hold.started":
             await session.clock.sleep(after_s)
-            gun.link.peripheral.drop_connection()  # type: ignore[attr-defined]
+            drop_connection(gun)
             return
 
 
@@ -325,7 +325,7 @@ async def test_step_events_of_the_old_program_repeated_after_a_reconnect_are_sta
             async for event in session.subscribe(replay=True):
                 if event.type == "hold.started":
                     stale.link_dropped()
-                    gun.link.peripheral.drop_connection()  # type: ignore[attr-defined]
+                    drop_connection(gun)
                 elif event.type == "session.resumed":
                     # The new program runs; the old one's COMPLETED(0) is repeated meanwhile.
                     await until(lambda: stale.holds(StepEventKind.COMPLETED), 2.0)

@@ -53,7 +53,7 @@ def profiles(draw: st.DrawFn) -> dict[str, Any]:
             steps.append({"kind": kind, "freq_hz": freq(), "duration_s": 1.0, **band()})
         else:
             hold_s = draw(st.floats(1.0, max_hold))
-            step = {
+            step: dict[str, Any] = {
                 "kind": "hold", "freq_hz": freq(), "hold_s": hold_s, "release_s": 1.0,
                 "release_freq_hz": freq(), "cycles": draw(st.integers(1, 3)), **band(),
                 "hold_timer": {"policy": draw(st.sampled_from(["wall", "contact"])),

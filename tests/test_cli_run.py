@@ -291,7 +291,7 @@ def test_summary_shows_plan_actual_band_peak_cues_faults() -> None:
 
 
 def test_outcomes_that_fail_the_command() -> None:
-    base = {"session_id": "s", "profile_id": "p", "device": "sim", "side": "left",
+    base: dict[str, Any] = {"session_id": "s", "profile_id": "p", "device": "sim", "side": "left",
             "mode": "host", "planned_duration_s": 1.0, "steps_planned": 1}  # fmt: skip
     check_outcome(Summary(**base, outcome="completed"), "p on sim")
     check_outcome(Summary(**base, outcome="aborted", reason="user"), "p on sim")

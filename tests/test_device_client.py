@@ -25,6 +25,8 @@ from tpdevice.protocol import (
     MotorState,
     MsgType,
     ProgramAction,
+    ProgramBegin,
+    ProgramCommit,
     ProgramStep,
     ResultCode,
     SetOutput,
@@ -54,7 +56,7 @@ async def test_connect_reports_capabilities_and_ready() -> None:
     hello = device.requests(MsgType.HELLO)[0]
     assert hello == Hello(1, 1000, 20)
     await client.close()
-    assert client.state is ConnectionState.CLOSED
+    assert client.state is ConnectionState.CLOSED  # type: ignore[comparison-overlap]
 
 
 async def test_capabilities_before_connect_is_a_clear_error() -> None:
@@ -136,8 +138,12 @@ async def test_three_quick_setpoints_send_first_and_last_only() -> None:
     results = await asyncio.gather(
         client.set_output(30.0), client.set_output(31.0), client.set_output(32.0)
     )
-    assert results == [SetpointResult.APPLIED, SetpointResult.SUPERSEDED, SetpointResult.APPLIED]
-    assert [m.freq_hz for m in device.requests(MsgType.SET_OUTPUT)] == [30.0, 32.0]  # type: ignore[attr-defined]
+    assert list(results) == [
+        SetpointResult.APPLIED,
+        SetpointResult.SUPERSEDED,
+        SetpointResult.APPLIED,
+    ]
+    assert [m.freq_hz for m in device.requests_of(SetOutput)] == [30.0, 32.0]
     await client.close()
 
 
@@ -149,7 +155,7 @@ async def test_superseded_setpoint_stops_retransmitting() -> None:
     second = await client.set_output(33.0)
     assert await first is SetpointResult.SUPERSEDED
     assert second is SetpointResult.APPLIED
-    sent = [m.freq_hz for m in device.requests(MsgType.SET_OUTPUT)]  # type: ignore[attr-defined]
+    sent = [m.freq_hz for m in device.requests_of(SetOutput)]
     assert sent == [30.0, 33.0]  # no retransmission of the stale 30 Hz
     await client.close()
 
@@ -176,7 +182,7 @@ async def test_start_stop_and_refusals() -> None:
     assert client.state is ConnectionState.READY
     del device.results[MsgType.START]
     await client.start()
-    assert client.state is ConnectionState.RUNNING
+    assert client.state is ConnectionState.RUNNING  # type: ignore[comparison-overlap]
     await client.stop()
     assert device.requests(MsgType.STOP) == [Stop(StopReason.USER)]
     assert client.state is ConnectionState.READY
@@ -207,7 +213,7 @@ async def test_fault_moves_to_faulted_and_start_clears() -> None:
     assert await anext(events) == Fault(100, FaultCode.WATCHDOG)
     assert client.state is ConnectionState.FAULTED
     await client.start()
-    assert client.state is ConnectionState.RUNNING
+    assert client.state is ConnectionState.RUNNING  # type: ignore[comparison-overlap]
     device.emit(Fault(200, FaultCode.OVERHEAT))
     await anext(events)
     device.emit(Fault(300, FaultCode.OVERHEAT, active=False))
@@ -225,7 +231,7 @@ async def test_event_listener_and_program_end() -> None:
     assert client.state is ConnectionState.RUNNING
     device.emit(StepEvent(5, 0, StepEventKind.PROGRAM_DONE))
     await asyncio.sleep(0.01)
-    assert client.state is ConnectionState.READY
+    assert client.state is ConnectionState.READY  # type: ignore[comparison-overlap]
     assert seen == [StepEvent(5, 0, StepEventKind.PROGRAM_DONE)]
     unsubscribe()
     await client.close()
@@ -289,8 +295,8 @@ async def test_program_upload_answers_pulls_and_commits() -> None:
     steps = _steps(5)
     digest = await client.upload_program(steps)
     assert [s.index for s in device.committed] == [0, 1, 2, 3, 4]
-    assert device.requests(MsgType.PROGRAM_BEGIN)[0].program_hash == digest  # type: ignore[attr-defined]
-    assert device.requests(MsgType.PROGRAM_COMMIT)[0].program_hash == digest  # type: ignore[attr-defined]
+    assert device.requests_of(ProgramBegin)[0].program_hash == digest
+    assert device.requests_of(ProgramCommit)[0].program_hash == digest
     await client.close()
 
 

@@ -62,7 +62,7 @@ async def test_handshake_returns_capabilities() -> None:
     assert connection.state is LinkState.READY
     assert device.frames(MsgType.HELLO)[0].seq == 1
     await connection.close()
-    assert connection.state is LinkState.CLOSED
+    assert connection.state is LinkState.CLOSED  # type: ignore[comparison-overlap]
 
 
 async def test_request_matched_by_seq() -> None:

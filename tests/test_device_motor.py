@@ -33,7 +33,7 @@ def _telemetry(time_ms: int, state: MotorState = MotorState.IDLE) -> Telemetry:
     return Telemetry(time_ms, 30.0, 5.0, True, 90, 30.0, state)
 
 
-# --- sequence numbers (D6) -------------------------------------------------------------
+# --- sequence numbers: a random start, continued across reconnects ---------------------
 
 
 async def test_first_seq_is_random_and_injectable() -> None:

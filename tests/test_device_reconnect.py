@@ -104,7 +104,7 @@ async def test_reconnect_logic_retries_until_success() -> None:
     await asyncio.wait_for(done.wait(), 1.0)
     assert sleep.delays == pytest.approx([0.1, 0.2, 0.4, 0.8])
     assert logic.attempts == 4
-    assert logic.state is ReconnectState.IDLE and logic.last_error is None
+    assert logic.state is ReconnectState.IDLE and logic.last_error is None  # type: ignore[comparison-overlap]
     assert states.count(ReconnectState.CONNECTING) == 4
 
 

@@ -136,7 +136,7 @@ async def test_program_upload_and_run(transport: str) -> None:
         heartbeat.cancel()
         assert (0, StepEventKind.STARTED) in seen and (2, StepEventKind.COMPLETED) in seen
         assert len(seen) == len(set(seen))  # retransmitted events were deduplicated
-        assert client.state is ConnectionState.READY
+        assert client.state is ConnectionState.READY  # type: ignore[comparison-overlap]
 
 
 @pytest.mark.parametrize("transport", ["loopback", "serial"])
@@ -282,7 +282,7 @@ async def test_second_host_stops_a_motor_left_running_by_the_first(transport: st
     factory = _factory(fleet, address)
     firmware = fleet.guns[0].firmware
     try:
-        # Same rng: host B numbers its requests exactly like host A did (worst case, D1/D2).
+        # Same rng: host B numbers its requests exactly like host A (worst case for the window).
         host_a = DeviceClient(address, factory, ClientOptions(reconnect=False, watchdog_ms=3000),
                               rng=random.Random(9))  # fmt: skip
         await host_a.connect()

@@ -24,6 +24,17 @@ from tpdevice.protocol import Fault, FaultCode, Feature, MsgType, ResultCode, St
 from tpdevice.therapy.clock import VirtualClock
 from tpdevice.therapy.compat import SessionError
 from tpdevice.therapy.engine import ExecutionMode, Session, SessionOptions, SessionState
+from tpdevice.therapy.events import (
+    DeviceFaultEvent,
+    HoldPaused,
+    HoldResumed,
+    PressureHigh,
+    PressureLow,
+    SessionAborted,
+    SessionFailed,
+    SessionResumed,
+    StepCompleted,
+)
 
 
 @pytest.fixture
@@ -50,7 +61,8 @@ async def test_pause_resume_keeps_the_remaining_hold_time(gun: FakeGun) -> None:
     hold = summary.steps[1]
     assert hold.actual_duration_s == pytest.approx(20.0, abs=0.01)
     assert summary.paused_s == pytest.approx(33.0, abs=0.01)
-    completed = next(e for e in events_of(session, "step.completed") if e.step_index == 1)  # type: ignore[attr-defined]
+    done = (e for e in session.events if isinstance(e, StepCompleted) and e.step_index == 1)
+    completed = next(done)
     assert completed.mono_s == pytest.approx(10.0 + 20.0 + 33.0, abs=0.01)
     # START again after the pause, with the hold's setpoint re-sent first.
     assert gun.commands[gun.commands.index(gun.calls("start")[-1]) - 1].name == "set_output"
@@ -105,7 +117,8 @@ async def test_stop_sends_stop_at_once_and_aborts(gun: FakeGun) -> None:
     assert session.state is SessionState.ABORTED and summary.reason == "user"
     assert summary.steps[1].actual_duration_s == pytest.approx(3.0)
     assert not summary.steps[1].completed
-    assert session.pause() is None and not session.paused  # ignored once ended
+    session.pause()  # ignored once ended
+    assert not session.paused
 
 
 async def test_stop_before_run(gun: FakeGun) -> None:
@@ -132,7 +145,8 @@ async def test_cancelling_run_stops_the_motor(gun: FakeGun) -> None:
         await run
     assert gun.commands[-1].name == "stop" and not gun.running
     assert session.state is SessionState.ABORTED
-    assert session.events[-1].reason == "cancelled"  # type: ignore[attr-defined]
+    last = session.events[-1]
+    assert isinstance(last, SessionAborted) and last.reason == "cancelled"
 
 
 async def test_a_refused_command_fails_the_session_with_the_motor_stopped(gun: FakeGun) -> None:
@@ -141,7 +155,8 @@ async def test_a_refused_command_fails_the_session_with_the_motor_stopped(gun: F
     summary = await session.run()
     assert session.state is SessionState.FAILED
     assert summary.reason == "device_error"
-    assert "overheat" in session.events[-1].error  # type: ignore[attr-defined]
+    last = session.events[-1]
+    assert isinstance(last, SessionFailed) and "overheat" in last.error
     assert gun.commands[-1].name == "stop"
 
 
@@ -158,8 +173,8 @@ async def test_active_fault_aborts_with_device_fault(gun: FakeGun) -> None:
     session, run = await run_until(gun, "hold.started")
     gun.emit(Fault(5000, FaultCode.OVERHEAT, True))
     summary = await run
-    faults = events_of(session, "device.fault")
-    assert [(f.code, f.active, f.step_index) for f in faults] == [("overheat", True, 1)]  # type: ignore[attr-defined]
+    faults = [e for e in session.events if isinstance(e, DeviceFaultEvent)]
+    assert [(f.code, f.active, f.step_index) for f in faults] == [("overheat", True, 1)]
     assert session.state is SessionState.ABORTED and summary.reason == "device_fault"
     assert summary.faults == ["overheat"] and summary.steps[1].faults == ["overheat"]
     assert gun.calls("stop")[-1].args["reason"] is StopReason.FAULT
@@ -169,7 +184,7 @@ async def test_cleared_fault_is_reported_without_ending(gun: FakeGun) -> None:
     session, run = await run_until(gun, "hold.started")
     gun.emit(Fault(5000, FaultCode.LOW_BATTERY, False))
     summary = await run
-    assert [f.active for f in events_of(session, "device.fault")] == [False]  # type: ignore[attr-defined]
+    assert [f.active for f in session.events if isinstance(f, DeviceFaultEvent)] == [False]
     assert summary.outcome == "completed" and not summary.faults
 
 
@@ -209,7 +224,9 @@ async def test_client_failed_fails_at_once(gun: FakeGun) -> None:
     session, run = await run_until(gun, "hold.started")
     gun.set_state(ConnectionState.FAILED)
     summary = await run
-    assert summary.outcome == "failed" and "failed" in session.events[-1].error  # type: ignore[attr-defined]
+    last = session.events[-1]
+    assert summary.outcome == "failed" and isinstance(last, SessionFailed)
+    assert "failed" in last.error
 
 
 async def _first_sweep(force: Callable[[float], float], coach_after_s: float) -> Session:
@@ -230,10 +247,11 @@ async def test_pressure_coaching_low_and_high() -> None:
     session = await _first_sweep(
         lambda now_s: 12.0 if now_s < 2 else 2.0 if now_s < 6 else 18.0, coach_after_s=1.0
     )
-    low, high = events_of(session, "pressure.low"), events_of(session, "pressure.high")
+    low = [e for e in session.events if isinstance(e, PressureLow)]
+    high = [e for e in session.events if isinstance(e, PressureHigh)]
     assert len(low) == 1 and low[0].mono_s == pytest.approx(3.0, abs=0.25)
     assert len(high) == 1 and high[0].mono_s == pytest.approx(7.0, abs=0.25)
-    assert low[0].band_low_n == 5.0 and high[0].band_high_n == 15.0  # type: ignore[attr-defined]
+    assert low[0].band_low_n == 5.0 and high[0].band_high_n == 15.0
     sweep = session.summary().steps[0]
     assert (sweep.pressure_low, sweep.pressure_high) == (1, 1)
     assert sweep.time_in_band_s == pytest.approx(2.0, abs=0.15)
@@ -252,11 +270,11 @@ async def test_contact_policy_hold_on_a_fake(gun: FakeGun) -> None:
     gun.feed_every(0.1, lambda now_s: 0.0 if lifted[0] <= now_s < lifted[1] else STEADY_N)
     session = fake_session(gun)
     summary = await session.run()
-    paused = [e for e in events_of(session, "hold.paused") if e.step_index == 1]  # type: ignore[attr-defined]
-    resumed = [e for e in events_of(session, "hold.resumed") if e.step_index == 1]  # type: ignore[attr-defined]
+    paused = [e for e in session.events if isinstance(e, HoldPaused) and e.step_index == 1]
+    resumed = [e for e in session.events if isinstance(e, HoldResumed) and e.step_index == 1]
     assert [e.mono_s for e in paused] == [pytest.approx(15.0, abs=0.11)]
     assert [e.mono_s for e in resumed] == [pytest.approx(18.0, abs=0.11)]
-    assert paused[0].remaining_s == pytest.approx(15.0, abs=0.11)  # type: ignore[attr-defined]
+    assert paused[0].remaining_s == pytest.approx(15.0, abs=0.11)
     assert summary.steps[1].actual_duration_s == pytest.approx(23.0, abs=0.11)
 
 
@@ -316,6 +334,7 @@ async def test_link_lost_under_a_setpoint_starts_that_step_after_reconnect(gun: 
     release = await until_event(session, "step.started", step_index=2)
     summary = await run
     assert release.mono_s == pytest.approx(32.0)
-    assert [e.reason for e in events_of(session, "session.resumed")] == ["reconnected"]  # type: ignore[attr-defined]
+    resumed = [e for e in session.events if isinstance(e, SessionResumed)]
+    assert [e.reason for e in resumed] == ["reconnected"]
     assert summary.outcome == "completed" and summary.steps_completed == 7
     assert summary.actual_duration_s == pytest.approx(72.0)

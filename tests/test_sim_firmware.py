@@ -190,7 +190,7 @@ def test_overheat_trips_refuses_start_and_clears_when_cool(host: FirmwareHarness
         (FaultCode.OVERHEAT, True),
         (FaultCode.OVERHEAT, False),
     ]
-    assert host.firmware.state is MotorState.IDLE
+    assert host.firmware.state is MotorState.IDLE  # type: ignore[comparison-overlap]
     assert host.ack(Start()).result is ResultCode.OK
 
 
@@ -246,7 +246,7 @@ def test_window_keys_on_type_and_payload_not_just_seq(host: FirmwareHarness) -> 
     assert host.firmware.state is MotorState.RUNNING
     host.run(0.2)
     assert host.ack(Stop(), seq=40) == Ack(MsgType.STOP)
-    assert host.firmware.state is MotorState.STOPPING
+    assert host.firmware.state is MotorState.STOPPING  # type: ignore[comparison-overlap]
     assert host.monitor.violations == []
 
 
@@ -281,7 +281,7 @@ def test_hello_clears_the_window_even_for_byte_identical_requests() -> None:
     host.seq = 0
     host.hello(watchdog_ms=1000, telemetry_hz=20)  # the same bytes as the first HELLO
     _running(host)  # the same SET_OUTPUT (seq 2) and START (seq 3) as the first session
-    assert host.firmware.state is MotorState.RUNNING  # acted on, and not stale behind STOP 6
+    assert host.firmware.state is MotorState.RUNNING  # type: ignore[comparison-overlap]  # acted on, and not stale behind STOP 6
     assert host.physics.motor.target_freq_hz == 35.0
     assert host.monitor.violations == []
 
@@ -328,7 +328,7 @@ def test_a_start_older_than_an_applied_stop_is_ok_and_does_not_run(host: Firmwar
     assert host.physics.motor.freq_hz == 0.0
     assert host.faults() == []  # never ran, so no watchdog either
     assert host.ack(Start(), seq=5).result is ResultCode.OK  # a newer START does run it
-    assert host.firmware.state is MotorState.RUNNING
+    assert host.firmware.state is MotorState.RUNNING  # type: ignore[comparison-overlap]
 
 
 def test_a_stop_older_than_an_applied_start_still_stops(host: FirmwareHarness) -> None:
@@ -337,7 +337,7 @@ def test_a_stop_older_than_an_applied_start_still_stops(host: FirmwareHarness) -
     host.run(0.2)
     assert host.firmware.state is MotorState.RUNNING
     assert host.ack(Stop(), seq=3) == Ack(MsgType.STOP)
-    assert host.firmware.state is MotorState.STOPPING
+    assert host.firmware.state is MotorState.STOPPING  # type: ignore[comparison-overlap]
     assert host.physics.motor.target_freq_hz == 0.0
 
 
@@ -418,7 +418,7 @@ def test_watchdog_expiry_stops_the_motor_until_a_new_start(host: FirmwareHarness
     host.run(1.0)  # the host goes silent at t = 1.0
     (fault,) = host.faults()
     assert (fault.code, fault.active, fault.device_time_ms) == (FaultCode.WATCHDOG, True, 1500)
-    assert host.firmware.state is MotorState.FAULTED
+    assert host.firmware.state is MotorState.FAULTED  # type: ignore[comparison-overlap]
     assert host.physics.motor.freq_hz == 0.0
     host.run(1.0, heartbeat_s=0.1)  # heartbeats alone do not restart it
     assert host.physics.motor.freq_hz == 0.0
@@ -491,7 +491,7 @@ def test_stop_ramps_down_then_idles(host: FirmwareHarness) -> None:
     host.ack(Stop())
     assert host.firmware.state is MotorState.STOPPING
     host.run(1.0)
-    assert host.firmware.state is MotorState.IDLE
+    assert host.firmware.state is MotorState.IDLE  # type: ignore[comparison-overlap]
     assert host.physics.motor.freq_hz == 0.0
 
 

@@ -34,7 +34,7 @@ from tpdevice.transport.loopback import LoopbackTransport
 from tpdevice_sim.clock import ScaledClock
 from tpdevice_sim.faults import FaultSpec
 from tpdevice_sim.gun import SimulatedGun, SimulatorFleet, serve, tick_s_for_scale
-from tpdevice_sim.links import LoopbackLink
+from tpdevice_sim.links import LoopbackLink, PtyLink
 
 
 class _Host:
@@ -62,6 +62,12 @@ class _Host:
                     return decode_message(frame)
 
 
+def _pty_path(gun: SimulatedGun) -> str:
+    """The pty path of a serial fleet's gun."""
+    assert isinstance(gun.link, PtyLink)
+    return gun.link.path
+
+
 def _open_pty(path: str, host: _Host) -> int:
     fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
     tty.setraw(fd)
@@ -80,7 +86,7 @@ async def test_serial_fleet_answers_hello_on_each_pty() -> None:
         assert len(set(fleet.addresses)) == 2
         for index, gun in enumerate(fleet.guns):
             host = _Host()
-            fd = _open_pty(gun.link.path, host)  # type: ignore[attr-defined]
+            fd = _open_pty(_pty_path(gun), host)
             try:
                 os.write(fd, host.frame(Hello(1, 1000, 50)))
                 caps = await host.next(MsgType.CAPABILITIES)
@@ -95,7 +101,7 @@ async def test_serial_fleet_answers_hello_on_each_pty() -> None:
 async def test_a_second_host_on_the_pty_gets_fresh_answers_and_stops_the_motor() -> None:
     async with SimulatorFleet("serial", 1, seed=8) as fleet:
         gun = fleet.guns[0]
-        path = gun.link.path  # type: ignore[attr-defined]
+        path = _pty_path(gun)
         first = _Host()
         fd = _open_pty(path, first)
         try:
@@ -150,9 +156,10 @@ async def _pump(reader: asyncio.StreamReader, host: _Host) -> None:
 
 
 async def test_loopback_gun_speaks_to_tpdevice_loopback_transport() -> None:
-    gun = SimulatedGun(LoopbackLink(), seed=5)
+    link = LoopbackLink()
+    gun = SimulatedGun(link, seed=5)
     await gun.start()
-    transport = LoopbackTransport(gun.link)  # type: ignore[arg-type]
+    transport = LoopbackTransport(link)
     host = _Host()
     await transport.open(host.feed, lambda exc: None)
     try:
@@ -168,13 +175,14 @@ async def test_loopback_gun_speaks_to_tpdevice_loopback_transport() -> None:
 
 
 async def test_scaled_time_trips_the_watchdog_quickly_and_cleanly() -> None:
-    gun = SimulatedGun(LoopbackLink(), clock=ScaledClock(20.0))
+    link = LoopbackLink()
+    gun = SimulatedGun(link, clock=ScaledClock(20.0))
     await gun.start()
     host = _Host()
-    gun.link.attach(host.feed, lambda: None)  # type: ignore[attr-defined]
+    link.attach(host.feed, lambda: None)
     started = time.monotonic()
-    gun.link.receive(host.frame(Hello(1, 1000, 5)))  # type: ignore[attr-defined]
-    gun.link.receive(host.frame(SetOutput(35.0)) + host.frame(Start()))  # type: ignore[attr-defined]
+    link.receive(host.frame(Hello(1, 1000, 5)))
+    link.receive(host.frame(SetOutput(35.0)) + host.frame(Start()))
     fault = await host.next(MsgType.FAULT)
     assert isinstance(fault, Fault) and fault.code is FaultCode.WATCHDOG
     assert time.monotonic() - started < 0.5  # 1 s of device time at 20x
@@ -210,7 +218,7 @@ def test_tick_grows_with_the_time_scale() -> None:
 async def test_command_to_ack_over_a_pty_is_fast() -> None:
     async with SimulatorFleet("serial", 1) as fleet:
         host = _Host()
-        fd = _open_pty(fleet.guns[0].link.path, host)  # type: ignore[attr-defined]
+        fd = _open_pty(_pty_path(fleet.guns[0]), host)
         try:
             os.write(fd, host.frame(Hello(1, 1000, 1)))
             await host.next(MsgType.CAPABILITIES)

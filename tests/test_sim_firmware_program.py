@@ -54,8 +54,8 @@ def _program(*durations_ms: int, **kwargs: Any) -> list[ProgramStep]:
     return [_step(i, d, **kwargs) for i, d in enumerate(durations_ms)]
 
 
-def _host(scenario: ContactScenario = ContactScenario.NONE, **config: object) -> FirmwareHarness:
-    host = FirmwareHarness(FirmwareConfig(**config), scenario=scenario)  # type: ignore[arg-type]
+def _host(scenario: ContactScenario = ContactScenario.NONE, **config: Any) -> FirmwareHarness:
+    host = FirmwareHarness(FirmwareConfig(**config), scenario=scenario)
     host.hello(watchdog_ms=1000)
     return host
 
@@ -209,7 +209,7 @@ def test_run_reports_steps_with_device_times_matching_durations() -> None:
         (3623, 2, K.COMPLETED),
         (3623, 2, K.PROGRAM_DONE),
     ]
-    assert host.firmware.state is MotorState.IDLE
+    assert host.firmware.state is MotorState.IDLE  # type: ignore[comparison-overlap]
     assert host.firmware.runner is None
     assert host.monitor.violations == []
 
@@ -278,7 +278,7 @@ def test_run_or_resume_older_than_an_applied_pause_or_abort_changes_nothing() ->
     assert host.physics.motor.target_freq_hz == 0.0
     host.seq = pause_seq + 1
     assert host.ack(RUN).result is ResultCode.OK  # a newer run does run
-    assert host.firmware.state is MotorState.RUNNING
+    assert host.firmware.state is MotorState.RUNNING  # type: ignore[comparison-overlap]
 
 
 def test_abort_stops_the_program_and_the_motor() -> None:

@@ -12,6 +12,10 @@ from tpdevice.device import DeviceRangeError, open_gun, run_heartbeat
 from tpdevice.drivers.theragun.client import STOP_TIMEOUT_S, WATCHDOG_MIN_MS, TheragunClient
 
 if TYPE_CHECKING:
+    from uuid import UUID
+
+    from bleak.backends.characteristic import BleakGATTCharacteristic
+
     from tpdevice_sim.ble.theragun_peripheral import TheragunFleet
 
 
@@ -155,12 +159,17 @@ async def test_keep_alives_never_queue_ahead_of_a_stop_on_a_slow_radio(
     assert isinstance(client, TheragunClient)
     firmware = pro_fleet.guns[0].firmware
     try:
+        from tpdevice.transport.ble import BleTransport
+
         link = client._link
-        assert link is not None
-        gatt = link.transport._client  # type: ignore[attr-defined]
+        assert link is not None and isinstance(link.transport, BleTransport)
+        gatt = link.transport._client
+        assert gatt is not None
         original = gatt.write_gatt_char
 
-        async def slow_write(char: object, data: bytes, response: bool) -> None:
+        async def slow_write(
+            char: BleakGATTCharacteristic | int | str | UUID, data: bytes, response: bool
+        ) -> None:
             await asyncio.sleep(0.02)  # a write with response: a connection event or two
             await original(char, data, response=response)
 

@@ -64,14 +64,14 @@ async def immediate(delay_s: float) -> None:
     await asyncio.sleep(0)
 
 
-def make_client(link: TheragunLoopbackLink, **kwargs: object) -> TheragunClient:
+def make_client(link: TheragunLoopbackLink, *, poll_status: bool = False) -> TheragunClient:
     return TheragunClient(
         ADDRESS,
         lambda: LoopbackTransport(link, ADDRESS),
         fast_options(),
         model=PRO,
         reconnect_sleep=immediate,
-        **kwargs,  # type: ignore[arg-type]
+        poll_status=poll_status,
     )
 
 

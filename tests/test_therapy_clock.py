@@ -6,6 +6,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -360,9 +361,9 @@ async def test_two_virtual_clocks_on_one_loop_do_not_starve_each_other(
         ({"start_s": math.nan}, "start_s"),
     ],
 )
-def test_virtual_clock_rejects_bad_settings(kwargs: dict[str, float], match: str) -> None:
+def test_virtual_clock_rejects_bad_settings(kwargs: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        VirtualClock(**kwargs)  # type: ignore[arg-type]
+        VirtualClock(**kwargs)
 
 
 def test_call_at_rejects_non_finite_times() -> None:
@@ -454,7 +455,9 @@ def test_time_sync_overrides_arrivals() -> None:
         (0.0, 0.0, math.inf, "now_s"),
     ],
 )
-def test_add_sync_rejects_bad_samples(offset_s: float, rtt_s: float, now_s: float, match: str):
+def test_add_sync_rejects_bad_samples(
+    offset_s: float, rtt_s: float, now_s: float, match: str
+) -> None:
     with pytest.raises(ValueError, match=match):
         DeviceTimeMap().add_sync(offset_s, rtt_s, now_s)
 

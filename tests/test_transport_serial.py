@@ -7,7 +7,7 @@ import contextlib
 import errno
 import os
 import tty
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -147,8 +147,10 @@ def _regular_file(tmp_path: Path) -> str:
         (str, "is a directory, not a serial device"),
     ],
 )
-async def test_open_errors_are_one_line(make_path: object, cause: str, tmp_path: Path) -> None:
-    path = make_path(tmp_path)  # type: ignore[operator]
+async def test_open_errors_are_one_line(
+    make_path: Callable[[Path], str], cause: str, tmp_path: Path
+) -> None:
+    path = make_path(tmp_path)
     transport = SerialTransport(path)
     with pytest.raises(TransportOpenError) as caught:
         await transport.open(ByteSink().on_bytes, ByteSink().on_lost)

@@ -55,7 +55,8 @@ async def connect(server: Server, **kwargs: Any) -> tuple[TcpTransport, ByteSink
 async def test_bytes_flow_both_ways_with_nodelay(server: Server) -> None:
     transport, sink, (reader, writer) = await connect(server)
     assert transport.is_open and transport.address == f"tcp://127.0.0.1:{server.port}"
-    sock = transport._transport.get_extra_info("socket")  # type: ignore[union-attr]
+    assert transport._transport is not None
+    sock = transport._transport.get_extra_info("socket")
     assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
     transport.write(b"ping")
     assert await reader.readexactly(4) == b"ping"

@@ -1,5 +1,5 @@
 """`python -m tpdevice` runs the CLI."""
 
-from tpdevice.cli.app import main
+from tpdevice.cli.entry import main
 
 main()

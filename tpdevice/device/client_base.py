@@ -38,7 +38,7 @@ class DeviceClientBase(SupervisedClient):
     Its LinkSupervisor (`link`) owns the state, connect, reconnects and close.
 
     `device_id` names the gun in sessions (default: the address). `rng` draws the first
-    sequence number (1..65535, continued across reconnects) and
+    sequence number (random in 1..65535, continued across reconnects) and
     the reconnect jitter; inject a seeded one in tests.
     """
 

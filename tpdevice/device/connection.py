@@ -78,7 +78,7 @@ class DeviceConnection:
         self._state = StateHolder(f"{self.address} link", LinkState.NEW)
         self.on_lost = on_lost
         self._seq = first_seq % _SEQ_MODULO
-        self._sent = 0  # requests sent on this link (first copies), for the D5 horizon
+        self._sent = 0  # requests sent on this link (first copies), for the retransmission horizon
         self._pending: dict[int, PendingRequest] = {}
         self._listeners: dict[int, list[MessageListener]] = {}
         self._seen_events: dict[int, float] = {}
@@ -289,7 +289,7 @@ class DeviceConnection:
             if self._sent - pending.ordinal < RETRANSMIT_HORIZON:
                 self._retransmit(pending)
                 return
-            # D5: the device may have forgotten it; a retransmission could be acted on anew.
+            # Past the horizon the device may have forgotten it: a retransmission could act anew.
             note = f"; not retransmitted: {RETRANSMIT_HORIZON} newer requests were sent since"
         self._pending.pop(pending.seq, None)
         pending.future.set_exception(self._give_up_error(pending, note))

@@ -16,7 +16,7 @@ __all__ = [
     "PendingRequest",
 ]
 
-# D5: a request is never retransmitted once this many newer requests were sent after it.
+# The retransmission horizon: no retransmission once this many newer requests were sent.
 # The device remembers 128 requests, so a retransmission is always answered from its window.
 RETRANSMIT_HORIZON = 64
 

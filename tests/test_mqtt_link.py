@@ -1,0 +1,88 @@
+"""The broker link: online on connect, offline by last will when the process dies, reconnects."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+
+from mqtt_broker import Broker, Subscriber
+
+from tpdevice.mqtt.link import LinkState, MqttLink
+from tpdevice.mqtt.settings import MqttSettings
+from tpdevice.mqtt.topics import Topics
+
+_LINK_PROCESS = """
+import asyncio, sys
+from tpdevice.mqtt.link import MqttLink
+from tpdevice.mqtt.settings import MqttSettings
+from tpdevice.mqtt.topics import Topics
+
+async def main():
+    link = MqttLink(MqttSettings.from_url(sys.argv[1]), Topics("node-k"))
+    task = asyncio.create_task(link.run())
+    await link.connected.wait()
+    print("connected", flush=True)
+    await task
+
+asyncio.run(main())
+"""
+
+
+def _states(subscriber: Subscriber) -> list[str]:
+    return [json.loads(p)["state"] for t, p, _ in subscriber.messages if t.endswith("/state")]
+
+
+async def test_a_killed_daemon_goes_offline_by_its_last_will(broker: Broker) -> None:
+    subscriber = Subscriber(broker, "tpdevice/node-k/bridge/state")
+    await subscriber.start()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _LINK_PROCESS, broker.url(), stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert process.stdout is not None
+        assert await asyncio.wait_for(process.stdout.readline(), 10) == b"connected\n"
+        await subscriber.wait_for(1, "/state")
+        process.send_signal(signal.SIGKILL)
+        await subscriber.wait_for(2, "/state")
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await process.wait()
+    await subscriber.stop()
+    assert _states(subscriber) == ["online", "offline"]
+
+
+async def test_the_link_comes_back_after_the_broker_does(broker: Broker) -> None:
+    reconnected = asyncio.Event()
+    connects = 0
+
+    async def on_connected() -> None:
+        nonlocal connects
+        connects += 1
+        if connects == 2:
+            reconnected.set()
+
+    link = MqttLink(
+        MqttSettings.from_url(broker.url()), Topics("node-r"), on_connected=on_connected,
+        backoff_s=(0.05, 0.2),
+    )  # fmt: skip
+    task = asyncio.create_task(link.run())
+    try:
+        await asyncio.wait_for(link.connected.wait(), 10)
+        broker.kill()
+        await asyncio.sleep(0.3)  # a few refused attempts while it is away
+        assert link.state is not LinkState.CONNECTED
+        broker.start()
+        await asyncio.wait_for(reconnected.wait(), 10)
+        assert (link.state, link.reconnects) == (LinkState.CONNECTED, 1)
+        retained = Subscriber(broker, "tpdevice/node-r/bridge/state")
+        await retained.start()
+        await retained.wait_for(1, "/state")
+        await retained.stop()
+        assert retained.messages[0][2] is True  # retained: a late subscriber sees it at once
+        assert _states(retained) == ["online"]
+    finally:
+        await link.close()
+        await task

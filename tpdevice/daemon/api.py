@@ -1,0 +1,150 @@
+"""The local control API: HTTP + JSON on FastAPI, its OpenAPI document from our pydantic models."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from pydantic import BaseModel
+
+from tpdevice import __version__
+from tpdevice.daemon.api_events import parse_cursor, sse_stream
+from tpdevice.daemon.control import (
+    CommandReply,
+    ControlError,
+    DaemonControl,
+    DeviceInfo,
+    ErrorCode,
+    SessionCommand,
+    SessionInfo,
+    StartRequest,
+    StopAllReply,
+)
+
+__all__ = ["ErrorBody", "create_app"]
+
+_STATUS = {
+    ErrorCode.UNKNOWN_DEVICE: 404,
+    ErrorCode.UNKNOWN_PROFILE: 404,
+    ErrorCode.UNKNOWN_SESSION: 404,
+    ErrorCode.DEVICE_BUSY: 409,
+    ErrorCode.DEVICE_OFFLINE: 409,
+    ErrorCode.BAD_STATE: 409,
+    ErrorCode.DOSE_REFUSED: 409,
+    ErrorCode.CAP_EXCEEDED: 422,
+    ErrorCode.INVALID_FIELD: 422,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.INTERNAL: 500,
+}
+Metrics = Callable[[], Awaitable[bytes]]
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: one line for a person and a code for a program."""
+
+    error: str
+    code: ErrorCode
+
+
+def create_app(
+    control: DaemonControl, *, token: str | None = None, metrics: Metrics | None = None
+) -> FastAPI:
+    """The API over `control`; with `token`, every route wants `Authorization: Bearer <token>`."""
+    app = FastAPI(
+        title="tpdevice control API",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        dependencies=[Depends(_bearer(token))] if token else [],
+        responses={code: {"model": ErrorBody} for code in (400, 401, 404, 409, 422, 429)},
+    )
+    app.add_exception_handler(ControlError, _control_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    _device_routes(app, control)
+    _session_routes(app, control)
+    _stream_routes(app, control, metrics)
+    return app
+
+
+def _device_routes(app: FastAPI, control: DaemonControl) -> None:
+    @app.get("/v1/devices", operation_id="list_devices")
+    async def list_devices() -> list[DeviceInfo]:
+        """Every configured gun, its link state and the session holding it."""
+        return control.devices()
+
+    @app.post("/v1/stop", operation_id="stop_all")
+    async def stop_all() -> StopAllReply:
+        """Stop every motor now."""
+        return await control.stop_all()
+
+
+def _session_routes(app: FastAPI, control: DaemonControl) -> None:
+    @app.get("/v1/sessions", operation_id="list_sessions")
+    async def list_sessions() -> list[SessionInfo]:
+        """Sessions running now and those ended since the daemon started."""
+        return control.sessions()
+
+    @app.post("/v1/sessions", status_code=201, operation_id="start_session")
+    async def start_session(request: StartRequest) -> SessionInfo:
+        """Start a profile on a gun; returns at once with the new session."""
+        return await control.start_session(request)
+
+    @app.get("/v1/sessions/{session_id}", operation_id="get_session")
+    async def get_session(session_id: str) -> SessionInfo:
+        """One session."""
+        return control.session(session_id)
+
+    @app.post("/v1/sessions/{session_id}/{command}", operation_id="session_command")
+    async def session_command(session_id: str, command: SessionCommand) -> CommandReply:
+        """Pause, resume, skip or stop a session; the reply says whether it was accepted."""
+        return await control.command(session_id, command)
+
+
+def _stream_routes(app: FastAPI, control: DaemonControl, metrics: Metrics | None) -> None:
+    @app.get(
+        "/v1/events",
+        operation_id="stream_events",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}}}},
+    )
+    async def stream_events(
+        after: Annotated[str | None, Query(max_length=4096, pattern=r"^[^\n]*$")] = None,
+        last_event_id: Annotated[str | None, Header(max_length=4096)] = None,
+    ) -> StreamingResponse:
+        """Server-Sent Events: every event past the cursor (`after` or Last-Event-ID), then live."""
+        cursor = parse_cursor(last_event_id if last_event_id is not None else after)
+        return StreamingResponse(sse_stream(control, cursor), media_type="text/event-stream")
+
+    @app.get("/metrics", operation_id="metrics", response_class=PlainTextResponse)
+    async def prometheus_metrics() -> PlainTextResponse:
+        """Prometheus text format: sessions, guns connected, reconnects, event lag."""
+        body = await metrics() if metrics is not None else b""
+        return PlainTextResponse(body, media_type="text/plain; version=0.0.4")
+
+
+def _bearer(token: str) -> Callable[..., None]:
+    def check(authorization: Annotated[str | None, Header()] = None) -> None:
+        expected = f"Bearer {token}"
+        if authorization is None or not hmac.compare_digest(authorization, expected):
+            raise ControlError(ErrorCode.UNAUTHORIZED, "a valid bearer token is required")
+
+    return check
+
+
+async def _control_error(_: Request, err: ControlError) -> JSONResponse:
+    body = ErrorBody(error=str(err), code=err.code)
+    return JSONResponse(body.model_dump(mode="json"), status_code=_STATUS.get(err.code, 400))
+
+
+async def _validation_error(_: Request, err: RequestValidationError) -> JSONResponse:
+    problem = err.errors()[0]
+    where = ".".join(str(part) for part in problem.get("loc", ())) or "request"
+    body = ErrorBody(
+        error=f"{where}: {problem.get('msg', 'invalid')}", code=ErrorCode.INVALID_FIELD
+    )
+    return JSONResponse(body.model_dump(mode="json"), status_code=422)

@@ -1,0 +1,16 @@
+"""Where the daemon's files live by default (stdlib only: the stop fast path imports this)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["default_socket_path"]
+
+
+def default_socket_path() -> Path:
+    """$XDG_RUNTIME_DIR/tpdevice/api.sock, else /tmp/tpdevice-<uid>/api.sock."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        return Path(runtime) / "tpdevice" / "api.sock"
+    return Path("/tmp") / f"tpdevice-{os.getuid()}" / "api.sock"

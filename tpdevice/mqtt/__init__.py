@@ -1,0 +1,1 @@
+"""MQTT for integrators: topics, the broker link, and the outbox that delivers every event."""

@@ -1,0 +1,229 @@
+"""One daemon's connection to the broker: connect, last will, reconnect with backoff, publish."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import json
+import logging
+import random
+import socket
+import ssl
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import aiomqtt
+from paho.mqtt.properties import Properties
+
+from tpdevice.errors import TpDeviceError
+from tpdevice.mqtt.settings import MqttSettings
+from tpdevice.mqtt.topics import Topics
+
+__all__ = ["LinkState", "MqttLink", "MqttUnavailableError"]
+
+_LOGGER = logging.getLogger(__name__)
+ONLINE = json.dumps({"state": "online"}).encode()
+OFFLINE = json.dumps({"state": "offline"}).encode()
+MAX_INFLIGHT = 64  # our outbox keeps a window of this many QoS 1 publishes
+OnConnected = Callable[[], Awaitable[None]]
+OnMessage = Callable[[aiomqtt.Message], Awaitable[None]]
+
+
+class MqttUnavailableError(TpDeviceError):
+    """The broker is not connected now; the caller keeps what it wanted to send."""
+
+
+class LinkState(enum.Enum):
+    """Where the link is in its life."""
+
+    DISCONNECTED = "disconnected"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    CLOSED = "closed"
+
+
+class MqttLink:
+    """Keeps one aiomqtt client connected (aiomqtt does not reconnect by itself)."""
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        topics: Topics,
+        *,
+        on_connected: OnConnected | None = None,
+        on_message: OnMessage | None = None,
+        subscriptions: Sequence[str] = (),
+        backoff_s: tuple[float, float] = (0.2, 10.0),
+    ) -> None:
+        self.settings = settings
+        self.topics = topics
+        self.state = LinkState.DISCONNECTED
+        self.connected = asyncio.Event()
+        self.reconnects = 0
+        self.last_error = ""
+        self._on_connected = on_connected
+        self._on_message = on_message
+        self._subscriptions = list(subscriptions)
+        self._backoff_s = backoff_s
+        self._client: aiomqtt.Client | None = None
+        self._lost_future: asyncio.Future[None] | None = None  # done once this link drops
+        self._closing = asyncio.Event()
+        self._stopped = asyncio.Event()
+
+    async def run(self) -> None:
+        """Stay connected until close(): connect, announce, subscribe, serve, back off, repeat."""
+        self._stopped.clear()
+        delay_s = self._backoff_s[0]
+        try:
+            while self.state is not LinkState.CLOSED:
+                self.state = LinkState.CONNECTING
+                try:
+                    await self._session()
+                    delay_s = self._backoff_s[0]
+                except aiomqtt.MqttError as err:
+                    self._lost(str(err))
+                except OSError as err:  # paho can surface a dead socket as a plain OSError
+                    self._lost(f"connection lost ({err.strerror or err})")
+                # Jitter spreads the reconnects of many daemons after a broker restart.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), delay_s * random.uniform(0.5, 1))
+                delay_s = min(delay_s * 2, self._backoff_s[1])
+        finally:
+            self._stopped.set()
+
+    async def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        qos: int = 0,
+        retain: bool = False,
+        timeout_s: float = 10.0,
+        properties: Properties | None = None,
+    ) -> None:
+        """Publish now (QoS 1 returns once the broker acknowledged); raise if not connected.
+
+        A QoS 1 publish whose connection drops fails at once: aiomqtt would wait out its timeout.
+        """
+        client, lost = self._client, self._lost_future
+        if client is None or lost is None or lost.done() or not self.connected.is_set():
+            raise MqttUnavailableError(f"{self.settings.safe_url}: not connected")
+        sending = asyncio.ensure_future(
+            client.publish(
+                topic, payload, qos=qos, retain=retain, properties=properties, timeout=timeout_s
+            )
+        )
+        done, _ = await asyncio.wait((sending, lost), return_when=asyncio.FIRST_COMPLETED)
+        if sending not in done:
+            sending.cancel()
+            raise MqttUnavailableError(f"{self.settings.safe_url}: connection lost")
+        try:
+            sending.result()
+        except (aiomqtt.MqttError, OSError) as err:  # paho may surface a dead socket as OSError
+            raise MqttUnavailableError(f"{self.settings.safe_url}: {err}") from None
+
+    async def close(self) -> None:
+        """Say offline (retained), disconnect cleanly and wait until run() has returned."""
+        if self.state is LinkState.CLOSED:
+            return
+        with contextlib.suppress(MqttUnavailableError):
+            await self.publish(self.topics.bridge("state"), OFFLINE, qos=1, retain=True,
+                               timeout_s=2.0)  # fmt: skip
+        self.state = LinkState.CLOSED
+        self._closing.set()
+        if self._lost_future is not None or self.connected.is_set():
+            await self._stopped.wait()
+
+    async def _session(self) -> None:
+        """One connection's life: from CONNACK to the error (or close) that ends it."""
+        client = self._new_client()
+        async with client:
+            self._client = client
+            await client.publish(self.topics.bridge("state"), ONLINE, qos=1, retain=True)
+            for topic_filter in self._subscriptions:
+                await client.subscribe(topic_filter, qos=1)
+            self._lost_future = asyncio.get_running_loop().create_future()
+            self.state = LinkState.CONNECTED
+            self.connected.set()
+            _LOGGER.info("connected to %s", self.settings.safe_url)
+            await self._serve(client)
+
+    async def _serve(self, client: aiomqtt.Client) -> None:
+        """Receive while on_connected runs beside it, until the link drops or close() is called."""
+        receiving = asyncio.create_task(self._receive(client))
+        closing = asyncio.create_task(self._closing.wait())
+        tasks: list[asyncio.Task[Any]] = [receiving, closing]
+        if self._on_connected is not None:
+            announcing = asyncio.ensure_future(self._on_connected())
+            announcing.add_done_callback(_log_failure)
+            tasks.append(announcing)
+        try:
+            await asyncio.wait((receiving, closing), return_when=asyncio.FIRST_COMPLETED)
+            if receiving.done():
+                receiving.result()  # the MqttError of a lost connection goes to run()
+        finally:
+            self.connected.clear()
+            if self._lost_future is not None and not self._lost_future.done():
+                self._lost_future.set_result(None)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _receive(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            if self._on_message is not None:
+                await self._on_message(message)
+
+    def _lost(self, why: str) -> None:
+        if self._lost_future is not None:
+            self.reconnects += 1
+        self._lost_future = None
+        self.connected.clear()
+        self._client = None
+        if self.state is not LinkState.CLOSED:
+            self.state = LinkState.DISCONNECTED
+        self.last_error = why
+        _LOGGER.warning("%s: %s; reconnecting", self.settings.safe_url, why)
+
+    def _new_client(self) -> aiomqtt.Client:
+        settings = self.settings
+        client = aiomqtt.Client(
+            settings.host,
+            settings.port,
+            username=settings.username,
+            password=settings.password,
+            identifier=settings.client_id or None,
+            protocol=aiomqtt.ProtocolVersion.V5
+            if settings.protocol == 5
+            else (aiomqtt.ProtocolVersion.V311),
+            will=aiomqtt.Will(self.topics.bridge("state"), OFFLINE, qos=1, retain=True),
+            keepalive=settings.keepalive_s,
+            tls_context=_tls_context(settings),
+            max_inflight_messages=MAX_INFLIGHT,
+            max_queued_outgoing_messages=0,  # unbounded in paho: our outbox bounds itself
+            # Nagle + delayed ACK stall small publishes by ~40 ms after an idle gap.
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+        )
+        # A full outbox window is normal here, not the warning aiomqtt logs above 10 by default.
+        client.pending_calls_threshold = MAX_INFLIGHT + 16
+        return client
+
+
+def _tls_context(settings: MqttSettings) -> ssl.SSLContext | None:
+    if not settings.tls:
+        return None
+    context = ssl.create_default_context(cafile=str(settings.ca) if settings.ca else None)
+    if settings.cert is not None:
+        key = str(settings.key) if settings.key else None
+        context.load_cert_chain(str(settings.cert), key)
+    return context
+
+
+def _log_failure(task: asyncio.Future[None]) -> None:
+    """on_connected failing for any reason but a lost link is a bug worth a log line."""
+    if task.cancelled():
+        return
+    error = task.exception()
+    if error is not None and not isinstance(error, MqttUnavailableError):
+        _LOGGER.error("announcing after connect failed", exc_info=error)
