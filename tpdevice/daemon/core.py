@@ -1,0 +1,154 @@
+"""The daemon: many guns in one process, their events journaled, served to API and MQTT clients."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from tpdevice.daemon.config import DaemonConfig
+from tpdevice.daemon.control import (
+    ControlError,
+    DeviceInfo,
+    ErrorCode,
+    EventEnvelope,
+    StopAllReply,
+    TelemetrySample,
+)
+from tpdevice.daemon.fanout import Fanout
+from tpdevice.daemon.guns import GunSlot
+from tpdevice.daemon.journal import Journal
+from tpdevice.daemon.journal_queries import JournalReader
+from tpdevice.daemon.metrics import DaemonMetrics
+from tpdevice.errors import TpDeviceError
+from tpdevice.therapy.events import Event
+
+__all__ = ["GunDaemon"]
+
+_LOGGER = logging.getLogger(__name__)
+_STOP_TIMEOUT_S = 2.0
+
+
+class GunDaemon:
+    """The guns of one config: connected, fed while idle, stoppable at once, their events kept."""
+
+    def __init__(
+        self,
+        config: DaemonConfig,
+        journal: Journal,
+        *,
+        client_options: dict[str, Any] | None = None,
+        sim_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.config = config
+        self.journal = journal
+        self.metrics = DaemonMetrics()
+        self._device_updates: Fanout[DeviceInfo] = Fanout(1024, "devices")
+        self._telemetry: Fanout[TelemetrySample] = Fanout(64, "telemetry")
+        self._events: Fanout[EventEnvelope] = Fanout(100_000, "events")
+        self.slots = {
+            device.id: GunSlot(
+                device,
+                on_change=self._changed,
+                on_telemetry=self._telemetry.publish,
+                client_options=client_options,
+                sim_options=sim_options,
+            )
+            for device in config.devices
+        }
+        self.metrics.guns_configured.set(len(self.slots))
+
+    async def start(self) -> None:
+        """Open every auto-connect gun (each connects in the background)."""
+        await asyncio.gather(
+            *(slot.open() for slot in self.slots.values() if slot.config.auto_connect)
+        )
+
+    async def close(self) -> None:
+        """Stop every motor, close every link, end every stream."""
+        await asyncio.gather(*(slot.close() for slot in self.slots.values()))
+        for fanout in (self._device_updates, self._telemetry, self._events):
+            fanout.close()
+
+    def slot(self, device_id: str) -> GunSlot:
+        """The configured gun `device_id`; ControlError(UNKNOWN_DEVICE) if none."""
+        slot = self.slots.get(device_id)
+        if slot is None:
+            known = ", ".join(sorted(self.slots)) or "none configured"
+            raise ControlError(ErrorCode.UNKNOWN_DEVICE, f"no device {device_id!r} ({known})")
+        return slot
+
+    def devices(self) -> list[DeviceInfo]:
+        """Every configured gun now."""
+        return [slot.info() for slot in self.slots.values()]
+
+    def watch_devices(self) -> AsyncIterator[DeviceInfo]:
+        """Each gun now, then each change."""
+        return self._device_updates.subscribe(self.devices())
+
+    def telemetry(self) -> AsyncIterator[TelemetrySample]:
+        """Every gun's telemetry (a slow reader loses the oldest samples)."""
+        return self._telemetry.subscribe()
+
+    async def stop_all(self) -> StopAllReply:
+        """STOP every open gun at once, concurrently; say which did not answer."""
+        slots = [slot for slot in self.slots.values() if slot.client is not None]
+        results = await asyncio.gather(
+            *(asyncio.wait_for(slot.stop_motor(), _STOP_TIMEOUT_S) for slot in slots),
+            return_exceptions=True,
+        )
+        failed = {
+            slot.config.id: str(result) or type(result).__name__
+            for slot, result in zip(slots, results, strict=True)
+            if isinstance(result, BaseException)
+        }
+        stopped = [slot.config.id for slot in slots if slot.config.id not in failed]
+        return StopAllReply(stopped=stopped, failed=failed)
+
+    def record(self, event: Event) -> int:
+        """The synchronous bus sink: journal first, then live readers; the device sequence."""
+        device_seq = self.journal.record(event)
+        self.metrics.events.labels(type=event.type).inc()
+        envelope = EventEnvelope(
+            device_id=event.device, device_seq=device_seq, event=event.model_dump(mode="json")
+        )
+        self._events.publish(envelope)
+        return device_seq
+
+    async def events(self, after: dict[str, int]) -> AsyncIterator[EventEnvelope]:
+        """Journaled events past `after`, then live ones, none twice and none missed."""
+        live = self._events.subscribe()  # first, so nothing falls between replay and live
+        seen = dict(after)
+        await asyncio.to_thread(self.journal.flush)
+        for device_id, seq, body in await asyncio.to_thread(_journaled, self.journal.path, seen):
+            seen[device_id] = seq
+            yield EventEnvelope(device_id=device_id, device_seq=seq, event=body)
+        async for envelope in live:
+            if envelope.device_seq > seen.get(envelope.device_id, 0):
+                seen[envelope.device_id] = envelope.device_seq
+                yield envelope
+
+    def _changed(self, slot: GunSlot) -> None:
+        self.metrics.guns_connected.set(sum(s.connected for s in self.slots.values()))
+        try:
+            self._device_updates.publish(slot.info())
+        except TpDeviceError as err:  # a half-open client: report on the next change
+            _LOGGER.debug("%s: %s", slot.config.id, err)
+
+
+def _journaled(path: Path, after: dict[str, int]) -> list[tuple[str, int, dict[str, Any]]]:
+    reader = JournalReader(path)
+    try:
+        devices = sorted({device for device, *_ in reader.events(limit=1)} | set(after))
+        return _all_after(reader, after, devices)
+    finally:
+        reader.close()
+
+
+def _all_after(
+    reader: JournalReader, after: dict[str, int], devices: list[str]
+) -> list[tuple[str, int, dict[str, Any]]]:
+    found = reader.events(after_device_seq=0, limit=10**9)
+    return [item for item in found if item[1] > after.get(item[0], 0)]
