@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tpdevice.device import ClientOptions, DeviceClient
+from tpdevice.device.api import Identity
 from tpdevice.device.feed import DeviceEvent
 from tpdevice.device.heartbeat import Heartbeat
 from tpdevice.device.state import ConnectionState, SetpointResult, StateHolder
 from tpdevice.device.stream import LatestStream
+from tpdevice.errors import TpDeviceError
 from tpdevice.protocol import (
     Capabilities,
     Feature,
@@ -206,8 +208,17 @@ class FakeGun:
         self._events: list[LatestStream[DeviceEvent]] = []
         self._timers: list[Any] = []
         self.last_telemetry: Telemetry | None = None
+        self.last_error: TpDeviceError | None = None
 
     # --- GunClient ---------------------------------------------------------------------
+
+    @property
+    def identity(self) -> Identity:
+        caps = self._caps
+        return Identity(self.address, "fake", caps.model, caps.serial, caps.firmware)
+
+    def stats(self) -> dict[str, Any]:
+        return {"beats": len(self.beats)}
 
     @property
     def state(self) -> ConnectionState:

@@ -43,6 +43,10 @@ FORMS = "sim, serial:///dev/PORT, tcp://HOST:PORT, ble://AA:BB:CC:DD:EE:FF, ble:
             {"ble_address": "12345678-9ABC-DEF0-1234-56789ABCDEF0"},
         ),
         ("  tcp://h:2  ", {"host": "h", "port": 2, "text": "tcp://h:2"}),
+        (f"tcp://{'x' * 63}.lan.:9", {"host": f"{'x' * 63}.lan.", "port": 9}),
+        ("sim?id=2", {"scheme": "sim", "sim_id": 2, "device_id": "sim-2"}),
+        ("sim", {"sim_id": None, "device_id": "sim"}),
+        ("tcp://h:2", {"device_id": "tcp://h:2"}),
     ],
 )
 def test_parse_accepts(text: str, expected: dict[str, object]) -> None:
@@ -68,7 +72,7 @@ def test_address_is_frozen_and_hashable() -> None:
         ("udp://h:1", f"udp://h:1: unknown scheme 'udp' (known forms: {FORMS})"),
         ("kitchen-gun", f"kitchen-gun: no scheme (known forms: {FORMS})"),
         ("/dev/ttyUSB0", "/dev/ttyUSB0: no scheme; for a serial port write serial:///dev/ttyUSB0"),
-        ("sim://x", "sim://x: sim takes no path (use sim or sim?driver=...)"),
+        ("sim://x", "sim://x: sim takes no path (use sim, sim?id=N or sim?driver=...)"),
         ("serial://", "serial://: missing device path (expected serial:///dev/ttyUSB0)"),
         (
             "serial://dev/ttyUSB0",
@@ -123,6 +127,19 @@ def test_address_is_frozen_and_hashable() -> None:
         ("ble://name=", "ble://name=: empty BLE name (expected ble://name=Pro)"),
         ("sim?driver=bose", "sim?driver=bose: unknown driver 'bose' (known: native, theragun)"),
         ("tcp://h:1\x00", "tcp://h:1\\x00: address contains control characters"),
+        ("tcp://a..b:1", "tcp://a..b:1: host 'a..b' has an empty label (between dots)"),
+        ("tcp://.a:1", "tcp://.a:1: host '.a' has an empty label (between dots)"),
+        (
+            f"tcp://{'x' * 64}.lan:1",
+            f"tcp://{'x' * 64}.lan:1: host '{'x' * 64}.lan' has a label longer than 63 characters",
+        ),
+        (
+            f"tcp://{'a.' * 127}b:1",
+            f"tcp://{'a.' * 127}b:1: host name '{'a.' * 127}b' longer than 253 characters",
+        ),
+        ("sim?id=0", "sim?id=0: sim id 0 out of range 1..65535"),
+        ("sim?id=two", "sim?id=two: sim id 'two' is not an integer"),
+        ("sim?id=1&id=2", "sim?id=1&id=2: query key 'id' given twice"),
     ],
 )
 def test_parse_rejects(text: str, message: str) -> None:

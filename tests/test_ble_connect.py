@@ -12,8 +12,8 @@ from bleak import BleakClient
 
 from tpdevice.cli.bench_ble_echo import BleEchoPeripheral
 from tpdevice.device.reconnect import is_permanent
+from tpdevice.drivers.theragun import GATT as THERAGUN_PROFILE
 from tpdevice.transport import (
-    THERAGUN_PROFILE,
     BleTransport,
     TransportOpenError,
     TransportState,

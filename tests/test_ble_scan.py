@@ -15,7 +15,8 @@ from cli_helpers import run_main
 from rich.console import Console
 
 from tpdevice.cli.devices_cmd import render_table
-from tpdevice.protocol.gatt import NATIVE_SERVICE_UUID, THERAGUN_SERVICE_UUID
+from tpdevice.drivers.theragun import SERVICE_UUID as THERAGUN_SERVICE_UUID
+from tpdevice.protocol.gatt import NATIVE_SERVICE_UUID
 from tpdevice.transport import ScanResult, TransportOpenError, scan
 from tpdevice.transport.ble_scan import classify
 from tpdevice_sim.ble.radio import VirtualRadio

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from ble_helpers import clean_env, drop_connection
 
-from tpdevice.device import Backoff, DeviceClient, TheragunClient, open_client, open_gun
+from tpdevice.device import Backoff, DeviceClient, open_client, open_gun
+from tpdevice.drivers.theragun.client import TheragunClient
 from tpdevice.protocol import (
     FaultCode,
     Frame,

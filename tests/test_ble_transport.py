@@ -11,10 +11,10 @@ from fakes import assert_lost
 
 from tpdevice.cli.bench_ble_echo import ECHO_NAME, BleEchoPeripheral
 from tpdevice.device.reconnect import is_permanent
+from tpdevice.drivers.theragun import GATT as THERAGUN_PROFILE
 from tpdevice.protocol.slip import END
 from tpdevice.transport import (
     NATIVE_PROFILE,
-    THERAGUN_PROFILE,
     AddressError,
     BleProfileError,
     BleTransport,

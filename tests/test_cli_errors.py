@@ -23,6 +23,8 @@ def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
         (["sim", "--time-scale", "abc"], "Invalid value for '--time-scale'"),
         (["probe"], "Missing argument 'address'"),
         (["bench", "link", "--n", "1"], "Invalid value for '--n'"),
+        (["probe", "tcp://a..b:1"], "error: tcp://a..b:1: host 'a..b' has an empty label"),
+        (["probe", f"tcp://{'h' * 64}:1"], f"host '{'h' * 64}' has a label longer than 63"),
     ],
 )
 def test_usage_errors_are_one_line(

@@ -10,6 +10,7 @@ import sys
 import threading
 import tty
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from cli_helpers import run_main
@@ -170,3 +171,29 @@ def test_silent_tcp_server_is_one_line(silent_server: str) -> None:
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1
     assert f"{silent_server}: no valid answer to HELLO (nothing received)" in result.stderr
+
+
+@pytest.mark.parametrize("spin", [False, True], ids=["watch", "spin"])
+async def test_probe_heartbeats_only_a_motor_it_started(
+    monkeypatch: pytest.MonkeyPatch, spin: bool
+) -> None:
+    from tpdevice.cli.probe_cmd import JsonOutput, Spin, probe
+    from tpdevice.transport import parse_address
+    from tpdevice_sim.firmware import Firmware
+    from tpdevice_sim.gun import SimulatorFleet
+
+    beats: list[float] = []
+    on_heartbeat = Firmware._on_heartbeat
+
+    def counting(self: Firmware, *args: Any) -> Any:
+        beats.append(args[-1])
+        return on_heartbeat(self, *args)
+
+    monkeypatch.setattr(Firmware, "_on_heartbeat", counting)
+    async with SimulatorFleet("tcp", 1, seed=1) as fleet:
+        options = {"watchdog_ms": 200, "telemetry_hz": 20}
+        await probe(
+            parse_address(fleet.addresses[0]), 0.3, JsonOutput(), options,
+            Spin(32.0) if spin else None,
+        )  # fmt: skip
+    assert bool(beats) is spin  # a read-only probe never feeds another host's watchdog

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from tpdevice.drivers import FrameHelper
+from tpdevice.drivers.native.codec import FrameHelper
 from tpdevice.protocol import (
     Ack,
     Frame,

@@ -195,7 +195,7 @@ async def test_faulty_link_session_converges(transport: str) -> None:
         assert firmware.output.freq_hz == 36.5
         assert firmware.state in (MotorState.STOPPING, MotorState.IDLE)
         stats = client.stats()
-        assert stats["connection"]["retransmits"] > 0
+        assert stats["link"]["connection"]["retransmits"] > 0
         link = fleet.guns[0].link
         for kind in ("drop", "corrupt", "dup"):  # every fault did fire, both ways
             assert link.rx_faults.counts[kind] > 0, kind

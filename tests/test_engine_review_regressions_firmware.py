@@ -14,10 +14,10 @@ import pytest
 from engine_helpers import FakeGun, fake_caps, fake_session, run_until, small_profile, until_event
 from pydantic import ValidationError
 
-from tpdevice.device.errors import DeviceUnsupportedError
+from tpdevice.device.api import TimeSyncing
 from tpdevice.device.state import ConnectionState
 from tpdevice.device.stream import LatestStream
-from tpdevice.device.theragun import TheragunClient
+from tpdevice.drivers.theragun.client import TheragunClient
 from tpdevice.protocol import (
     Fault,
     FaultCode,
@@ -218,13 +218,12 @@ def test_an_arrival_far_behind_the_map_starts_a_new_map() -> None:
     assert ctx.time_map.to_session_s(3_000) == pytest.approx(131.0)
 
 
-async def test_a_theragun_refuses_time_sync_in_one_line() -> None:
+async def test_a_theragun_offers_no_time_sync() -> None:
     def no_transport() -> Any:
         raise AssertionError("not connected in this test")
 
     client = TheragunClient("tg-1", no_transport)
-    with pytest.raises(DeviceUnsupportedError, match=r"tg-1: .*time sync"):
-        await client.time_sync()
+    assert not isinstance(client, TimeSyncing)  # the engine never asks it
 
 
 # --- readers ------------------------------------------------------------------------------

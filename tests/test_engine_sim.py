@@ -112,7 +112,7 @@ async def test_firmware_mode_sends_no_setpoints_while_the_program_runs() -> None
         session = sim_session(sim, ExecutionMode.FIRMWARE)
         await session.run()
         stats = sim.client.stats()
-        assert stats["setpoints_superseded"] == 0
+        assert stats["link"]["setpoints_superseded"] == 0
         assert sim.firmware.output.freq_hz == 0.0  # no SET_OUTPUT ever reached the gun
         assert sim.firmware.program is not None
 

@@ -39,14 +39,16 @@ from tpdevice.protocol import (
 )
 from tpdevice.protocol import gatt as contract
 from tpdevice.protocol.slip import END
+from tpdevice_sim.ble import theragun_peripheral as theragun_gatt
 from tpdevice_sim.ble.radio import VirtualRadio
 from tpdevice_sim.ble.server import advertising_payloads, bumble_uuid
+from tpdevice_sim.ble.spec import sim_address
 from tpdevice_sim.ble.theragun_peripheral import TheragunFleet
 from tpdevice_sim.faults import FaultSpec
 from tpdevice_sim.gun import SimulatorFleet
 
-GUN_0 = contract.sim_address(0)
-GUN_1 = contract.sim_address(1)
+GUN_0 = sim_address(0)
+GUN_1 = sim_address(1)
 TIMEOUT_S = 3.0
 Props = gatt.Characteristic.Properties
 QUIET_HELLO = Hello(telemetry_hz=1)
@@ -438,8 +440,8 @@ async def test_theragun_peripheral_speaks_through_ffe0() -> None:
         peer = Peer(connection)
         await peer.discover_services()
         await peer.discover_characteristics()
-        (notify,) = peer.get_characteristics_by_uuid(bumble_uuid(contract.THERAGUN_NOTIFY_UUID))
-        (write,) = peer.get_characteristics_by_uuid(bumble_uuid(contract.THERAGUN_WRITE_UUID))
+        (notify,) = peer.get_characteristics_by_uuid(bumble_uuid(theragun_gatt.NOTIFY_UUID))
+        (write,) = peer.get_characteristics_by_uuid(bumble_uuid(theragun_gatt.WRITE_UUID))
         got: asyncio.Queue[bytes] = asyncio.Queue()
         await notify.subscribe(got.put_nowait)
         await write.write_value(theragun_frame(b"\x20\x00"), with_response=True)
@@ -469,7 +471,7 @@ def test_a_real_controller_gets_31_byte_advertising_with_the_name_in_the_scan_re
     )
     assert len(advertising) <= 31 and len(scan_response) <= 31
     assert name.encode() in scan_response and name.encode() not in advertising
-    short, empty = advertising_payloads("Pro", contract.THERAGUN_SERVICE_UUID, virtual=False)
+    short, empty = advertising_payloads("Pro", theragun_gatt.SERVICE_UUID, virtual=False)
     assert empty == b"" and b"Pro" in short and len(short) <= 31
 
 

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tpdevice.device import DeviceRangeError, TheragunClient, open_gun, run_heartbeat
-from tpdevice.device.theragun import STOP_TIMEOUT_S, WATCHDOG_MIN_MS
+from tpdevice.device import DeviceRangeError, open_gun, run_heartbeat
+from tpdevice.drivers.theragun.client import STOP_TIMEOUT_S, WATCHDOG_MIN_MS, TheragunClient
 
 if TYPE_CHECKING:
     from uuid import UUID

@@ -15,20 +15,17 @@ from tpdevice.device import (
     DeviceClient,
     DeviceConnectionError,
     DeviceRangeError,
-    DeviceUnsupportedError,
     HandshakeError,
-    TheragunClient,
     open_client,
     open_gun,
 )
-from tpdevice.device.connect import _detect_driver
-from tpdevice.drivers.theragun import PRO, STATUS_REQUEST, VERSION_REQUEST, encode_speed
+from tpdevice.device.api import program_runner, time_syncer
+from tpdevice.device.connect import resolve_driver
+from tpdevice.drivers.theragun.client import TheragunClient
+from tpdevice.drivers.theragun.codec import PRO, STATUS_REQUEST, VERSION_REQUEST, encode_speed
 from tpdevice.protocol import (
     Feature,
     MotorState,
-    ProgramAction,
-    ProgramStep,
-    StepKind,
     StopReason,
 )
 from tpdevice.transport import EchoPeer, LoopbackTransport, parse_address
@@ -204,12 +201,10 @@ async def test_commands_need_a_connection() -> None:
     await client.close()
 
 
-async def test_programs_are_unsupported_with_a_clear_error(rig: Rig) -> None:
-    step = ProgramStep(0, StepKind.HOLD, 30.0, 20.0, 5.0, 40.0, 10.0, 30_000)
-    with pytest.raises(DeviceUnsupportedError, match=r"Theragun Pro.*does not support programs"):
-        await rig.client.upload_program([step])
-    with pytest.raises(DeviceUnsupportedError, match="does not support programs"):
-        await rig.client.program_control(ProgramAction.RUN)
+async def test_programs_and_time_sync_are_not_offered(rig: Rig) -> None:
+    assert program_runner(rig.client) is None and time_syncer(rig.client) is None
+    assert not hasattr(rig.client, "upload_program")  # nothing implemented only to refuse
+    assert not hasattr(rig.client, "time_sync")
     assert rig.link.writes == [VERSION_REQUEST]
 
 
@@ -222,7 +217,7 @@ async def test_a_device_that_never_answers_fails_the_handshake() -> None:
     with pytest.raises(HandshakeError, match="no Theragun version answer to 2 requests"):
         await client.connect()
     assert client.state is ConnectionState.DISCONNECTED
-    assert client.stats.unknown_notifications == 2
+    assert client.link_stats.unknown_notifications == 2
     assert bytes(echo.received) == VERSION_REQUEST * 2
     await client.close()
 
@@ -300,7 +295,7 @@ async def test_bad_notifications_are_counted_and_ignored(rig: Rig) -> None:
     rig.link.notify(bytes.fromhex("bb 00 33"))
     rig.link.notify(bytes.fromhex("bb 99 20 00"))
     await rig.settle()
-    assert rig.client.stats.unknown_notifications == 2
+    assert rig.client.link_stats.unknown_notifications == 2
     assert rig.client.state is ConnectionState.READY
 
 
@@ -348,7 +343,7 @@ async def test_open_client_points_a_theragun_to_open_gun() -> None:
     ],
 )
 def test_a_theragun_name_selects_the_theragun_driver(address: str, driver: str) -> None:
-    assert _detect_driver(parse_address(address)).driver == driver
+    assert resolve_driver(parse_address(address))[0].driver == driver
 
 
 async def test_open_gun_gives_native_clients_for_native_addresses() -> None:

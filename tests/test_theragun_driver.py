@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from tpdevice.drivers.theragun import (
+from tpdevice.drivers.theragun.codec import (
     COMMON,
     ELITE,
     PRIME,

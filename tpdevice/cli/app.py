@@ -56,7 +56,7 @@ def sim(
     time_scale: Annotated[float, typer.Option(help="Device time runs X times faster.")] = 1.0,
     model: Annotated[
         str,
-        typer.Option(help="Gun model: tp-sim-pro|mini|wide, theragun-pro|elite|prime (ble)."),
+        typer.Option(help="Gun model: tp-sim-pro|mini|wide, or another driver's (ble only)."),
     ] = "tp-sim-pro",
     scenario: Annotated[
         str, typer.Option(help="Hand contact: none, steady, follow_band, heavy_spikes.")

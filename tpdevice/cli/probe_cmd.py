@@ -1,8 +1,7 @@
 """`tpdevice probe ADDR`: connect, show the capabilities and a few seconds of telemetry.
 
-Any driver: a Theragun (`ble://name=Pro`, `...?driver=theragun`) shows the capabilities its
-client synthesizes and, as telemetry, its status answers (speed and running only; what it
-does not measure is null in JSON and `-` in the table).
+Any driver: a gun without a handshake shows the capabilities its client synthesizes; what
+its driver does not measure (DriverSpec.unmeasured) is null in JSON and `-` in the table.
 """
 
 from __future__ import annotations
@@ -11,20 +10,19 @@ import asyncio
 import json
 import sys
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from rich.console import Console
 from rich.table import Table
 
 from tpdevice.cli.bench_loop import resolve_loop_name, run_on_loop
-from tpdevice.device import ConnectionState, DeviceClient, TheragunClient, open_gun, run_heartbeat
-from tpdevice.device.api import GunClient
+from tpdevice.device import ConnectionState, open_gun, run_heartbeat
+from tpdevice.device.api import GunClient, TelemetryPolling
 from tpdevice.errors import TpDeviceError
 from tpdevice.protocol import NO_STEP, Capabilities, Feature, StopReason, Telemetry
-from tpdevice.transport import DeviceAddress, parse_address
+from tpdevice.transport import DeviceAddress, get_driver, parse_address
 
 __all__ = [
-    "UNMEASURED",
     "JsonOutput",
     "ProbeError",
     "Spin",
@@ -39,11 +37,6 @@ _ROW = "{:>12} {:>8} {:>7} {:>7} {:>9} {:>8}  {}"
 SPIN_TOLERANCE_N = 5.0
 SPIN_CAP_MARGIN_N = 15.0
 SPIN_RAMP_N_PER_S = 10.0
-# Telemetry fields a driver fills with placeholders because its gun does not report them.
-UNMEASURED: dict[str, frozenset[str]] = {
-    "native": frozenset(),
-    "theragun": frozenset({"force_n", "contact", "battery_pct", "motor_temp_c"}),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +60,7 @@ def feature_names(features: int) -> list[str]:
     return names
 
 
-def driver_of(client: GunClient) -> str:
-    """`theragun` or `native`: which dialect the client speaks."""
-    return "theragun" if isinstance(client, TheragunClient) else "native"
-
-
-def capabilities_dict(address: str, caps: Capabilities, driver: str = "native") -> dict[str, Any]:
+def capabilities_dict(address: str, caps: Capabilities, driver: str) -> dict[str, Any]:
     """The capabilities as one JSON-ready object."""
     return {
         "type": "capabilities",
@@ -116,7 +104,7 @@ def telemetry_dict(sample: Telemetry, unmeasured: frozenset[str] = frozenset()) 
 class ProbeOutput(Protocol):
     """Where the probe's findings go."""
 
-    def capabilities(self, address: str, caps: Capabilities, driver: str = "native") -> None:
+    def capabilities(self, address: str, caps: Capabilities, driver: str) -> None:
         """Show what the device is (and remember which telemetry fields it cannot measure)."""
 
     def telemetry(self, sample: Telemetry) -> None:
@@ -136,9 +124,9 @@ class JsonOutput:
         sys.stdout.write(json.dumps(obj) + "\n")
         sys.stdout.flush()
 
-    def capabilities(self, address: str, caps: Capabilities, driver: str = "native") -> None:
+    def capabilities(self, address: str, caps: Capabilities, driver: str) -> None:
         """One capabilities line."""
-        self._unmeasured = UNMEASURED.get(driver, frozenset())
+        self._unmeasured = get_driver(driver).unmeasured
         self._line(capabilities_dict(address, caps, driver))
 
     def telemetry(self, sample: Telemetry) -> None:
@@ -157,9 +145,9 @@ class TableOutput:
         self._header_done = False
         self._unmeasured: frozenset[str] = frozenset()
 
-    def capabilities(self, address: str, caps: Capabilities, driver: str = "native") -> None:
+    def capabilities(self, address: str, caps: Capabilities, driver: str) -> None:
         """A two-column table."""
-        self._unmeasured = UNMEASURED.get(driver, frozenset())
+        self._unmeasured = get_driver(driver).unmeasured
         table = Table(title=f"{address}: capabilities", show_header=False, title_justify="left")
         table.add_column(style="bold")
         table.add_column()
@@ -205,8 +193,14 @@ class TableOutput:
         self.console.print(f"{samples} telemetry samples in {duration_s:g} s", style="dim")
 
 
-async def watch_telemetry(client: GunClient, duration_s: float, out: ProbeOutput) -> int:
-    """Show telemetry for `duration_s` while heartbeating; ProbeError if the link drops."""
+async def watch_telemetry(
+    client: GunClient, duration_s: float, out: ProbeOutput, *, beat: bool = False
+) -> int:
+    """Show telemetry for `duration_s`; ProbeError if the link drops.
+
+    `beat` (the probe started the motor) holds the heartbeat; otherwise the probe never
+    feeds a watchdog: a motor some other host started stops when that host goes away.
+    """
     stream = client.telemetry()
     lost: list[ConnectionState] = []
 
@@ -216,8 +210,8 @@ async def watch_telemetry(client: GunClient, duration_s: float, out: ProbeOutput
             stream.close()
 
     unsubscribe = client.subscribe_state(on_state)
-    # run_heartbeat only uses heartbeat, state and address, which every GunClient has.
-    beat = asyncio.create_task(run_heartbeat(cast(DeviceClient, client)))
+    helper = run_heartbeat(client, owner="probe") if beat else poll_telemetry(client)
+    beater = asyncio.create_task(helper)
     count = 0
     try:
         async with asyncio.timeout(duration_s):
@@ -229,13 +223,22 @@ async def watch_telemetry(client: GunClient, duration_s: float, out: ProbeOutput
     finally:
         unsubscribe()
         stream.close()
-        beat.cancel()
-        await asyncio.wait([beat])
+        beater.cancel()
+        await asyncio.wait([beater])
     if lost:
         last_error = getattr(client, "last_error", None)
         cause = f" ({last_error})" if last_error else ""
         raise ProbeError(f"link lost during the probe after {count} samples{cause}")
     return count
+
+
+async def poll_telemetry(client: GunClient) -> None:
+    """Ask a gun that reports only when asked for telemetry, at the heartbeat's pace."""
+    if not isinstance(client, TelemetryPolling):
+        return
+    while client.state is not ConnectionState.CLOSED:
+        client.poll_telemetry()
+        await asyncio.sleep(client.heartbeat.interval_s)
 
 
 async def spin_up(client: GunClient, spin: Spin) -> None:
@@ -263,16 +266,19 @@ async def probe(
 ) -> None:
     """Connect, show the capabilities, optionally spin the motor, watch telemetry, close.
 
-    A Theragun is asked for its status with every heartbeat: that is its telemetry.
+    A gun that reports only when asked is asked at the heartbeat's pace: that is its telemetry.
     """
     client = await open_gun(address, reconnect=False, poll_status=True, **options)
     if address.scheme == "sim":
         sys.stderr.write("tpdevice probe: using the built-in simulator (in process)\n")
     try:
-        out.capabilities(address.text, client.capabilities, driver_of(client))
+        out.capabilities(address.text, client.capabilities, client.identity.driver)
         if spin is not None:
             await spin_up(client, spin)
-        samples = await watch_telemetry(client, duration_s, out) if duration_s > 0 else 0
+        spinning = spin is not None
+        samples = (
+            await watch_telemetry(client, duration_s, out, beat=spinning) if duration_s > 0 else 0
+        )
         if spin is not None:
             await client.stop(StopReason.USER)
         out.finished(samples, duration_s)

@@ -295,9 +295,9 @@ def _clock(settings: RunSettings) -> ScaledClock:
 
 
 async def _open(settings: RunSettings) -> GunClient:
-    """Connect with the address's driver (native or theragun); say when the simulator is used."""
+    """Connect with the address's driver; say when the simulator is used."""
     sim_options = {"time_scale": settings.time_scale} if settings.address.scheme == "sim" else None
-    # poll_status: a Theragun reports its rate only when asked (native guns ignore it).
+    # poll_status: some guns report their rate only when asked (others ignore it).
     client = await open_gun(settings.address, sim_options=sim_options, poll_status=True)
     if settings.address.scheme == "sim":
         why = "" if settings.device_given else "no --device given: "

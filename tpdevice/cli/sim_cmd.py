@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import math
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from tpdevice.cli.bench_loop import resolve_loop_name, run_on_loop
 from tpdevice.cli.errors import CliError
 from tpdevice.errors import TpDeviceError
-from tpdevice.protocol.gatt import SIM_MAX_GUNS
 from tpdevice.transport.ble_errors import HciOpenError, check_hci_spec, hci_open_error
-from tpdevice_sim.ble.spec import BUMBLE_HINT, BleHciError, BleUnavailableError
+from tpdevice.transport.registry import DriverSpec, registered
+from tpdevice_sim.ble.spec import SIM_MAX_GUNS, BleHciError, BleUnavailableError
 from tpdevice_sim.faults import FaultSpec, FaultSpecError, parse_fault_spec
 from tpdevice_sim.gun import SimulatorFleet
 from tpdevice_sim.gun import serve as serve_fleet
@@ -22,8 +24,17 @@ from tpdevice_sim.physics import PRESETS, ContactScenario
 __all__ = ["SimError", "SimSettings", "parse_settings", "run"]
 
 SIM_TRANSPORTS = ("serial", "tcp", "ble")
-# Theragun Gen 4 guns, simulated as BLE peripherals named like the real ones.
-THERAGUN_MODELS = {"theragun-pro": "Pro", "theragun-elite": "Elite", "theragun-prime": "Prime"}
+# A driver's simulated guns on BLE: (model, count, time_scale, hci, print_address, stop).
+BleSimulator = Callable[
+    [str, int, float, str | None, Callable[[str], None], asyncio.Event], Awaitable[None]
+]
+
+
+def driver_models() -> dict[str, tuple[DriverSpec, str]]:
+    """`--model` names other drivers simulate on BLE -> (driver, the model it plays)."""
+    return {
+        name: (spec, played) for spec in registered() for name, played in spec.sim_models.items()
+    }
 
 
 class SimError(TpDeviceError):
@@ -44,15 +55,15 @@ class SimSettings:
     hci: str | None = None  # a real BLE controller (e.g. usb:0) instead of the virtual radio
 
     @property
-    def theragun_model(self) -> str | None:
-        """The Theragun model name (Pro, Elite, Prime), or None for a native gun."""
-        return THERAGUN_MODELS.get(self.model)
+    def driver_model(self) -> tuple[DriverSpec, str] | None:
+        """(driver, the model it plays) for another driver's model, None for a native gun."""
+        return driver_models().get(self.model)
 
     def describe(self) -> str:
         """One line saying what runs."""
         guns = f"{self.count} simulated gun{'s' if self.count != 1 else ''}"
         where = f"{self.transport} (HCI {self.hci})" if self.hci else self.transport
-        if self.theragun_model is not None:
+        if self.driver_model is not None:
             return f"{guns} on {where}: model {self.model}, time scale {self.time_scale:g}x"
         return (
             f"{guns} on {where}: model {self.model}, seed {self.seed}, "
@@ -71,14 +82,14 @@ def _transport(transport: str) -> str:
 
 
 def _check_ble(settings: SimSettings) -> SimSettings:
-    """Options that only make sense together: --hci and Theragun models need BLE."""
+    """Options that only make sense together: --hci and other drivers' models need BLE."""
     if settings.hci is not None and settings.transport != "ble":
         raise CliError("--hci: a BLE controller needs --transport ble")
     if settings.transport == "ble" and settings.count > SIM_MAX_GUNS:
         raise CliError(f"--count: at most {SIM_MAX_GUNS} guns fit on the BLE radio")
     if settings.hci is not None and settings.count != 1:
         raise CliError(f"--hci: a real controller serves one gun, not --count {settings.count}")
-    if settings.theragun_model is not None:
+    if settings.driver_model is not None:
         if settings.transport != "ble":
             raise CliError(
                 f"--model: {settings.model} is reachable over BLE only (--transport ble)"
@@ -103,8 +114,8 @@ def parse_settings(
         fault_spec = parse_fault_spec(faults, source="--faults")
     except FaultSpecError as err:
         raise CliError(str(err)) from None
-    if model not in PRESETS and model not in THERAGUN_MODELS:
-        known = ", ".join([*PRESETS, *THERAGUN_MODELS])
+    if model not in PRESETS and model not in driver_models():
+        known = ", ".join([*PRESETS, *driver_models()])
         raise CliError(f"--model: unknown gun model {model!r} (known: {known})")
     if not (math.isfinite(time_scale) and time_scale > 0.0):
         raise CliError(f"--time-scale: {time_scale:g} must be a number > 0")
@@ -140,8 +151,8 @@ async def serve(settings: SimSettings) -> None:
     try:
         if settings.hci is not None:
             check_hci_spec(settings.hci)  # before bumble: some bad specs abort uvloop
-        if settings.theragun_model is not None:
-            await _serve_theragun(settings, stop)
+        if settings.driver_model is not None:
+            await _serve_driver_model(settings, *settings.driver_model, stop)
         else:
             await serve_fleet(_native_fleet(settings), _print_address, stop)
     except HciOpenError as err:
@@ -180,18 +191,13 @@ def _native_fleet(settings: SimSettings) -> SimulatorFleet:
     )
 
 
-async def _serve_theragun(settings: SimSettings, stop: asyncio.Event) -> None:
-    """Theragun guns on BLE until stop is set."""
-    try:
-        from tpdevice_sim.ble.theragun_peripheral import TheragunFleet
-        from tpdevice_sim.ble.theragun_peripheral import serve as serve_theraguns
-    except ImportError:
-        raise BleUnavailableError(BUMBLE_HINT) from None
-    model = settings.theragun_model or ""
-    fleet = TheragunFleet(
-        settings.count, model=model, time_scale=settings.time_scale, ble_hci=settings.hci
-    )
-    await serve_theraguns(fleet, _print_address, stop)
+async def _serve_driver_model(
+    settings: SimSettings, spec: DriverSpec, played: str, stop: asyncio.Event
+) -> None:
+    """Another driver's simulated guns on BLE until stop is set."""
+    module_name, _, attribute = (spec.ble_simulator or "").partition(":")
+    serve_ble: BleSimulator = getattr(importlib.import_module(module_name), attribute)
+    await serve_ble(played, settings.count, settings.time_scale, settings.hci, _print_address, stop)
 
 
 def run(

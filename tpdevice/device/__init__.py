@@ -14,7 +14,14 @@ from tpdevice.device.errors import (
     HandshakeError,
     RequestAbandonedError,
 )
-from tpdevice.device.heartbeat import Clock, Heartbeat, LoopClock, run_heartbeat
+from tpdevice.device.heartbeat import (
+    Clock,
+    Heartbeat,
+    HeartbeatBusyError,
+    HeartbeatLease,
+    LoopClock,
+    run_heartbeat,
+)
 from tpdevice.device.options import ClientOptions
 from tpdevice.device.reconnect import Backoff, ReconnectLogic, is_permanent
 from tpdevice.device.request import (
@@ -25,7 +32,7 @@ from tpdevice.device.request import (
 )
 from tpdevice.device.state import ConnectionState, LinkState, ReconnectState, SetpointResult
 from tpdevice.device.stream import LatestStream
-from tpdevice.device.theragun import TheragunClient, TheragunStats
+from tpdevice.device.supervisor import LinkSupervisor
 
 __all__ = [
     "RETRANSMIT_HORIZON",
@@ -48,16 +55,17 @@ __all__ = [
     "EventListener",
     "HandshakeError",
     "Heartbeat",
+    "HeartbeatBusyError",
+    "HeartbeatLease",
     "LatestStream",
     "LinkState",
+    "LinkSupervisor",
     "LoopClock",
     "PendingRequest",
     "ReconnectLogic",
     "ReconnectState",
     "RequestAbandonedError",
     "SetpointResult",
-    "TheragunClient",
-    "TheragunStats",
     "is_permanent",
     "open_client",
     "open_gun",

@@ -143,19 +143,14 @@ class DeviceClient(DeviceClientBase):
 
     def stats(self) -> dict[str, Any]:
         """Counters of the link, the decoder, heartbeats and setpoints, for logs and benches."""
-        result: dict[str, Any] = {
-            "heartbeat": {"sent": self.heartbeat.sent, "acked": self.heartbeat.acked,
-                          "missed": self.heartbeat.missed},
-            "reconnect_attempts": self.reconnect.attempts,
-            "motor_may_run": self._motor.may_run,
-        }  # fmt: skip
+        link: dict[str, Any] = {}
         if self._connection is not None:
-            result["connection"] = self._connection.stats.as_dict()
-            result["frames"] = self._connection.helper.stats.as_dict()
-            result["decoder"] = self._connection.helper.decoder_stats()
+            link["connection"] = self._connection.stats.as_dict()
+            link["frames"] = self._connection.helper.stats.as_dict()
+            link["decoder"] = self._connection.helper.decoder_stats()
         if self._setpoints is not None:
-            result["setpoints_superseded"] = self._setpoints.superseded
-        return result
+            link["setpoints_superseded"] = self._setpoints.superseded
+        return self.link.stats(self.DRIVER, self.heartbeat, self._motor.may_run, link)
 
     # --- internals: response hooks (run in the data callback, in arrival order) ----------
 

@@ -1,4 +1,4 @@
-"""DeviceClientBase: the life cycle of a client: connect, reconnect, links lost, close."""
+"""DeviceClientBase: the native client's links, its step under the LinkSupervisor."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import Self
 
 from tpdevice.device.connection import DeviceConnection
 from tpdevice.device.errors import DeviceConnectionError, DeviceError
@@ -16,10 +15,11 @@ from tpdevice.device.feed import DeviceFeed
 from tpdevice.device.heartbeat import Heartbeat
 from tpdevice.device.motor import MotorGuard
 from tpdevice.device.options import ClientOptions
-from tpdevice.device.reconnect import ReconnectLogic, Sleep
+from tpdevice.device.reconnect import Sleep
 from tpdevice.device.setpoint import SetpointChannel
-from tpdevice.device.state import ConnectionState, LinkState, ReconnectState, StateHolder
-from tpdevice.errors import TpDeviceError
+from tpdevice.device.state import ConnectionState, LinkState
+from tpdevice.device.supervised import SupervisedClient
+from tpdevice.device.supervisor import LinkSupervisor
 from tpdevice.protocol import Capabilities, Hello, Message, Stop, StopReason
 from tpdevice.protocol import Heartbeat as HeartbeatMessage
 from tpdevice.transport import Transport
@@ -32,12 +32,17 @@ StateListener = Callable[[ConnectionState, ConnectionState], None]
 _SEQ_MAX = 0xFFFF
 
 
-class DeviceClientBase:
-    """State, connect/close and reconnects of one device; DeviceClient adds the commands.
+class DeviceClientBase(SupervisedClient):
+    """The native handshake step and links of one device; DeviceClient adds the commands.
 
-    `rng` draws the first sequence number (random in 1..65535, continued across reconnects) and
+    Its LinkSupervisor (`link`) owns the state, connect, reconnects and close.
+
+    `device_id` names the gun in sessions (default: the address). `rng` draws the first
+    sequence number (random in 1..65535, continued across reconnects) and
     the reconnect jitter; inject a seeded one in tests.
     """
+
+    DRIVER = "native"
 
     def __init__(
         self,
@@ -48,29 +53,29 @@ class DeviceClientBase:
         on_close: Callable[[], Awaitable[None]] | None = None,
         reconnect_sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
+        device_id: str | None = None,
     ) -> None:
         self.address = address
+        self.device_id = device_id or address
         self.options = opts = options or ClientOptions()
         rng = rng or random.Random()
         self.heartbeat = Heartbeat(
             address, self._send_heartbeat, self._on_link_trouble,
             max_misses=opts.heartbeat_max_misses,
         )  # fmt: skip
-        self.reconnect = ReconnectLogic(
-            address, self._connect_once, backoff=opts.backoff, sleep=reconnect_sleep, rng=rng
-        )
-        self.reconnect.subscribe_state(self._on_reconnect_state)
+        self.link = LinkSupervisor(
+            address, self, reconnect=opts.reconnect, backoff=opts.backoff,
+            sleep=reconnect_sleep, rng=rng, on_close=on_close,
+        )  # fmt: skip
+        self.reconnect = self.link.reconnect
         self._factory = transport_factory
-        self._on_close = on_close
-        self._state = StateHolder(address, ConnectionState.DISCONNECTED, log_level=logging.INFO)
+        self._state = self.link.state_holder
         self._connection: DeviceConnection | None = None
         self._lost: list[DeviceConnection] = []  # lost links whose transports close() awaits
         self._setpoints: SetpointChannel | None = None
         self._capabilities: Capabilities | None = None
         self._next_seq = rng.randint(1, _SEQ_MAX)
         self._motor = MotorGuard()
-        self._closing: asyncio.Event | None = None
-        self.last_error: TpDeviceError | None = None  # why the last link was lost or gave up
         self._feed = DeviceFeed(
             address, self._state, telemetry_queue_size=opts.telemetry_queue_size,
             event_queue_size=opts.event_queue_size, on_motor_state=self._motor.observe,
@@ -82,18 +87,6 @@ class DeviceClientBase:
     # --- state -------------------------------------------------------------------------
 
     @property
-    def state(self) -> ConnectionState:
-        """What the client can do now."""
-        return self._state.value
-
-    @property
-    def capabilities(self) -> Capabilities:
-        """What the device reported in the last handshake; DeviceConnectionError before one."""
-        if self._capabilities is None:
-            raise DeviceConnectionError(f"{self.address}: not connected yet")
-        return self._capabilities
-
-    @property
     def connection(self) -> DeviceConnection | None:
         """The live link, if any (for statistics and tests)."""
         return self._connection
@@ -103,62 +96,11 @@ class DeviceClientBase:
         """True from a START / run / resume until an ACKed STOP or idle telemetry says not."""
         return self._motor.may_run
 
-    def subscribe_state(self, listener: StateListener) -> Callable[[], None]:
-        """Call listener(old, new) on every state change; returns the unsubscribe function."""
-        return self._state.subscribe(listener)
+    # --- the driver's step (LinkDriver) -------------------------------------------------------
 
-    async def wait_for_state(self, *states: ConnectionState) -> ConnectionState:
-        """Wait until the state is one of `states`; return it."""
-        return await self._state.wait_for(*states)
-
-    # --- life cycle --------------------------------------------------------------------
-
-    async def connect(self) -> Capabilities:
-        """Open the transport and handshake; TransportOpenError/HandshakeError on failure."""
-        if self._closing is not None:
-            raise DeviceConnectionError(f"{self.address}: client is closed")
-        idle = self.state in (ConnectionState.DISCONNECTED, ConnectionState.FAILED)
-        if idle and not self.reconnect.running:
-            await self._connect_once()
-        return self.capabilities
-
-    async def close(self) -> None:
-        """STOP a motor that may run (best effort), close every link and stream; idempotent."""
-        if self._closing is not None:
-            await self._closing.wait()
-            return
-        self._closing = asyncio.Event()
-        try:
-            await self.reconnect.stop()
-            await self._stop_on_close()
-        finally:
-            await self._teardown()
-            self._closing.set()
-
-    async def __aenter__(self) -> Self:
-        await self.connect()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    # --- internals: connecting and closing ------------------------------------------------
-
-    async def _connect_once(self) -> None:
-        """One attempt: CONNECTING, open, handshake, READY; back to DISCONNECTED on failure."""
-        if self._closing is not None:
-            return
-        await self._reap_lost()
-        self._state.set(ConnectionState.CONNECTING)
-        try:
-            await self._establish()
-        except BaseException:
-            if self.state is ConnectionState.CONNECTING:
-                self._state.set(ConnectionState.DISCONNECTED)
-            raise
-
-    async def _establish(self) -> None:
+    async def establish(self) -> None:
         """Build a transport and a connection, open and handshake, then adopt it."""
+        await self._reap_lost()
         connection = DeviceConnection(
             self._factory(), self.options.connection_options(), first_seq=self._next_seq
         )
@@ -171,7 +113,7 @@ class DeviceClientBase:
             self._next_seq = connection.next_seq
             await connection.close()
             raise
-        if self._closing is not None or self.state is not ConnectionState.CONNECTING:
+        if not self.link.adopting:
             self._next_seq = connection.next_seq
             await connection.close()  # closed meanwhile
             return
@@ -185,42 +127,30 @@ class DeviceClientBase:
         self._feed.attach(connection)
         self._motor.new_link()
         self.heartbeat.configure(capabilities.watchdog_ms)
-        self.reconnect.link_up()
         _LOGGER.info(
             "%s: %s %s (firmware %s), watchdog %d ms, telemetry %d Hz",
             self.address, capabilities.model, capabilities.serial, capabilities.firmware,
             capabilities.watchdog_ms, capabilities.telemetry_hz,
         )  # fmt: skip
-        self._state.set(ConnectionState.READY)
+        self.link.link_ready()
 
     def _on_connection_lost(
         self, connection: DeviceConnection, error: DeviceConnectionError
     ) -> None:
-        """The live link died: DISCONNECTED, then reconnect if enabled (not while closing)."""
+        """The live link died: keep its sequence, close it later, tell the supervisor."""
         if connection is not self._connection:
             return
-        self.last_error = error
         self._next_seq = connection.next_seq
         self._connection = self._setpoints = None
         self._lost.append(connection)
-        if self._closing is not None or self.state is ConnectionState.CLOSED:
-            return
-        self._state.set(ConnectionState.DISCONNECTED)
-        if self.options.reconnect:
-            self.reconnect.start()
-
-    def _on_reconnect_state(self, old: ReconnectState, new: ReconnectState) -> None:
-        """Reconnecting gave up on a permanent error: FAILED, the error in last_error."""
-        if new is ReconnectState.GAVE_UP and self._closing is None:
-            self.last_error = self.reconnect.last_error
-            self._state.set(ConnectionState.FAILED)
+        self.link.link_lost(error)
 
     def _on_stop_acked(self, reply: Message) -> None:
         """STOP / abort acknowledged: the motor is stopping (a latched fault stays)."""
         if self.state is ConnectionState.RUNNING:
             self._feed.set_linked_state(ConnectionState.READY)
 
-    async def _stop_on_close(self) -> None:
+    async def stop_on_close(self) -> None:
         """STOP(host) if the motor may run and a link is up; the watchdog is the backstop."""
         connection = self._connection
         if connection is None or connection.state is not LinkState.READY:
@@ -237,17 +167,13 @@ class DeviceClientBase:
             _LOGGER.info("%s: STOP on close failed (the watchdog will stop it): %s",
                          self.address, err)  # fmt: skip
 
-    async def _teardown(self) -> None:
-        """CLOSED: close every connection made, end the streams, run the on_close hook."""
-        self._state.set(ConnectionState.CLOSED)
+    async def release(self) -> None:
+        """Close every connection made and end the streams."""
         if self._connection is not None:
             self._lost.append(self._connection)
         self._connection = self._setpoints = None
         await self._reap_lost()
-        await self.reconnect.stop()
         self._feed.close()
-        if self._on_close is not None:
-            await self._on_close()
 
     async def _reap_lost(self) -> None:
         """Close the connections that were lost (awaits their transports' close)."""

@@ -1,26 +1,39 @@
-"""open_client() / open_gun(): from an address string to a connected client (any driver)."""
+"""open_gun() / open_client(): from an address string to a connected client, for any driver.
+
+The address's driver (tpdevice.transport.registry) supplies the client factory and, for
+`sim`, the simulator factory; both are "module:function" paths loaded on first use.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from tpdevice.device.api import GunClient
 from tpdevice.device.client import ClientOptions, DeviceClient
 from tpdevice.device.errors import DeviceConnectionError
-from tpdevice.device.theragun import TheragunClient
-from tpdevice.drivers.theragun import MODELS, TheragunModel, find_model, is_theragun_name
 from tpdevice.transport import (
     DeviceAddress,
-    LoopbackTransport,
+    DriverSpec,
     Transport,
+    get_driver,
     open_transport,
     parse_address,
 )
+from tpdevice.transport.registry import DEFAULT_DRIVER, driver_for_name
 
-__all__ = ["open_client", "open_gun"]
+__all__ = [
+    "ClientFactory",
+    "OpenRequest",
+    "SimulatedGun",
+    "SimulatorFactory",
+    "open_client",
+    "open_gun",
+    "resolve_driver",
+]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -28,32 +41,29 @@ TransportFactory = Callable[[], Transport]
 OnClose = Callable[[], Awaitable[None]]
 
 
-async def open_client(
-    address: str | DeviceAddress, *, sim_options: dict[str, Any] | None = None, **options: Any
-) -> DeviceClient:
-    """Parse the address, open it and handshake; `options` are ClientOptions fields.
+@dataclasses.dataclass(frozen=True, slots=True)
+class OpenRequest:
+    """Everything a driver's client factory gets to build an (unconnected) client."""
 
-    `sim` starts an in-process simulated gun (stopped again by client.close());
-    `sim_options` are passed to it. Raises AddressError, TransportOpenError or HandshakeError.
-    """
-    parsed = parse_address(address) if isinstance(address, str) else address
-    client_options = ClientOptions(**options)
-    if parsed.driver != "native":
-        raise DeviceConnectionError(
-            f"{parsed.text}: driver {parsed.driver} is opened with open_gun(), not open_client()"
-        )
+    address: DeviceAddress
+    transport_factory: TransportFactory
+    options: ClientOptions
     on_close: OnClose | None = None
-    if parsed.scheme == "sim":
-        factory, on_close = await _start_sim(parsed, sim_options or {})
-    else:
-        factory = _transport_factory(parsed)
-    client = DeviceClient(parsed.text, factory, client_options, on_close=on_close)
-    try:
-        await client.connect()
-    except BaseException:
-        await client.close()
-        raise
-    return client
+    hints: Mapping[str, str] = dataclasses.field(default_factory=dict)  # from the simulator
+    poll_status: bool = False  # ask a gun that reports only when asked, with every beat
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SimulatedGun:
+    """An in-process simulated gun: new transports to it, its stopper, what it plays."""
+
+    transport_factory: TransportFactory
+    stop: OnClose
+    hints: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+ClientFactory = Callable[[OpenRequest], GunClient]
+SimulatorFactory = Callable[[DeviceAddress, dict[str, Any]], Awaitable[SimulatedGun]]
 
 
 async def open_gun(
@@ -61,34 +71,32 @@ async def open_gun(
     *,
     sim_options: dict[str, Any] | None = None,
     poll_status: bool = False,
+    background: bool = False,
     **options: Any,
 ) -> GunClient:
-    """open_client() for any driver: `driver=theragun` gives a connected TheragunClient.
+    """Parse the address, build its driver's client and connect it; `options`: ClientOptions.
 
-    A ble:// address without `driver=` whose name is a Theragun name (`ble://name=Pro`) uses
-    the theragun driver. The model (speed range) comes from the name in the address, else
-    from the names the gun gives when connecting; unknown, the range all models share.
-    `sim?driver=theragun` starts an in-process simulated Theragun (`sim_options`: model,
-    version, keepalive_s, time_scale). `poll_status` is the TheragunClient option;
-    `options` are ClientOptions fields.
+    A ble:// address without `driver=` whose name a driver claims (`ble://name=Pro`) uses
+    that driver. `sim` starts the driver's in-process simulated gun (`sim_options` go to it;
+    client.close() stops it). `background=True` returns at once, connecting with backoff.
+    Raises AddressError, TransportOpenError or HandshakeError.
     """
-    parsed = _detect_driver(parse_address(address) if isinstance(address, str) else address)
-    if parsed.driver != "theragun":
-        return await open_client(parsed, sim_options=sim_options, **options)
-    on_close: OnClose | None = None
-    model: TheragunModel | None
+    parsed, spec = resolve_driver(address)
+    client_options = ClientOptions(**options)
     if parsed.scheme == "sim":
-        factory, on_close, model = await _start_theragun_sim(parsed, sim_options or {})
-    elif parsed.scheme == "ble":
-        factory, model = _transport_factory(parsed), find_model(parsed.ble_name)
-    else:
-        raise DeviceConnectionError(
-            f"{parsed.text}: the theragun driver needs a ble:// or sim address"
+        sim = await _start_simulator(spec, parsed, sim_options or {})
+        request = OpenRequest(
+            parsed, sim.transport_factory, client_options, sim.stop, sim.hints, poll_status
         )
-    client = TheragunClient(
-        parsed.text, factory, ClientOptions(**options), model=model,
-        poll_status=poll_status, on_close=on_close,
-    )  # fmt: skip
+    else:
+        request = OpenRequest(
+            parsed, _transport_factory(parsed), client_options, poll_status=poll_status
+        )
+    factory: ClientFactory = _load(spec.client_factory)
+    client = factory(request)
+    if background:
+        client.connect_in_background()
+        return client
     try:
         await client.connect()
     except BaseException:
@@ -97,61 +105,54 @@ async def open_gun(
     return client
 
 
-def _detect_driver(address: DeviceAddress) -> DeviceAddress:
-    """A ble:// address naming a Theragun, with no explicit driver, gets driver=theragun."""
-    if address.scheme != "ble" or "driver" in address.params:
-        return address
-    if is_theragun_name(address.ble_name):
-        return dataclasses.replace(address, driver="theragun")
-    return address
+async def open_client(
+    address: str | DeviceAddress, *, sim_options: dict[str, Any] | None = None, **options: Any
+) -> DeviceClient:
+    """open_gun() for the native driver, typed as its DeviceClient (programs, time sync)."""
+    parsed, spec = resolve_driver(address)
+    if spec.name != DEFAULT_DRIVER:
+        raise DeviceConnectionError(
+            f"{parsed.text}: driver {spec.name} is opened with open_gun(), not open_client()"
+        )
+    client = await open_gun(parsed, sim_options=sim_options, **options)
+    if not isinstance(client, DeviceClient):  # pragma: no cover - the native factory's contract
+        await client.close()
+        raise DeviceConnectionError(f"{parsed.text}: the native driver gave no DeviceClient")
+    return client
+
+
+def resolve_driver(address: str | DeviceAddress) -> tuple[DeviceAddress, DriverSpec]:
+    """The parsed address (its driver found from a BLE name if not given) and driver spec."""
+    parsed = parse_address(address) if isinstance(address, str) else address
+    if parsed.scheme == "ble" and "driver" not in parsed.params:
+        claimed = driver_for_name(parsed.ble_name)
+        if claimed is not None:
+            parsed = dataclasses.replace(parsed, driver=claimed)
+    spec = get_driver(parsed.driver, where=parsed.text)
+    if parsed.scheme not in spec.schemes:
+        forms = " or ".join(f"{s}://" if s != "sim" else "sim" for s in sorted(spec.schemes))
+        raise DeviceConnectionError(
+            f"{parsed.text}: the {spec.name} driver needs a {forms} address"
+        )
+    return parsed, spec
 
 
 def _transport_factory(address: DeviceAddress) -> TransportFactory:
-    """A new serial, tcp or ble transport per (re)connection (ble: profile from `driver=`)."""
+    """A new serial, tcp or ble transport per (re)connection (ble: the driver's GATT layout)."""
     return lambda: open_transport(address)
 
 
-async def _start_sim(
-    address: DeviceAddress, sim_options: dict[str, Any]
-) -> tuple[TransportFactory, OnClose]:
-    """Start an in-process simulated gun; return its transport factory and its stopper.
-
-    `sim_options` go to tpdevice_sim.gun.SimulatorFleet (seed, faults, time_scale, model,
-    scenario); `faults` may also be a spec string like "drop=0.05,dup=0.01".
-    """
-    # Imported here: only the built-in `sim` address needs the simulator.
-    from tpdevice_sim.faults import parse_fault_spec
-    from tpdevice_sim.gun import SimulatorFleet
-    from tpdevice_sim.links import LoopbackLink
-
-    options = dict(sim_options)
-    if isinstance(options.get("faults"), str):
-        options["faults"] = parse_fault_spec(options["faults"], source=f"{address.text} faults")
-    fleet = SimulatorFleet("loopback", 1, **options)
-    await fleet.start()
-    link = fleet.guns[0].link
-    if not isinstance(link, LoopbackLink):  # pragma: no cover - SimulatorFleet contract
-        await fleet.stop()
-        raise DeviceConnectionError(f"{address.text}: the simulator did not give a loopback link")
-    _LOGGER.info("%s: in-process simulated gun %s", address.text, fleet.guns[0].config.serial)
-    return (lambda: LoopbackTransport(link, address.text)), fleet.stop
+async def _start_simulator(
+    spec: DriverSpec, address: DeviceAddress, sim_options: dict[str, Any]
+) -> SimulatedGun:
+    """Start the driver's in-process simulated gun."""
+    if spec.simulator_factory is None:  # pragma: no cover - DriverSpec checks it
+        raise DeviceConnectionError(f"{address.text}: driver {spec.name} has no simulator")
+    start: SimulatorFactory = _load(spec.simulator_factory)
+    return await start(address, sim_options)
 
 
-async def _start_theragun_sim(
-    address: DeviceAddress, sim_options: dict[str, Any]
-) -> tuple[TransportFactory, OnClose, TheragunModel]:
-    """Start an in-process simulated Theragun; its transport factory, stopper and model."""
-    from tpdevice_sim.clock import ScaledClock
-    from tpdevice_sim.theragun import TheragunFirmware, TheragunLoopbackLink
-
-    options = dict(sim_options)
-    try:
-        clock = ScaledClock(float(options.pop("time_scale", 1.0)))
-        firmware = TheragunFirmware(**options)
-    except (TypeError, ValueError) as err:
-        raise DeviceConnectionError(f"{address.text}: simulated Theragun: {err}") from None
-    link = TheragunLoopbackLink(firmware, clock)
-    link.start()
-    _LOGGER.info("%s: in-process simulated Theragun %s", address.text, firmware.preset.name)
-    model = MODELS[firmware.preset.name.lower()]
-    return (lambda: LoopbackTransport(link, address.text)), link.stop, model
+def _load(path: str) -> Any:
+    """The object a "module:attribute" path names (a driver's factory)."""
+    module_name, _, attribute = path.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)

@@ -25,7 +25,7 @@ from tpdevice.device.request import (
     PendingRequest,
 )
 from tpdevice.device.state import LinkState, StateHolder
-from tpdevice.drivers.native import FrameHelper
+from tpdevice.drivers.native.codec import FrameHelper
 from tpdevice.protocol import (
     PROTOCOL_VERSION,
     Ack,

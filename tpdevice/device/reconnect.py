@@ -22,8 +22,10 @@ _LOGGER = logging.getLogger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
 StateListener = Callable[[ReconnectState, ReconnectState], None]
 
-# Opening failures that retrying cannot fix: the device node is gone or not ours to open.
-_PERMANENT_ERRNOS = frozenset({errno.ENOENT, errno.ENODEV, errno.ENXIO, errno.EACCES, errno.EPERM})
+# Opening failures that retrying cannot fix: the device node is not ours to open. A node that
+# is gone (ENOENT, ENODEV, ENXIO) is not among them: a USB-serial gun unplugged and plugged
+# back in makes its node vanish and reappear, so it is retried like a refused TCP connection.
+_PERMANENT_ERRNOS = frozenset({errno.EACCES, errno.EPERM})
 _CAUSE_DEPTH = 4
 
 
@@ -77,7 +79,7 @@ class ReconnectLogic:
 
     `connect` opens and handshakes a new link and raises TpDeviceError on failure. The owner
     calls `link_up()` whenever a link is established; a permanent error (see is_permanent)
-    ends the attempts in state GAVE_UP with the error in `last_error`.
+    ends the attempts in state GAVE_UP; `last_error` is why the latest attempt failed.
     """
 
     def __init__(
@@ -93,7 +95,7 @@ class ReconnectLogic:
         self.name = name
         self.backoff = backoff or Backoff()
         self.attempts = 0  # since the backoff was last reset
-        self.last_error: TpDeviceError | None = None  # the permanent error that ended it
+        self.last_error: TpDeviceError | None = None  # why the last attempt failed
         self._connect = connect
         self._sleep = sleep
         self._rng = rng or random.Random()
@@ -153,6 +155,7 @@ class ReconnectLogic:
             self.attempts += 1
             self._state.set(ReconnectState.CONNECTING)
             error = await self._try_once()
+            self.last_error = error if isinstance(error, TpDeviceError) else None
             if error is None:
                 self._state.set(ReconnectState.IDLE)
                 return

@@ -1,5 +1,4 @@
-"""Device dialects: how messages travel over a transport (native: SLIP frames)."""
+"""Device dialects, one package each (codec, link, client), found by tpdevice.transport.registry.
 
-from tpdevice.drivers.native import FrameHelper, FrameHelperStats, OnMessage
-
-__all__ = ["FrameHelper", "FrameHelperStats", "OnMessage"]
+A driver package registers its DriverSpec when imported; nothing outside it names it.
+"""

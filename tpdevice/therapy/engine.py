@@ -103,6 +103,7 @@ class Session(SessionReaders):
             if self._state in TERMINAL:
                 return self.summary()
             raise SessionError(f"session {self.id} is already running")
+        self._lease = self.client.heartbeat.acquire(f"session {self.id}")  # an idle beater yields
         self._started = True
         self._wake_future = asyncio.get_running_loop().create_future()
         readers = self._start_readers()
@@ -110,6 +111,7 @@ class Session(SessionReaders):
         try:
             ending = await self._guarded_drive()
         finally:
+            self._lease.release()
             unsubscribe()
             for reader in readers:
                 reader.cancel()
@@ -161,7 +163,7 @@ class Session(SessionReaders):
         if now_s < self._next_beat_s:
             return
         heartbeat = self.client.heartbeat
-        heartbeat.beat()
+        self._lease.beat()
         next_s = self._next_beat_s + heartbeat.interval_s
         self._next_beat_s = next_s if next_s > now_s else now_s + heartbeat.interval_s
 
@@ -248,6 +250,8 @@ class Session(SessionReaders):
             elif now_s >= self._grace_end_s:
                 grace = f"{self.options.reconnect_grace_s:g}"
                 text = f"{self.client.address}: the link did not come back within {grace} s"
+                if self.client.last_error is not None:  # what the last attempt met
+                    text += f" ({self.client.last_error})"
                 return Ending(SessionState.FAILED, "link_lost", text)
             return None
         if self._link_lost:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from tpdevice.device.errors import DeviceRejectedError
+from tpdevice.device.api import program_runner
+from tpdevice.device.errors import DeviceRejectedError, DeviceUnsupportedError
 from tpdevice.protocol import (
     HoldPolicy,
     ProgramAction,
@@ -74,6 +75,10 @@ class FirmwareRunner(ModeRunner):
 
     def __init__(self, ctx: RunContext) -> None:
         super().__init__(ctx)
+        programs = program_runner(ctx.client)
+        if programs is None:
+            raise DeviceUnsupportedError(f"{ctx.client.address}: the device runs no programs")
+        self._programs = programs
         self._base = 0  # timeline index of program step 0
         self._awaiting_start = False  # ignore events of an older program until STARTED(0)
         self._run_from_s: float | None = None  # the RUN of the program awaited, once sent
@@ -120,7 +125,7 @@ class FirmwareRunner(ModeRunner):
             await self.halt(StopReason.USER)
             return
         try:
-            await self.ctx.client.program_control(ProgramAction.PAUSE)
+            await self._programs.program_control(ProgramAction.PAUSE)
         except DeviceRejectedError as err:  # the program ended meanwhile: nothing runs
             _LOGGER.info("%s", err)
 
@@ -132,7 +137,7 @@ class FirmwareRunner(ModeRunner):
             await self.recover(now_s)
             return
         try:
-            await self.ctx.client.program_control(ProgramAction.RESUME)
+            await self._programs.program_control(ProgramAction.RESUME)
         except DeviceRejectedError as err:
             _LOGGER.info("%s; uploading the rest of the session", err)
             await self._continue(now_s)
@@ -145,7 +150,7 @@ class FirmwareRunner(ModeRunner):
         if progress.timer is None:
             return
         self._forget_program()
-        await self.ctx.client.program_control(ProgramAction.ABORT)
+        await self._programs.program_control(ProgramAction.ABORT)
         now_s = self.ctx.clock.now_s()
         progress.complete(now_s, skipped=True)
         if progress.finished:
@@ -184,7 +189,7 @@ class FirmwareRunner(ModeRunner):
         """Upload `head` then the timeline from first_index; program step 0 is `base`."""
         steps = list(head) + [program_step(s) for s in self.ctx.progress.steps[first_index:]]
         self._forget_program()  # the program it replaces reports nothing that counts
-        await self.ctx.client.upload_program(steps)
+        await self._programs.upload_program(steps)
         self._base = first_index - len(head)
 
     def _forget_program(self) -> None:
@@ -198,7 +203,7 @@ class FirmwareRunner(ModeRunner):
             return
         self._forget_program()
         self._run_from_s = self.ctx.clock.now_s()
-        await self.ctx.client.program_control(ProgramAction.RUN)
+        await self._programs.program_control(ProgramAction.RUN)
         self._program_lost = False
 
     def _started(self, index: int, at_s: float) -> None:

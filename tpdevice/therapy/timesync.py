@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 
+from tpdevice.device.api import time_syncer
 from tpdevice.device.errors import DeviceRejectedError
-from tpdevice.protocol import Feature
 from tpdevice.therapy.devicetime import DeviceTimeMap, TimeSource
 from tpdevice.therapy.modes import RunContext
 
@@ -61,8 +61,8 @@ def note_arrival(ctx: RunContext, device_time_ms: int, arrival_s: float) -> None
 
 async def _take_samples(ctx: RunContext) -> list[Sample]:
     """Up to _SAMPLES TIME_SYNC results; none when the device does not offer or refuses it."""
-    client = ctx.client
-    if not client.capabilities.features & Feature.TIME_SYNC:
+    client = time_syncer(ctx.client)
+    if client is None:
         return []
     now_s = ctx.clock.now_s
     samples: list[Sample] = []

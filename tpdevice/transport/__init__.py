@@ -14,7 +14,6 @@ from tpdevice.transport.address import (
 from tpdevice.transport.base import OnBytes, OnLost, Transport, TransportState
 from tpdevice.transport.ble import (
     NATIVE_PROFILE,
-    THERAGUN_PROFILE,
     BleTransport,
     GattProfile,
     ble_transport_for,
@@ -29,18 +28,19 @@ from tpdevice.transport.loopback import (
     NullModemPeer,
     null_modem,
 )
+from tpdevice.transport.registry import DriverSpec, get_driver, register, registered
 
 __all__ = [
     "DEFAULT_BAUD",
     "NATIVE_PROFILE",
     "STANDARD_BAUDS",
-    "THERAGUN_PROFILE",
     "AddressError",
     "BleProfileError",
     "BleTransport",
     "BleUnavailableError",
     "DeviceAddress",
     "Driver",
+    "DriverSpec",
     "EchoPeer",
     "GattProfile",
     "LoopbackPeer",
@@ -55,8 +55,11 @@ __all__ = [
     "TransportOpenError",
     "TransportState",
     "ble_transport_for",
+    "get_driver",
     "null_modem",
     "open_transport",
     "parse_address",
+    "register",
+    "registered",
     "scan",
 ]

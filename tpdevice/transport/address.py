@@ -6,12 +6,13 @@ import re
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, cast, get_args
+from typing import Literal, get_args
 from urllib.parse import parse_qsl
 
 from tpdevice.transport.base import Transport
 from tpdevice.transport.ble import ble_transport_for
 from tpdevice.transport.errors import AddressError, TransportError
+from tpdevice.transport.registry import DEFAULT_DRIVER, get_driver, registered
 from tpdevice.transport.serial import SerialTransport
 from tpdevice.transport.tcp import TcpTransport
 
@@ -26,7 +27,7 @@ __all__ = [
 ]
 
 Scheme = Literal["sim", "serial", "tcp", "ble"]
-Driver = Literal["native", "theragun"]
+Driver = str  # a registered driver's name (tpdevice.transport.registry)
 
 DEFAULT_BAUD = 115200
 STANDARD_BAUDS = (
@@ -35,14 +36,16 @@ STANDARD_BAUDS = (
 )
 
 _SCHEMES: tuple[str, ...] = get_args(Scheme)
-_DRIVERS: tuple[str, ...] = get_args(Driver)
 _QUERY_KEYS: dict[str, frozenset[str]] = {
-    "sim": frozenset({"driver"}),
+    "sim": frozenset({"driver", "id"}),
     "serial": frozenset({"baud", "driver"}),
     "tcp": frozenset({"driver"}),
     "ble": frozenset({"driver", "hci", "mtu"}),
-}
+}  # and the options of each driver that accepts the scheme
 _KNOWN_FORMS = "sim, serial:///dev/PORT, tcp://HOST:PORT, ble://AA:BB:CC:DD:EE:FF, ble://name=NAME"
+SIM_ID_MAX = 65535
+_HOST_LABEL_MAX = 63
+_HOST_NAME_MAX = 253
 _MAC_RE = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}")
 # CoreBluetooth (macOS) names peripherals by UUID instead of MAC.
 _UUID_RE = re.compile(r"[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}")
@@ -60,10 +63,18 @@ class DeviceAddress:
     baud: int = DEFAULT_BAUD
     ble_address: str | None = None
     ble_name: str | None = None
-    driver: Driver = "native"
+    driver: Driver = DEFAULT_DRIVER
     params: Mapping[str, str] = field(default_factory=dict, hash=False)
+    sim_id: int | None = None
 
     def __str__(self) -> str:
+        return self.text
+
+    @property
+    def device_id(self) -> str:
+        """A stable name for the gun: `sim-2` for `sim?id=2`, else the address as typed."""
+        if self.scheme == "sim":
+            return "sim" if self.sim_id is None else f"sim-{self.sim_id}"
         return self.text
 
 
@@ -85,8 +96,8 @@ def parse_address(text: str) -> DeviceAddress:
     params = types.MappingProxyType(dict(parts.query))
     if parts.scheme == "sim":
         if parts.body:
-            raise parts.fail("sim takes no path (use sim or sim?driver=...)")
-        return DeviceAddress("sim", parts.text, driver=driver, params=params)
+            raise parts.fail("sim takes no path (use sim, sim?id=N or sim?driver=...)")
+        return DeviceAddress("sim", parts.text, driver=driver, params=params, sim_id=_sim_id(parts))
     if parts.scheme == "serial":
         path, baud = _serial_path(parts), _baud(parts)
         return DeviceAddress(
@@ -155,7 +166,9 @@ def _query(parts: _Parts, query_text: str) -> dict[str, str]:
         pairs = parse_qsl(query_text, keep_blank_values=True, strict_parsing=True)
     except ValueError:
         raise parts.fail(f"malformed query {query_text!r} (expected key=value&...)") from None
-    allowed = _QUERY_KEYS[parts.scheme]
+    allowed = _QUERY_KEYS[parts.scheme].union(
+        *(spec.options for spec in registered() if parts.scheme in spec.schemes)
+    )
     query: dict[str, str] = {}
     for key, value in pairs:
         if key not in allowed:
@@ -168,11 +181,20 @@ def _query(parts: _Parts, query_text: str) -> dict[str, str]:
 
 
 def _driver(parts: _Parts) -> Driver:
-    """The `driver=` query value, default native."""
-    value = parts.query.get("driver", "native")
-    if value not in _DRIVERS:
-        raise parts.fail(f"unknown driver {value!r} (known: {', '.join(_DRIVERS)})")
-    return cast(Driver, value)
+    """The `driver=` query value (a registered driver), default the native one."""
+    return get_driver(parts.query.get("driver", DEFAULT_DRIVER), where=parts.text).name
+
+
+def _sim_id(parts: _Parts) -> int | None:
+    """The `id=` of a sim address (1..65535), naming one of several in-process guns."""
+    text = parts.query.get("id")
+    if text is None:
+        return None
+    if not _is_decimal(text):
+        raise parts.fail(f"sim id {text!r} is not an integer")
+    if not 1 <= int(text) <= SIM_ID_MAX:
+        raise parts.fail(f"sim id {int(text)} out of range 1..{SIM_ID_MAX}")
+    return int(text)
 
 
 def _serial_path(parts: _Parts) -> str:
@@ -208,6 +230,8 @@ def _host_port(parts: _Parts) -> tuple[str, int]:
     host = host[1:-1] if host.startswith("[") else host
     if not host:
         raise parts.fail("missing host (expected tcp://host:port)")
+    if ":" not in host:
+        _check_host_name(parts, host)
     if not port_text:
         raise parts.fail("missing port (expected tcp://host:port)")
     if not _is_decimal(port_text):
@@ -216,6 +240,18 @@ def _host_port(parts: _Parts) -> tuple[str, int]:
     if not 1 <= port <= 65535:
         raise parts.fail(f"port {port} out of range 1..65535")
     return host, port
+
+
+def _check_host_name(parts: _Parts, host: str) -> None:
+    """A host name resolvers accept: labels of 1..63 characters, 253 in all (one final dot ok)."""
+    name = host.removesuffix(".")
+    if len(name) > _HOST_NAME_MAX:
+        raise parts.fail(f"host name {host!r} longer than {_HOST_NAME_MAX} characters")
+    for label in name.split("."):
+        if not label:
+            raise parts.fail(f"host {host!r} has an empty label (between dots)")
+        if len(label) > _HOST_LABEL_MAX:
+            raise parts.fail(f"host {host!r} has a label longer than {_HOST_LABEL_MAX} characters")
 
 
 def _ble_target(parts: _Parts) -> tuple[str | None, str | None]:

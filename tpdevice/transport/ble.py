@@ -22,8 +22,6 @@ from tpdevice.transport.base import Transport
 from tpdevice.transport.ble_errors import open_error
 from tpdevice.transport.ble_gatt import (
     NATIVE_PROFILE,
-    PROFILES,
-    THERAGUN_PROFILE,
     GattProfile,
     find_characteristics,
     read_names,
@@ -43,8 +41,6 @@ __all__ = [
     "DEFAULT_MTU",
     "HCI_ENV",
     "NATIVE_PROFILE",
-    "PROFILES",
-    "THERAGUN_PROFILE",
     "BleTransport",
     "GattProfile",
     "ble_transport_for",
@@ -67,6 +63,16 @@ def hci_from(address: DeviceAddress) -> str | None:
     return spec or None
 
 
+def _driver_gatt(address: DeviceAddress) -> GattProfile:
+    """The GATT layout of the address's driver (from the registry)."""
+    from tpdevice.transport.registry import get_driver
+
+    spec = get_driver(address.driver, where=address.text)
+    if spec.gatt is None:
+        raise AddressError(f"{address.text}: driver {spec.name} is not reachable over BLE")
+    return spec.gatt
+
+
 def ble_transport_for(address: DeviceAddress, profile: GattProfile | None = None) -> BleTransport:
     """The (unopened) transport of a ble:// address; the profile follows `driver=`."""
     mtu_text = address.params.get("mtu")
@@ -74,7 +80,7 @@ def ble_transport_for(address: DeviceAddress, profile: GattProfile | None = None
     return BleTransport(
         mac=address.ble_address,
         name=address.ble_name,
-        profile=profile or PROFILES[address.driver],
+        profile=profile or _driver_gatt(address),
         hci=hci_from(address),
         mtu=mtu,
         address=address.text,
@@ -295,7 +301,7 @@ class BleTransport(Transport):
         """Queue one frame; one task writes it in chunks of at most MTU - 3 bytes, in order.
 
         Frames given the same `slot` (an opaque name) replace each other while they wait:
-        a frame that is a whole state (a Theragun speed) makes the waiting one stale, so a
+        a frame that is a whole state (a speed setting) makes the waiting one stale, so a
         stop never queues behind keep-alives and the queue stays short on a slow radio.
         """
         self._check_writable()

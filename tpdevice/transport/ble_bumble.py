@@ -271,7 +271,7 @@ class BumbleBleakClient(BaseBleakClient):
             await released
 
     async def pair(self, *args: Any, **kwargs: Any) -> None:
-        """Not supported: the simulated guns and the Theragun profile need no bonding."""
+        """Not supported: the simulated guns and the known GATT layouts need no bonding."""
         raise BleakError(f"{self.address}: pairing is not supported by the bumble backend")
 
     async def unpair(self) -> None:

@@ -12,9 +12,6 @@ from tpdevice.protocol.gatt import (
     EVENT_CHAR_UUID,
     MODEL_NUMBER_UUID,
     NATIVE_SERVICE_UUID,
-    THERAGUN_NOTIFY_UUID,
-    THERAGUN_SERVICE_UUID,
-    THERAGUN_WRITE_UUID,
     uuid16,
 )
 from tpdevice.transport.ble_errors import BleProfileError
@@ -26,8 +23,6 @@ if TYPE_CHECKING:
 __all__ = [
     "GAP_DEVICE_NAME_UUID",
     "NATIVE_PROFILE",
-    "PROFILES",
-    "THERAGUN_PROFILE",
     "GattProfile",
     "find_characteristics",
     "read_names",
@@ -40,26 +35,19 @@ GAP_DEVICE_NAME_UUID = uuid16(0x2A00)
 
 @dataclass(frozen=True, slots=True)
 class GattProfile:
-    """Which GATT service carries the bytes, and how writes are made."""
+    """Which GATT service carries the bytes, and how writes are made (a driver's layout)."""
 
     name: str
     service_uuid: str
     write_uuid: str
     notify_uuid: str
     write_with_response: bool
+    missing_hint: str = "another kind of gun? name its driver: ?driver=NAME"
 
 
 NATIVE_PROFILE = GattProfile(
     "native", NATIVE_SERVICE_UUID, COMMAND_CHAR_UUID, EVENT_CHAR_UUID, write_with_response=False
 )
-THERAGUN_PROFILE = GattProfile(
-    "theragun",
-    THERAGUN_SERVICE_UUID,
-    THERAGUN_WRITE_UUID,
-    THERAGUN_NOTIFY_UUID,
-    write_with_response=True,
-)
-PROFILES = {profile.name: profile for profile in (NATIVE_PROFILE, THERAGUN_PROFILE)}
 
 
 def find_characteristics(
@@ -70,7 +58,7 @@ def find_characteristics(
     if service is None:
         raise BleProfileError(
             f"{address}: no {profile.name} GATT service {profile.service_uuid} "
-            f"on the device ({_other_driver_hint(profile)})"
+            f"on the device ({profile.missing_hint})"
         )
     write = service.get_characteristic(profile.write_uuid)
     notify = service.get_characteristic(profile.notify_uuid)
@@ -80,13 +68,6 @@ def find_characteristics(
             f"{address}: {profile.name} GATT service lacks characteristic {missing}"
         )
     return write, notify
-
-
-def _other_driver_hint(profile: GattProfile) -> str:
-    """What to try when the service is missing."""
-    if profile is NATIVE_PROFILE:
-        return "a Theragun? add ?driver=theragun"
-    return "not a Theragun Gen 4; a tpdevice gun needs driver=native"
 
 
 async def read_names(client: BleakClient, address: str, timeout_s: float) -> list[str]:

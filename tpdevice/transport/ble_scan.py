@@ -1,24 +1,15 @@
-"""Scan for guns over BLE: native guns by service UUID or name, Theraguns by name.
+"""Scan for guns over BLE: each registered driver says which advertisements are its guns.
 
-Service 0xFFE0 alone does not make a Theragun: HM-10 / CC254x serial modules and many
-other gadgets advertise it too. A device is listed as a Theragun only when its name is
-one (`Pro`, `Elite`, `Prime`, or a name containing the word Theragun); other 0xFFE0
-devices are left out.
+A device no driver claims is left out.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tpdevice.protocol.gatt import (
-    NATIVE_NAME_PREFIX,
-    NATIVE_SERVICE_UUID,
-    THERAGUN_NAMES,
-)
 from tpdevice.transport.address import Driver
 from tpdevice.transport.ble_errors import (
     HciOpenError,
@@ -27,6 +18,7 @@ from tpdevice.transport.ble_errors import (
     no_adapter_error,
 )
 from tpdevice.transport.errors import TransportError, TransportOpenError
+from tpdevice.transport.registry import DEFAULT_DRIVER, driver_for_advertisement
 
 if TYPE_CHECKING:
     from bleak.backends.device import BLEDevice
@@ -34,13 +26,11 @@ if TYPE_CHECKING:
 
     from tpdevice.transport.ble_bumble_host import HciTarget
 
-__all__ = ["DEFAULT_SCAN_S", "ScanResult", "classify", "is_theragun_name", "scan"]
+__all__ = ["DEFAULT_SCAN_S", "ScanResult", "classify", "scan"]
 
 _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_SCAN_S = 5.0
-_WORD_RE = re.compile(r"[a-z0-9]+")
-_MODEL_WORDS = frozenset(name.lower() for name in THERAGUN_NAMES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +46,7 @@ class ScanResult:
     @property
     def url(self) -> str:
         """The device address to give `probe`/`run`: ble://MAC with driver and hci as needed."""
-        query = [f"driver={self.driver}"] if self.driver != "native" else []
+        query = [f"driver={self.driver}"] if self.driver != DEFAULT_DRIVER else []
         if self.hci is not None:
             query.append(f"hci={self.hci}")
         return f"ble://{self.address}" + ("?" + "&".join(query) if query else "")
@@ -72,20 +62,9 @@ class ScanResult:
         }
 
 
-def is_theragun_name(ble_name: str | None) -> bool:
-    """True for a name a Gen 4 gun uses: a bare model name (`Pro`), or one naming Theragun."""
-    words = _WORD_RE.findall((ble_name or "").lower())
-    return "theragun" in words or (len(words) == 1 and words[0] in _MODEL_WORDS)
-
-
 def classify(name: str | None, service_uuids: list[str]) -> Driver | None:
     """The driver a gun advertising this name and these services needs; None if not a gun."""
-    uuids = {uuid.lower() for uuid in service_uuids}
-    if NATIVE_SERVICE_UUID in uuids or (name or "").startswith(NATIVE_NAME_PREFIX):
-        return "native"
-    if is_theragun_name(name):
-        return "theragun"  # 0xFFE0 alone is an HM-10 as often as a Theragun
-    return None
+    return driver_for_advertisement(name, service_uuids)
 
 
 async def scan(timeout_s: float = DEFAULT_SCAN_S, hci: HciTarget | None = None) -> list[ScanResult]:

@@ -5,19 +5,33 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from tpdevice.protocol.gatt import native_name, sim_address
+from tpdevice.protocol.gatt import native_name
 
 if TYPE_CHECKING:
     from bumble.transport.common import Transport
 
 __all__ = [
+    "SIM_ADDRESS_PREFIX",
+    "SIM_MAX_GUNS",
     "BleHciError",
     "BleIdentity",
     "BleSlot",
     "BleUnavailableError",
     "PeripheralHci",
     "open_hci",
+    "sim_address",
 ]
+
+SIM_ADDRESS_PREFIX = "F0:7D:00:00:00:"  # static random (top bits 11); last byte = gun index + 1
+SIM_MAX_GUNS = 254
+
+
+def sim_address(index: int) -> str:
+    """The BLE address of simulated gun `index` (0-based): F0:7D:00:00:00:01 for the first."""
+    if not 0 <= index < SIM_MAX_GUNS:
+        raise ValueError(f"simulated gun index must be 0..{SIM_MAX_GUNS - 1}, got {index}")
+    return f"{SIM_ADDRESS_PREFIX}{index + 1:02X}"
+
 
 MANUFACTURER = "tpdevice simulator"
 BUMBLE_HINT = 'BLE simulation needs bumble: pip install -e ".[ble-sim]"'

@@ -20,10 +20,23 @@ from tpdevice_sim.fleet import Fleet, serve
 from tpdevice_sim.invariants import Violation
 from tpdevice_sim.theragun import THERAGUN_PRESETS, TheragunFirmware
 
-__all__ = ["MANUFACTURER", "TICK_S", "TheragunFleet", "TheragunPeripheral", "serve"]
+__all__ = [
+    "MANUFACTURER",
+    "NOTIFY_UUID",
+    "SERVICE_UUID",
+    "TICK_S",
+    "WRITE_UUID",
+    "TheragunFleet",
+    "TheragunPeripheral",
+    "serve",
+]
 
 _LOGGER = logging.getLogger(__name__)
 
+# The gun's GATT layout (public write-up: the buttplug.io protocol notes).
+SERVICE_UUID = contract.uuid16(0xFFE0)
+NOTIFY_UUID = contract.uuid16(0xFFE1)
+WRITE_UUID = contract.uuid16(0xFFE2)  # written with response
 MANUFACTURER = "Therabody (simulated)"
 TICK_S = 0.05  # real seconds between keep-alive checks
 _Props = gatt.Characteristic.Properties
@@ -44,25 +57,23 @@ class TheragunPeripheral:
         self.clock: SimClock = clock or RealClock()
         self.tick_s = tick_s
         self.notify_char: gatt.Characteristic[bytes] = gatt.Characteristic(
-            bumble_uuid(contract.THERAGUN_NOTIFY_UUID),
+            bumble_uuid(NOTIFY_UUID),
             _Props.NOTIFY,
             gatt.Characteristic.READABLE,
             b"",
         )
         # Written with response (the notes say so); a write without response is refused.
         self.write_char: gatt.Characteristic[bytes] = gatt.Characteristic(
-            bumble_uuid(contract.THERAGUN_WRITE_UUID),
+            bumble_uuid(WRITE_UUID),
             _Props.WRITE,
             gatt.Characteristic.WRITEABLE,
             gatt.CharacteristicValue(write=self._on_write),
         )
-        service = gatt.Service(
-            bumble_uuid(contract.THERAGUN_SERVICE_UUID), [self.notify_char, self.write_char]
-        )
+        service = gatt.Service(bumble_uuid(SERVICE_UUID), [self.notify_char, self.write_char])
         self.peripheral = GattPeripheral(
             slot.hci,
             slot.identity,
-            contract.THERAGUN_SERVICE_UUID,
+            SERVICE_UUID,
             [service],
             battery_pct=lambda: 100,
             on_connection=self._on_connection,

@@ -15,35 +15,38 @@ import logging
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Self
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from tpdevice.device.errors import DeviceConnectionError, DeviceRangeError, DeviceUnsupportedError
+from tpdevice.device.connect import OpenRequest
+from tpdevice.device.errors import DeviceConnectionError, DeviceRangeError
 from tpdevice.device.feed import DeviceEvent
 from tpdevice.device.heartbeat import Heartbeat
 from tpdevice.device.options import ClientOptions
-from tpdevice.device.reconnect import ReconnectLogic, Sleep
-from tpdevice.device.state import ConnectionState, ReconnectState, SetpointResult, StateHolder
+from tpdevice.device.reconnect import Sleep
+from tpdevice.device.state import ConnectionState, SetpointResult
 from tpdevice.device.stream import LatestStream
-from tpdevice.device.theragun_link import Fanout, TheragunLink, TheragunStats
+from tpdevice.device.supervised import SupervisedClient
+from tpdevice.device.supervisor import LinkSupervisor
 from tpdevice.device.validate import check_output
-from tpdevice.drivers.theragun import (
+from tpdevice.drivers.theragun.codec import (
     ASSUMED_KEEPALIVE_MS,
     COMMON,
+    MODELS,
     STATUS_REQUEST,
     StatusInfo,
     TheragunModel,
     VersionInfo,
+    find_model,
     model_for_names,
     rpm_for_freq,
 )
+from tpdevice.drivers.theragun.link import Fanout, TheragunLink, TheragunStats
 from tpdevice.protocol import (
     Capabilities,
     Feature,
     Message,
     MotorState,
-    ProgramAction,
-    ProgramStep,
     SetOutput,
     StopReason,
     Telemetry,
@@ -61,12 +64,11 @@ WATCHDOG_MIN_MS = 250
 _DEFAULT_WATCHDOG_MS = ClientOptions().watchdog_ms  # what watchdog_ms=0 ("default") means
 STOP_TIMEOUT_S = 1.0  # a stop written with response over a real radio takes more than 0.1 s
 
-StateListener = Callable[[ConnectionState, ConnectionState], None]
 _WRITTEN = HeartbeatMessage(0)  # what a keep-alive "answers": the frame went to the link
 _FORCE_CUES = ("force_target_n", "force_tolerance_n", "force_cap_n", "force_ramp_n_per_s")
 
 
-class TheragunClient:
+class TheragunClient(SupervisedClient):
     """One Theragun Gen 4 gun over a packet transport (one frame per write / notification).
 
     `model` sets the speed range; None takes it from the names the gun gives when connecting
@@ -75,6 +77,8 @@ class TheragunClient:
     `poll_status=True` also writes a status request with each beat and turns the answers
     into telemetry (measured speed only: force, contact and battery are not known).
     """
+
+    DRIVER = "theragun"
 
     def __init__(
         self,
@@ -87,8 +91,10 @@ class TheragunClient:
         on_close: Callable[[], Awaitable[None]] | None = None,
         reconnect_sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
+        device_id: str | None = None,
     ) -> None:
         self.address = address
+        self.device_id = device_id or address
         self.options = opts = options or ClientOptions()
         self.model = model or COMMON
         self._model_given = model is not None
@@ -97,17 +103,16 @@ class TheragunClient:
             address, self._send_keepalive, self._on_link_trouble,
             max_misses=opts.heartbeat_max_misses,
         )  # fmt: skip
-        self.reconnect = ReconnectLogic(
-            address, self._connect_once, backoff=opts.backoff, sleep=reconnect_sleep, rng=rng
-        )
-        self.reconnect.subscribe_state(self._on_reconnect_state)
+        self.link = LinkSupervisor(
+            address, self, reconnect=opts.reconnect, backoff=opts.backoff,
+            sleep=reconnect_sleep, rng=rng, on_close=on_close,
+        )  # fmt: skip
+        self.reconnect = self.link.reconnect
         self.version: VersionInfo | None = None
-        self.last_error: DeviceConnectionError | None = None
         self.last_telemetry: Telemetry | None = None
-        self.stats = TheragunStats()
+        self.link_stats = TheragunStats()
         self._factory = transport_factory
-        self._on_close = on_close
-        self._state = StateHolder(address, ConnectionState.DISCONNECTED, log_level=logging.INFO)
+        self._state = self.link.state_holder
         self._link: TheragunLink | None = None
         self._capabilities: Capabilities | None = None
         self._rpm = 0  # the output set_output chose; written while the motor may run
@@ -119,24 +124,16 @@ class TheragunClient:
         self._events: Fanout[DeviceEvent] = Fanout(
             f"{address} events stream", opts.event_queue_size
         )
-        self._closing: asyncio.Event | None = None
 
     def __repr__(self) -> str:
         return f"<TheragunClient {self.address} {self.state.value}>"
 
+    def stats(self) -> dict[str, Any]:
+        """Counters of frames written and notifications received, heartbeats, reconnects."""
+        link = self.link_stats.as_dict()
+        return self.link.stats(self.DRIVER, self.heartbeat, self._may_run, dict(link))
+
     # --- state -------------------------------------------------------------------------
-
-    @property
-    def state(self) -> ConnectionState:
-        """What the client can do now."""
-        return self._state.value
-
-    @property
-    def capabilities(self) -> Capabilities:
-        """What is known of the gun after connect(); DeviceConnectionError before."""
-        if self._capabilities is None:
-            raise DeviceConnectionError(f"{self.address}: not connected yet")
-        return self._capabilities
 
     @property
     def motor_may_run(self) -> bool:
@@ -147,14 +144,6 @@ class TheragunClient:
     def rpm(self) -> int:
         """The speed the motor runs at while started (from the last set_output)."""
         return self._rpm
-
-    def subscribe_state(self, listener: StateListener) -> Callable[[], None]:
-        """Call listener(old, new) on every state change; returns the unsubscribe function."""
-        return self._state.subscribe(listener)
-
-    async def wait_for_state(self, *states: ConnectionState) -> ConnectionState:
-        """Wait until the state is one of `states`; return it."""
-        return await self._state.wait_for(*states)
 
     # --- commands ----------------------------------------------------------------------
 
@@ -201,19 +190,15 @@ class TheragunClient:
         else:
             _LOGGER.info("%s: stop (%s) not sent, no link", self.address, reason.name.lower())
 
-    async def upload_program(self, steps: Sequence[ProgramStep]) -> int:
-        """DeviceUnsupportedError: the gun runs no programs (sessions are host-streamed)."""
-        raise self._unsupported("programs")
-
-    async def program_control(self, action: ProgramAction) -> None:
-        """DeviceUnsupportedError: the gun runs no programs (sessions are host-streamed)."""
-        raise self._unsupported("programs")
-
-    async def time_sync(self, now_s: Callable[[], float] | None = None) -> tuple[float, float]:
-        """DeviceUnsupportedError: the gun has no clock to read (TIME_SYNC is not offered)."""
-        raise self._unsupported("time sync")
-
     # --- telemetry and events ----------------------------------------------------------
+
+    def poll_telemetry(self) -> bool:
+        """Write one status request (no speed frame); its answer becomes telemetry."""
+        link = self._link
+        if link is None or not link.write(STATUS_REQUEST, slot="status"):
+            return False
+        self.link_stats.requests += 1
+        return True
 
     def telemetry(self) -> LatestStream[Telemetry]:
         """A new telemetry stream; fed only by status answers (see poll_status)."""
@@ -225,53 +210,24 @@ class TheragunClient:
 
     # --- life cycle --------------------------------------------------------------------
 
-    async def connect(self) -> Capabilities:
-        """Open the transport and get the version; TransportOpenError/HandshakeError on failure."""
-        if self._closing is not None:
-            raise DeviceConnectionError(f"{self.address}: client is closed")
-        idle = self.state in (ConnectionState.DISCONNECTED, ConnectionState.FAILED)
-        if idle and not self.reconnect.running:
-            await self._connect_once()
-        return self.capabilities
+    # --- the driver's step (LinkDriver) -------------------------------------------------------
 
-    async def close(self) -> None:
-        """Write speed 0 if the motor may run, close the link and the streams; idempotent."""
-        if self._closing is not None:
-            await self._closing.wait()
-            return
-        self._closing = asyncio.Event()
-        try:
-            await self.reconnect.stop()
-            if self._may_run:
-                await self.stop(StopReason.HOST)
-        finally:
-            await self._teardown()
-            self._closing.set()
+    async def stop_on_close(self) -> None:
+        """Write speed 0 if the motor may run."""
+        if self._may_run:
+            await self.stop(StopReason.HOST)
 
-    async def __aenter__(self) -> Self:
-        await self.connect()
-        return self
+    async def release(self) -> None:
+        """Close the transport and end the streams."""
+        link, self._link = self._link, None
+        if link is not None:
+            await link.close()
+        self._telemetry.close()
+        self._events.close()
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    # --- internals: connecting ---------------------------------------------------------
-
-    async def _connect_once(self) -> None:
-        """One attempt: CONNECTING, open, version, READY; back to DISCONNECTED on failure."""
-        if self._closing is not None:
-            return
-        self._state.set(ConnectionState.CONNECTING)
-        try:
-            await self._establish()
-        except BaseException:
-            if self.state is ConnectionState.CONNECTING:
-                self._state.set(ConnectionState.DISCONNECTED)
-            raise
-
-    async def _establish(self) -> None:
+    async def establish(self) -> None:
         """Open a new link, ask for the version, then adopt it."""
-        link = TheragunLink(self.address, self._factory(), self.stats, self._on_status)
+        link = TheragunLink(self.address, self._factory(), self.link_stats, self._on_status)
         link.on_lost = functools.partial(self._on_lost, link)
         opts = self.options
         try:
@@ -284,7 +240,7 @@ class TheragunClient:
         except BaseException:
             await link.close()
             raise
-        if self._closing is not None or self.state is not ConnectionState.CONNECTING:
+        if not self.link.adopting:
             await link.close()  # closed meanwhile
             return
         self._adopt(link, version)
@@ -294,7 +250,6 @@ class TheragunClient:
         self._link, self.version = link, version
         self._capabilities = caps = self._synthesize(version)
         self.heartbeat.configure(caps.watchdog_ms)
-        self.reconnect.link_up()
         # A run (or a stop whose frame died with the old link) from before: the gun may still
         # turn; stop it, the engine must start it again.
         if self._ever_started:
@@ -304,7 +259,7 @@ class TheragunClient:
             caps.model, caps.firmware, self.model.rpm_min, self.model.rpm_max,
             self.heartbeat.interval_s,
         )  # fmt: skip
-        self._state.set(ConnectionState.READY)
+        self.link.link_ready()
 
     def _synthesize(self, version: VersionInfo) -> Capabilities:
         """What is known without a handshake: speed range only, no sensors, no programs."""
@@ -332,28 +287,15 @@ class TheragunClient:
         self._telemetry.put(telemetry)
 
     def _on_lost(self, link: TheragunLink, error: DeviceConnectionError) -> None:
-        """The live link died: DISCONNECTED, then reconnect if enabled (not while closing)."""
+        """The live link died: forget it, tell the supervisor."""
         if link is not self._link:
             return
-        self.last_error = error
         self._link = None
-        if self._closing is not None or self.state is ConnectionState.CLOSED:
-            return
-        self._state.set(ConnectionState.DISCONNECTED)
-        if self.options.reconnect:
-            self.reconnect.start()
+        self.link.link_lost(error)
 
     def _on_link_trouble(self, error: DeviceConnectionError) -> None:
         """Never called in practice: a written keep-alive counts as answered."""
         _LOGGER.warning("%s: %s", self.address, error)
-
-    def _on_reconnect_state(self, old: ReconnectState, new: ReconnectState) -> None:
-        """Reconnecting gave up on a permanent error: FAILED."""
-        if new is ReconnectState.GAVE_UP and self._closing is None:
-            error = self.reconnect.last_error
-            if isinstance(error, DeviceConnectionError):
-                self.last_error = error
-            self._state.set(ConnectionState.FAILED)
 
     def _send_keepalive(self, timeout_s: float) -> asyncio.Future[Message] | None:
         """One beat: re-write the current speed (0 when stopped); None without a link."""
@@ -361,7 +303,7 @@ class TheragunClient:
             return None
         link = self._link
         if self.poll_status and link is not None and link.write(STATUS_REQUEST, slot="status"):
-            self.stats.requests += 1
+            self.link_stats.requests += 1
         written: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         written.set_result(_WRITTEN)
         return written
@@ -375,20 +317,13 @@ class TheragunClient:
         if self._link is None:
             raise DeviceConnectionError(f"{self.address}: not connected ({self.state.value})")
 
-    def _unsupported(self, what: str) -> DeviceUnsupportedError:
-        """The error for a feature the Theragun lacks."""
-        return DeviceUnsupportedError(
-            f"{self.address}: the device (Theragun {self.model.name}) does not support {what}"
-        )
 
-    async def _teardown(self) -> None:
-        """CLOSED: close the transport, end the streams, run the on_close hook."""
-        self._state.set(ConnectionState.CLOSED)
-        link, self._link = self._link, None
-        if link is not None:
-            await link.close()
-        await self.reconnect.stop()
-        self._telemetry.close()
-        self._events.close()
-        if self._on_close is not None:
-            await self._on_close()
+def build_client(request: OpenRequest) -> TheragunClient:
+    """An unconnected TheragunClient; the model from the simulator or the address's name."""
+    address = request.address
+    played = request.hints.get("model")
+    model = MODELS[played.lower()] if played else find_model(address.ble_name)
+    return TheragunClient(
+        address.text, request.transport_factory, request.options, model=model,
+        poll_status=request.poll_status, on_close=request.on_close, device_id=address.device_id,
+    )  # fmt: skip

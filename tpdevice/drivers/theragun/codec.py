@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tpdevice.errors import TpDeviceError
-from tpdevice.transport.ble_scan import is_theragun_name
 
 __all__ = [
     "ASSUMED_KEEPALIVE_MS",
@@ -111,6 +110,16 @@ PRIME = TheragunModel("Prime", 1750, 2400)
 COMMON = TheragunModel("Gen 4", 1750, 2400)
 MODELS = {model.name.lower(): model for model in (PRO, ELITE, PRIME)}
 _WORD_RE = re.compile(r"[a-z0-9]+")
+
+
+def is_theragun_name(ble_name: str | None) -> bool:
+    """True for a name a Gen 4 gun uses: a bare model name (`Pro`), or one naming Theragun.
+
+    Service 0xFFE0 alone does not make a Theragun: HM-10 / CC254x serial modules and many
+    other gadgets advertise it too, so the name decides.
+    """
+    words = _WORD_RE.findall((ble_name or "").lower())
+    return "theragun" in words or (len(words) == 1 and words[0] in MODELS)
 
 
 def find_model(ble_name: str | None) -> TheragunModel | None:

@@ -10,7 +10,7 @@ from typing import Generic, TypeVar
 
 from tpdevice.device.errors import DeviceConnectionError, HandshakeError
 from tpdevice.device.stream import LatestStream
-from tpdevice.drivers.theragun import (
+from tpdevice.drivers.theragun.codec import (
     VERSION_REQUEST,
     StatusInfo,
     UnknownNotification,
