@@ -296,6 +296,12 @@ class FakeGun:
         self._events.append(stream)
         return stream
 
+    async def connect(self) -> Capabilities:
+        return self._caps
+
+    def connect_in_background(self) -> None:
+        """Already connected: nothing to do."""
+
     async def close(self) -> None:
         self._set(ConnectionState.CLOSED)
 

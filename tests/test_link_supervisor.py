@@ -40,7 +40,7 @@ async def test_a_client_created_disconnected_connects_when_the_gun_appears() -> 
     assert str(client.last_error) == "fake://gun: connection refused"
     assert client.identity.model == client.capabilities.model
     await client.close()
-    assert client.state is ConnectionState.CLOSED
+    assert client.state is ConnectionState.CLOSED  # type: ignore[comparison-overlap]
 
 
 async def test_a_failed_first_connect_is_the_last_error() -> None:

@@ -15,6 +15,7 @@ from tpdevice.device import (
     is_permanent,
     open_gun,
 )
+from tpdevice.device.api import GunClient
 from tpdevice.device.options import ClientOptions
 from tpdevice.transport import TransportOpenError, open_transport, parse_address
 from tpdevice_sim.gun import SimulatorFleet
@@ -33,7 +34,7 @@ def test_a_vanished_node_is_retried_a_denied_one_is_not() -> None:
     assert is_permanent(_open_error(errno.EACCES))
 
 
-async def _wait(client: DeviceClient, *states: ConnectionState) -> None:
+async def _wait(client: GunClient, *states: ConnectionState) -> None:
     await asyncio.wait_for(client.wait_for_state(*states), 5.0)
 
 

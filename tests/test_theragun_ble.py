@@ -141,7 +141,7 @@ async def test_over_ble_stop_returns_with_the_motor_stopped_after_watchdog_zero(
     try:
         await client.set_output(35.0)
         await client.start()
-        beat = asyncio.create_task(run_heartbeat(client))  # type: ignore[arg-type]
+        beat = asyncio.create_task(run_heartbeat(client))
         await asyncio.sleep(0.5)  # what `probe --spin 35 --watchdog-ms 0` does
         beat.cancel()
         await client.stop()

@@ -72,8 +72,10 @@ class ParrotClient(SupervisedClient):
         transport, self._transport = self._transport, None
         if transport is not None:
             await transport.close()
-        for stream in (*self._telemetry, *self._events):
-            stream.close()
+        for telemetry in self._telemetry:
+            telemetry.close()
+        for events in self._events:
+            events.close()
 
     # --- GunClient --------------------------------------------------------------------------
 
