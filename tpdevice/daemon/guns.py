@@ -13,7 +13,6 @@ from tpdevice.daemon.config import DeviceConfig
 from tpdevice.daemon.control import DeviceInfo, TelemetrySample
 from tpdevice.device.api import GunClient
 from tpdevice.device.connect import open_gun
-from tpdevice.device.heartbeat import run_heartbeat
 from tpdevice.device.state import ConnectionState
 from tpdevice.errors import TpDeviceError
 from tpdevice.protocol import Feature, StopReason, Telemetry
@@ -21,6 +20,7 @@ from tpdevice.protocol import Feature, StopReason, Telemetry
 __all__ = ["GunSlot"]
 
 _LOGGER = logging.getLogger(__name__)
+_NO_WATCHDOG_BEAT_S = 1.0  # a gun that negotiated no watchdog still gets its link checked
 _CONNECTED = {ConnectionState.READY, ConnectionState.RUNNING, ConnectionState.FAULTED}
 OnChange = Callable[["GunSlot"], None]
 OnTelemetry = Callable[[TelemetrySample], None]
@@ -70,7 +70,7 @@ class GunSlot:
         self.client = client
         client.subscribe_state(lambda _old, _new: self._on_change(self))
         self._tasks = [
-            asyncio.create_task(run_heartbeat(client, owner="daemon (idle)", idle=True)),
+            asyncio.create_task(_idle_beats(client)),
             asyncio.create_task(self._follow_telemetry(client)),
         ]
         self._on_change(self)
@@ -90,7 +90,7 @@ class GunSlot:
             name=self.config.name or self.config.id,
             address=self.config.address,
             driver=identity.driver if identity else "",
-            state=client.state.value if client is not None else "failed",
+            state=client.state.value if client is not None else self._unopened_state(),
             model=(identity.model or None) if identity else None,
             firmware=(identity.firmware or None) if identity else None,
             battery_pct=float(telemetry.battery_pct) if telemetry else None,
@@ -140,7 +140,24 @@ class GunSlot:
         except TpDeviceError:  # not connected yet: nothing measured either
             return False
 
+    def _unopened_state(self) -> str:
+        return ConnectionState.FAILED.value if self.open_error else "off"
+
     def _last_error(self) -> str:
         if self.client is not None and self.client.last_error is not None:
             return str(self.client.last_error)
         return self.open_error
+
+
+async def _idle_beats(client: GunClient) -> None:
+    """Keep an idle gun's link checked; never feed the watchdog of a motor that may run.
+
+    A running motor belongs to the session that started it and beats through its own lease;
+    if that session is gone, the gun's watchdog must stop the motor, not this beater.
+    """
+    with client.heartbeat.acquire("daemon (idle)", idle=True) as lease:
+        while client.state is not ConnectionState.CLOSED:
+            if not client.motor_may_run:
+                lease.beat()
+            interval_s = client.heartbeat.interval_s
+            await asyncio.sleep(interval_s if interval_s > 0 else _NO_WATCHDOG_BEAT_S)
