@@ -11,6 +11,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from tpdevice import __version__
+from tpdevice.cli.daemon_app import register as register_daemon_commands
 from tpdevice.cli.profiles_cmd import profiles_app
 from tpdevice.errors import TpDeviceError
 
@@ -31,6 +32,7 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(profiles_app, name="profiles")
 devices_app = typer.Typer(help="Guns: scan for them over BLE, list the configured ones.")
 app.add_typer(devices_app, name="devices")
+register_daemon_commands(app)
 
 TransportOpt = Annotated[str, typer.Option(help="serial, tcp or ble.")]
 LoopOpt = Annotated[

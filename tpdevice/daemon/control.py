@@ -9,6 +9,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from tpdevice.errors import TpDeviceError
+from tpdevice.therapy.commands import SessionCommand
 
 __all__ = [
     "CommandReply",
@@ -57,15 +58,6 @@ class ControlError(TpDeviceError):
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SessionCommand(enum.StrEnum):
-    """What can be asked of a running session."""
-
-    PAUSE = "pause"
-    RESUME = "resume"
-    SKIP = "skip"
-    STOP = "stop"
 
 
 class DeviceInfo(_Model):

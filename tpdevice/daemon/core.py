@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 from tpdevice.daemon.config import DaemonConfig
 from tpdevice.daemon.control import (
+    CommandReply,
     ControlError,
     DeviceInfo,
     ErrorCode,
     EventEnvelope,
+    ProfileSummary,
+    SessionInfo,
+    StartRequest,
     StopAllReply,
     TelemetrySample,
 )
@@ -22,8 +26,13 @@ from tpdevice.daemon.guns import GunSlot
 from tpdevice.daemon.journal import Journal
 from tpdevice.daemon.journal_queries import JournalReader
 from tpdevice.daemon.metrics import DaemonMetrics
+from tpdevice.daemon.sessions import SessionManager
 from tpdevice.errors import TpDeviceError
+from tpdevice.therapy.clock import SessionClock
+from tpdevice.therapy.commands import SessionCommand
 from tpdevice.therapy.events import Event
+from tpdevice.therapy.loader import Catalogue, load_catalogue
+from tpdevice.therapy.runner import session_clock
 
 __all__ = ["GunDaemon"]
 
@@ -41,9 +50,13 @@ class GunDaemon:
         *,
         client_options: dict[str, Any] | None = None,
         sim_options: dict[str, Any] | None = None,
+        catalogue: Catalogue | None = None,
+        clock: Callable[[], SessionClock] | None = None,
     ) -> None:
         self.config = config
         self.journal = journal
+        self.catalogue = catalogue or load_catalogue()
+        time_scale = float((sim_options or {}).get("time_scale", 1.0))
         self.metrics = DaemonMetrics()
         self._device_updates: Fanout[DeviceInfo] = Fanout(1024, "devices")
         self._telemetry: Fanout[TelemetrySample] = Fanout(64, "telemetry")
@@ -59,6 +72,10 @@ class GunDaemon:
             for device in config.devices
         }
         self.metrics.guns_configured.set(len(self.slots))
+        self.session_manager = SessionManager(
+            journal, lambda: self.catalogue, self.record,
+            clock or (lambda: session_clock(time_scale)), self._changed,
+        )  # fmt: skip
 
     async def start(self) -> None:
         """Open every auto-connect gun (each connects in the background)."""
@@ -67,7 +84,8 @@ class GunDaemon:
         )
 
     async def close(self) -> None:
-        """Stop every motor, close every link, end every stream."""
+        """End every session, stop every motor, close every link, end every stream."""
+        await self.session_manager.stop_all()
         await asyncio.gather(*(slot.close() for slot in self.slots.values()))
         for fanout in (self._device_updates, self._telemetry, self._events):
             fanout.close()
@@ -91,6 +109,44 @@ class GunDaemon:
     def telemetry(self) -> AsyncIterator[TelemetrySample]:
         """Every gun's telemetry (a slow reader loses the oldest samples)."""
         return self._telemetry.subscribe()
+
+    def profiles(self) -> list[ProfileSummary]:
+        """The profiles sessions can run."""
+        return [
+            ProfileSummary(
+                id=entry.profile.id,
+                title=entry.profile.title,
+                region=entry.profile.region,
+                laterality=entry.profile.laterality.value,
+                duration_s_per_side=entry.profile.pass_duration_s(),
+            )
+            for entry in self.catalogue.entries
+        ]
+
+    def select_profile(self, device_id: str, profile_id: str) -> DeviceInfo:
+        """Choose what a start without a profile runs on this gun."""
+        slot = self.slot(device_id)
+        if self.catalogue.get(profile_id) is None:
+            raise ControlError(ErrorCode.UNKNOWN_PROFILE, f"no profile {profile_id!r}")
+        slot.selected_profile = profile_id
+        self._changed(slot)
+        return slot.info()
+
+    def sessions(self) -> list[SessionInfo]:
+        """Sessions running now and those ended since the daemon started."""
+        return self.session_manager.all()
+
+    def session(self, session_id: str) -> SessionInfo:
+        """One session."""
+        return self.session_manager.info(session_id)
+
+    async def start_session(self, request: StartRequest) -> SessionInfo:
+        """Start a profile on a configured gun."""
+        return await self.session_manager.start(self.slot(request.device), request)
+
+    async def command(self, session_id: str, command: SessionCommand) -> CommandReply:
+        """Pause, resume, skip or stop a session."""
+        return await self.session_manager.command(session_id, command)
 
     async def stop_all(self) -> StopAllReply:
         """STOP every open gun at once, concurrently; say which did not answer."""

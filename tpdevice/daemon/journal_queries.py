@@ -138,6 +138,13 @@ class JournalReader:
         )
         return [(row[0], row[1], json.loads(row[2])) for row in rows]
 
+    def recent_events(self, limit: int) -> list[tuple[str, int, dict[str, Any]]]:
+        """The last `limit` events journaled, oldest first."""
+        rows = self._conn.execute(
+            "SELECT device_id, device_seq, body FROM events ORDER BY rowid DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [(row[0], row[1], json.loads(row[2])) for row in reversed(rows)]
+
     def events_after(
         self, cursors: dict[str, int], devices: list[str], limit: int = 1000
     ) -> list[tuple[str, int, dict[str, Any]]]:

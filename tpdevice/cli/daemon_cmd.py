@@ -1,0 +1,72 @@
+"""`tpdevice daemon`: run the daemon in the foreground (or check its config)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tpdevice.cli.errors import CliError
+from tpdevice.daemon.config import DaemonConfig, DeviceConfig, default_journal_path, load_config
+from tpdevice.daemon.paths import default_socket_path
+
+if TYPE_CHECKING:  # the service (uvicorn, FastAPI) is imported only when the daemon runs
+    from tpdevice.daemon.service import DaemonService
+
+__all__ = ["check_config", "run_daemon"]
+
+MAX_SIM_GUNS = 1000
+
+
+def check_config(path: Path) -> None:
+    """Validate a config file and say what it holds (nothing is started)."""
+    config = load_config(path)
+    ids = ", ".join(d.id for d in config.devices) or "no guns"
+    print(f"{path}: ok ({len(config.devices)} gun{'s' if len(config.devices) != 1 else ''}: {ids})")
+
+
+def build_config(path: Path | None, sim_count: int) -> DaemonConfig:
+    """The config file's guns plus `sim_count` simulated ones (sim-1, sim-2, ...)."""
+    if not 0 <= sim_count <= MAX_SIM_GUNS:
+        raise CliError(f"--sim: {sim_count} must be 0..{MAX_SIM_GUNS}")
+    config = load_config(path) if path is not None else DaemonConfig()
+    if path is None and sim_count == 0:
+        raise CliError("no guns to drive: give --config FILE, or --sim N for simulated guns")
+    taken = {d.id for d in config.devices}
+    sims = [
+        DeviceConfig(id=f"sim-{i}", name=f"simulated gun {i}", address=f"sim?id={i}")
+        for i in range(1, sim_count + 1)
+        if f"sim-{i}" not in taken
+    ]
+    return config.model_copy(update={"devices": [*config.devices, *sims]})
+
+
+def run_daemon(
+    config: DaemonConfig, *, socket: Path | None, journal: Path | None, mqtt_url: str | None,
+    time_scale: float,
+) -> None:  # fmt: skip
+    """Serve until SIGTERM or Ctrl-C; every motor is stopped before it returns."""
+    from tpdevice.daemon.service import DaemonService, ServiceOptions
+
+    if time_scale != 1.0 and any(not d.address.startswith("sim") for d in config.devices):
+        raise CliError("--time-scale: only simulated guns run faster than real time")
+    options = ServiceOptions(
+        socket_path=socket or config.api.socket or default_socket_path(),
+        journal_path=journal or config.journal or default_journal_path(),
+        mqtt_url=mqtt_url, time_scale=time_scale,
+    )  # fmt: skip
+    asyncio.run(_serve(DaemonService(config, options)))
+
+
+async def _serve(service: DaemonService) -> None:
+    task = asyncio.create_task(service.run())
+    ready = asyncio.create_task(service.ready.wait())
+    await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+    if ready.done():
+        guns = len(service.config.devices)
+        sys.stderr.write(
+            f"tpdevice daemon: {guns} gun{'s' if guns != 1 else ''}, control API on"
+            f" {service.options.socket_path} (Ctrl-C or SIGTERM stops every motor and exits)\n"
+        )
+    await task
