@@ -235,6 +235,30 @@ def test_view_notices() -> None:
     assert "More pressure · fault overheat raised" in render(view, 2.0)
 
 
+def test_view_pressure_notice_clears_with_its_condition() -> None:
+    view = RunView(header())
+    view.apply(step_event(0, "hold", 0.0, duration=20.0, band_low_n=10, band_high_n=20))
+    view.apply({"type": "pressure.low", "mono_s": 1.0, "cue": "More pressure"})
+    view.apply({"type": "cue", "mono_s": 1.5, "reason": "freq_clamped", "cue": "clamped"})
+    assert "More pressure · clamped" in render(view, 2.0)
+    view.apply({"type": "pressure.in_band", "mono_s": 3.0, "after": "low"})
+    assert "More pressure" not in render(view, 3.0)
+    assert "clamped" in render(view, 3.0)  # a one-off notice stays
+
+
+@pytest.mark.parametrize("ending", ["step.started", "session.paused", "hold.paused"])
+def test_view_pressure_notice_ends_with_its_step_or_contact(ending: str) -> None:
+    view = RunView(header())
+    view.apply(step_event(0, "hold", 0.0, duration=20.0, band_low_n=10, band_high_n=20))
+    view.apply({"type": "pressure.high", "mono_s": 1.0, "cue": "Less pressure"})
+    assert "Less pressure" in render(view, 1.0)
+    if ending == "step.started":
+        view.apply(step_event(1, "release", 2.0, duration=10.0))
+    else:
+        view.apply({"type": ending, "mono_s": 2.0, "step_index": 0, "remaining_s": 18.0})
+    assert "Less pressure" not in render(view, 2.0)
+
+
 @pytest.mark.parametrize(
     ("force_n", "band", "state"),
     [

@@ -20,7 +20,13 @@ from tpdevice_sim.config import ALL_FEATURES
 from tpdevice_sim.physics import ContactScenario
 
 MODES = [ExecutionMode.HOST, ExecutionMode.FIRMWARE]
-_CONTACT_EVENTS = {"hold.paused", "hold.resumed", "pressure.low", "pressure.high"}
+_CONTACT_EVENTS = {
+    "hold.paused",
+    "hold.resumed",
+    "pressure.low",
+    "pressure.high",
+    "pressure.in_band",
+}
 
 
 async def _events_until(session: Session, wanted: str, count: int = 1) -> list[Event]:

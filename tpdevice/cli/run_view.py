@@ -30,7 +30,10 @@ ENDINGS = {
     "session.aborted": "aborted",
     "session.failed": "failed",
 }
-NOTICES = frozenset({"pressure.low", "pressure.high", "device.fault", "cue"})
+NOTICES = frozenset({"device.fault", "cue"})
+COACHING = frozenset({"pressure.low", "pressure.high"})
+# A pressure cue holds while its condition does: these end it (the step or the contact is over).
+COACHING_ENDS = frozenset({"pressure.in_band", "session.paused", "hold.paused", *ENDINGS})
 KEYS_HINT = "space pause/resume · s skip · q or Ctrl-C stop"
 PROGRESS_WIDTH = 40
 
@@ -119,6 +122,7 @@ class RunView:
     step: _Step = field(default_factory=_Step)
     status: str = "starting"
     notices: list[str] = field(default_factory=list)
+    coaching: str = ""  # "More pressure" while the pressure is below the band, and so on
     events_seen: int = 0
     hold_waiting: bool = False  # a contact hold's timer waits for the head to touch
 
@@ -144,13 +148,14 @@ class RunView:
             self._started(event)
         elif kind in ENDINGS:
             self._end(event, ENDINGS[kind])
-        if kind in NOTICES:
-            self._notice(event)
+        self._notice(kind, event)
 
     def _start_step(self, event: Mapping[str, Any], now_s: float) -> None:
         index = int(event.get("step_index", self.step.index))
         same = index == self.step.index
         step = self.step if same else _Step(index=index)
+        if not same:
+            self.coaching = ""
         for name in ("kind", "side", "cycle", "cue"):
             if event.get(name) is not None:
                 setattr(step, name, event[name])
@@ -190,7 +195,14 @@ class RunView:
         self.status = f"{status} ({reason})" if reason else status
         self.step.deadline_s = None
 
-    def _notice(self, event: Mapping[str, Any]) -> None:
+    def _notice(self, kind: str, event: Mapping[str, Any]) -> None:
+        """One-off notices pile up (the last three); a pressure cue lasts while its cause does."""
+        if kind in COACHING:
+            self.coaching = str(event.get("cue") or kind)
+        elif kind in COACHING_ENDS:
+            self.coaching = ""
+        if kind not in NOTICES:
+            return
         text = event.get("cue") or event.get("reason") or event.get("type")
         if event.get("type") == "device.fault":
             text = f"fault {event.get('code')} {'raised' if event.get('active') else 'cleared'}"
@@ -234,8 +246,14 @@ class RunView:
             ("rate", Text(self._rate_text(reading))),
             ("pressure", self._pressure(reading)),
             ("cue", Text(self.step.cue or "-", style="italic")),
-            ("notices", Text(" · ".join(self.notices) or "-", style="dim")),
+            ("notices", self._notices()),
         ]
+
+    def _notices(self) -> Text:
+        text = Text(self.coaching, style="bold yellow") if self.coaching else Text()
+        if self.notices:
+            text.append((" · " if self.coaching else "") + " · ".join(self.notices), style="dim")
+        return text if text.plain else Text("-", style="dim")
 
     def _status(self) -> Text:
         text = Text(self.status, style=_status_style(self.status))

@@ -20,6 +20,7 @@ __all__ = [
     "HoldResumed",
     "HoldStarted",
     "PressureHigh",
+    "PressureInBand",
     "PressureLow",
     "ReleaseStarted",
     "SessionAborted",
@@ -168,6 +169,16 @@ class PressureHigh(_PressureCoaching):
     cue: str = "Less pressure"
 
 
+class PressureInBand(StepEvent):
+    """Measured pressure is back in the band after a pressure.low or pressure.high."""
+
+    type: Literal["pressure.in_band"] = "pressure.in_band"
+    force_n: float
+    band_low_n: float
+    band_high_n: float
+    after: str  # low | high: the cue this clears
+
+
 class _PauseChange(Event):
     """The session paused or resumed (the fields of both events)."""
 
@@ -242,6 +253,7 @@ AnyEvent = Annotated[
     | StepCompleted
     | PressureLow
     | PressureHigh
+    | PressureInBand
     | SessionPaused
     | SessionResumed
     | SessionCompleted

@@ -13,6 +13,7 @@ from tpdevice.therapy.events import (
     HoldResumed,
     HoldStarted,
     PressureHigh,
+    PressureInBand,
     PressureLow,
     ReleaseStarted,
     StepCompleted,
@@ -158,9 +159,16 @@ class Progress:
             self._tell_contact(timer, now_s, force_n)
 
     def coach(self, verdict: Verdict, force_n: float) -> None:
-        """Emit a pressure.low / pressure.high cue for the running step."""
+        """Emit a pressure.low / pressure.high cue, or pressure.in_band when one clears."""
         step = self.current
         if step is None or verdict is Verdict.OVER_CAP:
+            return
+        if verdict is Verdict.BACK_IN_BAND:
+            after = "high" if self._coach.reported_side is Verdict.HIGH else "low"
+            self._emit(
+                PressureInBand, **self.fields(step), force_n=force_n,
+                band_low_n=step.band_low_n, band_high_n=step.band_high_n, after=after,
+            )  # fmt: skip
             return
         record = self.records[step.index]
         cls: type[PressureLow] | type[PressureHigh]
