@@ -17,7 +17,7 @@ from rich.console import Console
 
 from tpdevice.cli.keys import KeyAction, KeyReader, action_for_key
 from tpdevice.cli.run_cmd import RunError, apply_key, check_outcome, load_run_profile
-from tpdevice.cli.run_summary import summary_renderable
+from tpdevice.cli.run_summary import shift_text, summary_renderable, totals_text
 from tpdevice.cli.run_view import (
     BandState,
     Reading,
@@ -312,6 +312,41 @@ def test_summary_shows_plan_actual_band_peak_cues_faults() -> None:
     assert "not run" in text
     assert "Session aborted (device_fault): 2/3 steps done, 1 skipped" in text
     assert "Faults: overheat" in text
+
+
+def test_summary_labels_shift_and_scheduling_lateness_apart() -> None:
+    steps = [
+        StepSummary(index=0, kind="hold", side="left", cycle=1, planned_start_s=0,
+                    planned_duration_s=30, actual_start_s=0.0, actual_duration_s=30.0,
+                    lateness_ms=0.0, shift_s=0.0, completed=True),
+        StepSummary(index=1, kind="release", side="left", cycle=1, planned_start_s=30,
+                    planned_duration_s=15, actual_start_s=33.3017, actual_duration_s=15.0,
+                    lateness_ms=1.7, shift_s=3.3, completed=True),
+    ]  # fmt: skip
+    summary = Summary(
+        session_id="s1", profile_id="p", device="sim", side="left", mode="host",
+        outcome="completed", planned_duration_s=45, actual_duration_s=48.3, paused_s=3.3,
+        steps_planned=2, steps_completed=2, steps=steps, lateness_p50_ms=0.85,
+        lateness_max_ms=1.7, shift_max_s=3.3,
+    )  # fmt: skip
+    text = " ".join(totals_text(summary).plain.split())
+    assert "30.0→33.3" in render_summary(summary)
+    assert "Shift from the plan: steps started up to 3.3 s later than planned" in text
+    assert "(pauses, contact waits, reconnects)" in text
+    assert "Scheduling lateness (a step issued after its due time): 0.8 ms at p50" in text
+    assert "1.7 ms at worst" in text
+    assert "Step timing" not in text
+
+
+def test_summary_without_shift_says_none() -> None:
+    assert "none" in shift_text(0.0)
+    assert "2.0 s later" in shift_text(2.0)
+
+
+def render_summary(summary: Summary) -> str:
+    console = Console(record=True, width=100, color_system=None)
+    console.print(summary_renderable(summary))
+    return console.export_text()
 
 
 def test_outcomes_that_fail_the_command() -> None:

@@ -9,7 +9,7 @@ from rich.text import Text
 
 from tpdevice.therapy.summary import StepSummary, Summary
 
-__all__ = ["step_status", "summary_renderable", "totals_text"]
+__all__ = ["shift_text", "step_status", "summary_renderable", "totals_text"]
 
 _OUTCOME_STYLE = {"completed": "bold green", "aborted": "bold red", "failed": "bold red"}
 
@@ -95,13 +95,25 @@ def totals_text(summary: Summary) -> Text:
     )
     if summary.faults:
         text.append(f"\nFaults: {', '.join(summary.faults)}", style="red")
+    if summary.shift_max_s is not None:
+        text.append(f"\n{shift_text(summary.shift_max_s)}")
     if summary.lateness_p50_ms is not None:
         text.append(
-            f"\nStep timing: {summary.lateness_p50_ms:.2f} ms late at p50, "
-            f"{_s(summary.lateness_max_ms)} ms at worst",
+            f"\nScheduling lateness (a step issued after its due time): "
+            f"{summary.lateness_p50_ms:.1f} ms at p50, {_s(summary.lateness_max_ms)} ms at worst",
             style="dim",
         )
     return text
+
+
+def shift_text(shift_max_s: float) -> str:
+    """How far pauses, contact waits and reconnects moved the steps from the plan."""
+    if shift_max_s < 0.05:
+        return "Shift from the plan: none (no pause, contact wait or reconnect moved a step)"
+    return (
+        f"Shift from the plan: steps started up to {shift_max_s:.1f} s later than planned "
+        f"(pauses, contact waits, reconnects)"
+    )
 
 
 def _pressure_totals(summary: Summary) -> str:

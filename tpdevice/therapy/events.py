@@ -88,6 +88,7 @@ class StepStarted(StepEvent):
     planned_start_s: float  # offset from session start in the plan
     actual_start_s: float  # offset from session start (t0), as in the summary
     lateness_ms: float  # actual - deadline (never negative by construction)
+    shift_s: float = 0.0  # deadline - planned start: what pauses, contact waits, links moved
     duration_s: float
     freq_hz: float
     band_low_n: float
