@@ -24,6 +24,7 @@ __all__ = [
     "JsonRunOutput",
     "LiveRunOutput",
     "OutputError",
+    "PipeConsole",
     "RunOutput",
     "check_stdout",
     "output_error",
@@ -87,11 +88,11 @@ def summary_json(summary: Summary) -> dict[str, Any]:
     return data
 
 
-class _RunConsole(Console):
+class PipeConsole(Console):
     """A rich Console whose broken pipe is an OutputError, not rich's SystemExit(1)."""
 
     def on_broken_pipe(self) -> None:
-        """Stop drawing; the run stops on the error."""
+        """Stop drawing; the command stops on the error."""
         self.quiet = True
         raise output_error(BrokenPipeError())
 
@@ -161,7 +162,7 @@ class LiveRunOutput:
     """The rich live view, then the summary table."""
 
     def __init__(self, console: Console | None = None) -> None:
-        self.console = console or _RunConsole(highlight=False)
+        self.console = console or PipeConsole(highlight=False)
         self.view: RunView | None = None
         self._live: Live | None = None
         self._last_now_s = 0.0
