@@ -185,7 +185,7 @@ def test_view_countdown_band_and_progress() -> None:
     assert "2/4 · hold · cycle 1 · midline" in text
     assert "hold 0:15 left" in text
     assert "29.6 Hz (target 30 Hz)" in text
-    assert "10.0 N  (band 15-25 N)  too light" in text
+    assert "10.0 N  (band 15\u201325 N)  too light" in text
     assert "58%  0:25 remaining" in text  # 35 of 60 s of the plan
     assert "Sink in and hold." in text
     assert "host" in text
@@ -197,6 +197,34 @@ def test_view_countdown_band_and_progress() -> None:
     text = render(view, 190.0)
     assert "completed" in text
     assert "100%  0:00 remaining" in text
+
+
+def test_the_whole_view_fits_80_columns() -> None:
+    long_header = RunHeader(
+        "upper-trapezius", "Upper trapezius", "neck-shoulder", "both",
+        "ble://name=Theragun PRO?driver=theragun&hci=tcp-client:127.0.0.1:40123",
+    )  # fmt: skip
+    view = RunView(long_header)
+    view.apply({"type": "session.started", "mono_s": 0.0, "planned_duration_s": 790.0,
+                "step_count": 26, "mode": "firmware", "force_sensing": False})  # fmt: skip
+    hold = step_event(12, "hold", 300.0, planned=300.0, duration=45.0, freq_hz=1750 / 60,
+                      band_low_n=15.0, band_high_n=25.0, cue="Sink in and hold. " * 6)  # fmt: skip
+    view.apply(hold)
+    view.apply({"type": "cue", "mono_s": 300.0, "reason": "freq_clamped",
+                "cue": "steps[1]: 29 Hz clamped to 29.2 Hz (allowed 29.2\u201340 Hz)"})  # fmt: skip
+    view.apply({"type": "pressure.low", "mono_s": 301.0, "cue": "More pressure"})
+    console = Console(record=True, width=80, color_system=None)
+    console.print(view.render(310.0, Reading(1750 / 60, 0.0)))
+    lines = console.export_text().splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    assert "\u2026" not in "".join(lines)  # nothing cut off with an ellipsis
+    assert lines[-1].strip("\u2500\u2570\u256f ") == "space pause \u00b7 s skip \u00b7 q stop"
+    assert "Upper trapezius (upper-trapezius) \u00b7 both" in lines[0]
+    text = " ".join(" ".join(line.strip("\u2502 ") for line in lines).split())
+    assert "29.2 Hz (target 29.2 Hz)" in text
+    assert "29.1667" not in text
+    assert "theragun&hci=tcp-client:127.0.0.1:40123" in text.replace(" ", "")
+    assert "not measured" in text
 
 
 def test_view_pause_freezes_the_countdown() -> None:

@@ -13,6 +13,8 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from tpdevice.units import range_with_unit, with_unit
+
 __all__ = [
     "BandState",
     "Reading",
@@ -34,8 +36,8 @@ NOTICES = frozenset({"device.fault", "cue"})
 COACHING = frozenset({"pressure.low", "pressure.high"})
 # A pressure cue holds while its condition does: these end it (the step or the contact is over).
 COACHING_ENDS = frozenset({"pressure.in_band", "session.paused", "hold.paused", *ENDINGS})
-KEYS_HINT = "space pause/resume · s skip · q or Ctrl-C stop"
-PROGRESS_WIDTH = 40
+KEYS_HINT = "space pause · s skip · q stop"
+PROGRESS_WIDTH = 36  # the whole view fits 80 columns
 
 
 class BandState(enum.Enum):
@@ -233,12 +235,14 @@ class RunView:
         for name, value in self._rows(now_s, reading):
             grid.add_row(name, value)
         h = self.header
-        title = f"{h.title} ({h.profile_id}) · {h.region} · {h.side}"
-        subtitle = f"{h.device}{' · ' + h.mode if h.mode else ''} · {KEYS_HINT}"
-        return Panel(grid, title=title, title_align="left", subtitle=subtitle)
+        title = f"{h.title} ({h.profile_id}) · {h.side}"
+        return Panel(grid, title=title, title_align="left", subtitle=KEYS_HINT)
 
     def _rows(self, now_s: float, reading: Reading | None) -> list[tuple[str, RenderableType]]:
+        h = self.header
         return [
+            ("region", Text(h.region)),
+            ("device", Text(f"{h.device}{' · ' + h.mode + ' mode' if h.mode else ''}")),
             ("status", self._status()),
             ("step", Text(self._step_text())),
             ("countdown", self._countdown(now_s)),
@@ -289,14 +293,18 @@ class RunView:
 
     def _rate_text(self, reading: Reading | None) -> str:
         target = self.step.freq_hz
-        aim = "" if target is None else f" (target {target:g} Hz)" if target else " (motor off)"
-        measured = "-" if reading is None else f"{reading.freq_hz:.1f} Hz"
+        aim = "" if target is None else f" (target {with_unit(target, 'Hz')})" if target else ""
+        if target == 0:
+            aim = " (motor off)"
+        measured = "-" if reading is None else with_unit(reading.freq_hz, "Hz")
         return measured + aim
 
     def _pressure(self, reading: Reading | None) -> Text:
         low, high = self.step.band_low_n, self.step.band_high_n
         has_band = low is not None and high is not None and high > 0
-        band = f"(band {low:g}-{high:g} N)" if has_band else "(no target: pressure off)"
+        band = f"(band {range_with_unit(low or 0.0, high or 0.0, 'N')})"
+        if not has_band:
+            band = "(no target: pressure off)"
         if not self.header.force_sensing:
             return Text(f"not measured {band}", style="dim")
         if reading is None:
