@@ -17,6 +17,7 @@ from rich.console import Console
 
 from tpdevice.cli.keys import KeyAction, KeyReader, action_for_key
 from tpdevice.cli.run_cmd import RunError, apply_key, check_outcome, load_run_profile
+from tpdevice.cli.run_output import JsonRunOutput
 from tpdevice.cli.run_summary import shift_text, summary_renderable, totals_text
 from tpdevice.cli.run_view import (
     BandState,
@@ -27,6 +28,7 @@ from tpdevice.cli.run_view import (
     format_mmss,
 )
 from tpdevice.protocol import FaultCode, MotorState
+from tpdevice.therapy.events import SessionStarted
 from tpdevice.therapy.profile_errors import ProfileError
 from tpdevice.therapy.summary import StepSummary, Summary
 from tpdevice_sim.gun import SimulatorFleet
@@ -83,6 +85,26 @@ def profiles(tmp_path: Path) -> Path:
 # --- end to end through the CLI ------------------------------------------------------------
 
 
+def check_telemetry_lines(lines: list[dict[str, Any]]) -> None:
+    """Telemetry lines come only while the session runs, each with what the gun measures."""
+    kinds = [line["type"] for line in lines]
+    telemetry = [line for line in lines if line["type"] == "telemetry"]
+    assert telemetry, "no telemetry lines"
+    first = kinds.index("telemetry")
+    assert kinds.index("session.started") < first
+    assert "telemetry" not in kinds[kinds.index(lines[-1]["type"]) :]  # none after the end
+    session_id = lines[0]["session_id"]
+    for line in telemetry:
+        assert set(line) == {
+            "type", "session_id", "mono_s", "freq_hz", "force_n", "contact", "battery_pct",
+            "motor_temp_c",
+        }  # fmt: skip
+        assert line["session_id"] == session_id
+        assert isinstance(line["battery_pct"], int) and isinstance(line["motor_temp_c"], float)
+    mono = [line["mono_s"] for line in telemetry]
+    assert mono == sorted(mono)
+
+
 @pytest.mark.parametrize("mode", ["host", "firmware"])
 def test_json_run_end_to_end(capsys: pytest.CaptureFixture[str], profiles: Path, mode: str) -> None:
     code, out, err = run_main(
@@ -93,7 +115,9 @@ def test_json_run_end_to_end(capsys: pytest.CaptureFixture[str], profiles: Path,
     assert err.splitlines() == [
         "tpdevice run: no --device given: using the built-in simulator (in process)"
     ]
-    safety, *events, summary = json_lines(out)
+    safety, *lines, summary = json_lines(out)
+    events = [line for line in lines if line["type"] != "telemetry"]
+    check_telemetry_lines(lines)
     assert safety["type"] == "profile.safety"
     assert safety["avoid_zones"] == ["spine", "kidneys"]
     assert safety["contraindications"] == ["blood thinners", "pregnancy"]
@@ -375,6 +399,39 @@ def render_summary(summary: Summary) -> str:
     console = Console(record=True, width=100, color_system=None)
     console.print(summary_renderable(summary))
     return console.export_text()
+
+
+def test_json_telemetry_lines_are_rate_limited_and_bounded_by_the_session(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    wall = [0.0]
+    out = JsonRunOutput(wall_s=lambda: wall[0])
+    reading = Reading(30.04, 12.345, True, battery_pct=88, motor_temp_c=31.5)
+    out.refresh(0.0, reading)  # before session.started: nothing
+    out.event(session_started(force_sensing=True))
+    for step_s in (0.0, 0.1, 0.15, 0.25, 0.3, 0.45, 0.5, 0.9):
+        wall[0] = step_s
+        out.refresh(100.0 + step_s, reading)
+    started, *lines = json_lines(capsys.readouterr().out)
+    assert started["type"] == "session.started"
+    assert [line["mono_s"] for line in lines] == [100.0, 100.25, 100.45, 100.9]  # >= 0.2 s apart
+    assert lines[0] == {
+        "type": "telemetry", "session_id": "s1", "mono_s": 100.0, "freq_hz": 30.04,
+        "force_n": 12.35, "contact": True, "battery_pct": 88, "motor_temp_c": 31.5,
+    }  # fmt: skip
+    out.event(session_started(force_sensing=False))  # a gun that measures no force
+    wall[0] = 2.0
+    out.refresh(102.0, Reading(29.17, 0.0))
+    _, line = json_lines(capsys.readouterr().out)
+    assert (line["force_n"], line["contact"], line["battery_pct"]) == (None, None, None)
+
+
+def session_started(*, force_sensing: bool) -> SessionStarted:
+    return SessionStarted(
+        session_id="s1", seq=1, mono_s=100.0, wall_time="2026-01-01T00:00:00Z", profile_id="p",
+        device="sim", side="left", mode="host", step_count=1, planned_duration_s=10.0,
+        force_cap_n=30.0, freq_min_hz=28.0, freq_max_hz=40.0, force_sensing=force_sensing,
+    )  # fmt: skip
 
 
 def test_outcomes_that_fail_the_command() -> None:

@@ -24,6 +24,7 @@ from tpdevice.cli.run_view import Reading, RunHeader
 from tpdevice.device import open_gun
 from tpdevice.device.api import GunClient
 from tpdevice.errors import TpDeviceError
+from tpdevice.protocol import Feature
 from tpdevice.therapy.clock import RealClock, ScaledClock
 from tpdevice.therapy.engine import ExecutionMode, Session
 from tpdevice.therapy.events import Event
@@ -170,9 +171,16 @@ def load_run_profile(profile_id: str, profiles_dirs: tuple[Path, ...], side: str
 
 
 def _reading(client: GunClient) -> Reading | None:
-    """The latest telemetry as the view shows it."""
+    """The latest telemetry as the view shows it (battery, temperature: if the gun has them)."""
     sample = client.last_telemetry
-    return None if sample is None else Reading(sample.freq_hz, sample.force_n, sample.contact)
+    if sample is None:
+        return None
+    features = Feature(client.capabilities.features)
+    return Reading(
+        sample.freq_hz, sample.force_n, sample.contact,
+        battery_pct=sample.battery_pct if Feature.BATTERY in features else None,
+        motor_temp_c=sample.motor_temp_c if Feature.TEMPERATURE in features else None,
+    )  # fmt: skip
 
 
 class _Run:

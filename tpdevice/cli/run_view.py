@@ -81,6 +81,8 @@ class Reading:
     freq_hz: float
     force_n: float
     contact: bool = False
+    battery_pct: int | None = None  # None: the gun does not report it
+    motor_temp_c: float | None = None
 
 
 @dataclass(slots=True)
