@@ -585,7 +585,7 @@ async def test_sigint_stops_the_motor_prints_the_summary_exits_130(profiles: Pat
         child = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "tpdevice", "run", "run-slow", "--side", "left", "--json",
             "--mode", "host", "--device", fleet.addresses[0], "--profiles-dir", str(profiles),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            "--yes", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         assert child.stdout is not None
         await read_until(child.stdout, "step.started")
@@ -622,7 +622,7 @@ async def test_sigint_stops_the_motor_prints_the_summary_exits_130(profiles: Pat
         (["run", "run-short", "--device", "serial:///dev/ttyUSB9", "--time-scale", "30"], 2,
          "--time-scale: only the built-in simulator"),
         (["run", "run-short", "--device", "bogus://x"], 2, "--device: bogus://x"),
-        (["run", "run-short", "--device", "serial:///dev/tpdevice-no-such-tty"], 1,
+        (["run", "run-short", "--device", "serial:///dev/tpdevice-no-such-tty", "--yes"], 1,
          "no such device"),
         (["run", "run-short", "--mode", "turbo"], 2, "--mode: 'turbo' is not one of"),
         (["run", "run-short", "--intensity", "500"], 2, "--intensity: 500"),

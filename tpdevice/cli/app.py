@@ -148,10 +148,14 @@ def probe(
 
 
 RUN_EXIT_CODES = (
+    "On a real gun the run waits after the safety notes: Enter starts the motor, Esc or q "
+    "cancels (--yes skips the wait). "
     "Exit codes: 0 completed, or stopped with q; 1 the device, the link or a profile file "
-    "failed, the session was aborted by a fault, or stdout's reader went away (the session is "
-    "stopped); 2 a usage mistake: a bad option, --device address, profile id or --side; "
-    "130 Ctrl-C (the motor is stopped and the summary shown first); 143 SIGTERM."
+    "failed, the session was aborted by a fault, stdout's reader went away (the session is "
+    "stopped), or the start was cancelled at the safety notes; 2 a usage mistake: a bad "
+    "option, --device address, profile id or --side, or a real gun with no terminal and no "
+    "--yes; 130 Ctrl-C (the motor is stopped and the summary shown first); 143 SIGTERM "
+    "(likewise, reported as terminated)."
 )
 
 
@@ -189,12 +193,20 @@ def run_profile(
             metavar="PERCENT", help="Pressure targets in percent (50-120), capped anyway."
         ),
     ] = 100.0,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes",
+            "-y",
+            help="On a real gun, start without pressing Enter after the safety notes (scripts).",
+        ),
+    ] = False,
 ) -> None:
     """Run a therapy profile with a live view: space pauses, s skips, q or Ctrl-C stops."""
     from tpdevice.cli import run_cmd
 
     settings = run_cmd.parse_settings(
-        profile, device, side, time_scale, json_out, profiles_dir or [], mode, intensity
+        profile, device, side, time_scale, json_out, profiles_dir or [], mode, intensity, yes=yes
     )
     run_cmd.run(settings)
 
@@ -334,13 +346,6 @@ def _exit_code(err: TpDeviceError) -> int:
     return code
 
 
-def _terminated(err: TpDeviceError) -> bool:
-    """SIGTERM ended the command (after its cleanup): not an error of the command's own."""
-    from tpdevice.cli.bench_loop import TerminatedError  # not at import: startup stays fast
-
-    return isinstance(err, TerminatedError)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point: never lets a traceback reach the user (TPDEVICE_DEBUG=1 shows one)."""
     quiet_library_logs()
@@ -348,8 +353,8 @@ def main(argv: list[str] | None = None) -> None:
         command = tidy_help(typer.main.get_command(app))
         code = command.main(args=argv, prog_name="tpdevice", standalone_mode=False)
     except TpDeviceError as err:
-        if _terminated(err):
-            fail("terminated", _exit_code(err))
+        if not getattr(err, "is_error", True):  # SIGTERM, a cancel: said plainly
+            fail(str(err), _exit_code(err))
         fail(f"error: {err}", _exit_code(err))
     except (KeyboardInterrupt, typer.Abort):
         fail("interrupted", EXIT_INTERRUPTED)

@@ -79,6 +79,7 @@ class SessionStarted(Event):
     freq_min_hz: float
     freq_max_hz: float
     force_sensing: bool
+    safety_confirmed: str = ""  # enter | --yes | simulator ("" when the caller did not ask)
 
 
 class StepStarted(StepEvent):
