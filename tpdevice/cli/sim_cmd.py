@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from tpdevice.cli.bench_loop import resolve_loop_name, run_on_loop
 from tpdevice.cli.errors import CliError
 from tpdevice.errors import TpDeviceError
+from tpdevice.install import install_command
 from tpdevice.protocol.gatt import SIM_MAX_GUNS
 from tpdevice.transport.ble_errors import HciOpenError, check_hci_spec, hci_open_error
 from tpdevice_sim.ble.spec import BUMBLE_HINT, BleHciError, BleUnavailableError
@@ -149,7 +150,8 @@ async def serve(settings: SimSettings) -> None:
     except BleHciError as err:
         raise SimError(f"simulator: {_hci_text(settings, err)}") from err
     except BleUnavailableError as err:
-        raise SimError(f"simulator: {err}") from err
+        text = bumble_hint() if str(err) == BUMBLE_HINT else str(err)
+        raise SimError(f"simulator: {text}") from err
     except OSError as err:
         where = f"HCI {settings.hci}" if settings.hci else f"a {settings.transport} link"
         raise SimError(f"simulator: cannot open {where}: {err}") from err
@@ -186,12 +188,17 @@ async def _serve_theragun(settings: SimSettings, stop: asyncio.Event) -> None:
         from tpdevice_sim.ble.theragun_peripheral import TheragunFleet
         from tpdevice_sim.ble.theragun_peripheral import serve as serve_theraguns
     except ImportError:
-        raise BleUnavailableError(BUMBLE_HINT) from None
+        raise BleUnavailableError(bumble_hint()) from None
     model = settings.theragun_model or ""
     fleet = TheragunFleet(
         settings.count, model=model, time_scale=settings.time_scale, ble_hci=settings.hci
     )
     await serve_theraguns(fleet, _print_address, stop)
+
+
+def bumble_hint() -> str:
+    """What the BLE simulator needs, with the install command for how tpdevice was installed."""
+    return f"BLE simulation needs bumble: {install_command('ble-sim')}"
 
 
 def run(

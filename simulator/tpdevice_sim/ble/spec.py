@@ -20,7 +20,10 @@ __all__ = [
 ]
 
 MANUFACTURER = "tpdevice simulator"
-BUMBLE_HINT = 'BLE simulation needs bumble: pip install -e ".[ble-sim]"'
+BUMBLE_HINT = (
+    'BLE simulation needs bumble, the "ble-sim" extra: pip install "tpdevice[ble-sim]" '
+    '(from a source checkout: pip install -e ".[ble-sim]")'
+)
 
 
 class BleUnavailableError(RuntimeError):
