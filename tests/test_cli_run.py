@@ -579,7 +579,14 @@ async def test_keys_through_a_terminal(profiles: Path) -> None:
 # --- Ctrl-C ------------------------------------------------------------------------------------
 
 
-async def test_sigint_stops_the_motor_prints_the_summary_exits_130(profiles: Path) -> None:
+@pytest.mark.parametrize(
+    ("signum", "code", "line"),
+    [(signal.SIGINT, 130, "tpdevice: interrupted"), (signal.SIGTERM, 143, "tpdevice: terminated")],
+    ids=["sigint", "sigterm"],
+)
+async def test_a_signal_stops_the_motor_prints_the_summary_and_says_so(
+    profiles: Path, signum: int, code: int, line: str
+) -> None:
     async with SimulatorFleet("serial", 1, seed=3) as fleet:
         firmware = fleet.guns[0].firmware
         child = await asyncio.create_subprocess_exec(
@@ -594,12 +601,12 @@ async def test_sigint_stops_the_motor_prints_the_summary_exits_130(profiles: Pat
                 break
             await asyncio.sleep(0.01)
         assert firmware.state is MotorState.RUNNING
-        child.send_signal(signal.SIGINT)
+        child.send_signal(signum)
         async with asyncio.timeout(10):
             out, err = await child.communicate()
         rest = json_lines(out.decode())
-        assert child.returncode == 130
-        assert err.decode().splitlines()[-1] == "tpdevice: interrupted"
+        assert child.returncode == code
+        assert err.decode().splitlines()[-1] == line
         assert "Traceback" not in err.decode()
         assert [e["type"] for e in rest][-2:] == ["session.aborted", "summary"]
         assert (rest[-1]["outcome"], rest[-1]["reason"]) == ("aborted", "user")
