@@ -295,9 +295,9 @@ class RunView:
 
     def _rate_text(self, reading: Reading | None) -> str:
         target = self.step.freq_hz
-        aim = "" if target is None else f" (target {with_unit(target, 'Hz')})" if target else ""
-        if target == 0:
-            aim = " (motor off)"
+        aim = ""
+        if target is not None:
+            aim = f" (target {with_unit(target, 'Hz')})" if target > 0 else " (motor off)"
         measured = "-" if reading is None else with_unit(reading.freq_hz, "Hz")
         return measured + aim
 
