@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from cli_helpers import run_main
 
+from tpdevice.cli import sim_cmd
 from tpdevice.cli.sim_cmd import bumble_hint
 from tpdevice.install import install_command
 
@@ -41,3 +43,15 @@ def test_an_installed_package(record: str, tmp_path: Path) -> None:
 
 def test_the_ble_simulator_hint_carries_the_install_command() -> None:
     assert bumble_hint() == f"BLE simulation needs bumble: {install_command('ble-sim')}"
+
+
+def test_sim_over_ble_without_bumble_says_what_to_install_first(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_find_spec = sim_cmd.find_spec
+    monkeypatch.setattr(
+        sim_cmd, "find_spec", lambda name: None if name == "bumble" else real_find_spec(name)
+    )
+    code, out, err = run_main(capsys, "sim", "--transport", "ble")
+    assert (code, out) == (1, "")
+    assert err == f"tpdevice: error: simulator: {bumble_hint()}\n"  # and no "guns on ble" line

@@ -7,6 +7,7 @@ import math
 import signal
 import sys
 from dataclasses import dataclass
+from importlib.util import find_spec
 
 from tpdevice.cli.bench_loop import resolve_loop_name, run_on_loop
 from tpdevice.cli.errors import CliError
@@ -214,6 +215,8 @@ def run(
 ) -> None:
     """Validate the options, say what runs on stderr, serve until a stop signal."""
     settings = parse_settings(transport, count, seed, faults, time_scale, model, scenario, hci)
+    if settings.transport == "ble" and find_spec("bumble") is None:  # before saying what runs
+        raise SimError(f"simulator: {bumble_hint()}")
     loop_name = resolve_loop_name(loop)
     sys.stderr.write(f"tpdevice sim: {settings.describe()}, {loop_name} loop; Ctrl-C stops\n")
     sys.stderr.flush()
