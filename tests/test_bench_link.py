@@ -31,6 +31,10 @@ def check(result: dict[str, Any], transport: str, n: int) -> None:
     assert (result["bench"], result["transport"], result["n"]) == ("link", transport, n)
     if transport == "serial":  # the DESIGN targets are set for a pty
         assert (result["target_p50_ms"], result["target_ratio"]) == (0.5, 5)
+        met = result["p50_ms"] <= 0.5 and result["ratio_p50"] <= 5
+        assert result["goal_met"] is met
+    else:
+        assert result["goal_met"] is None
     assert 0 < result["p50_ms"] <= result["p99_ms"] <= result["max_ms"]
     assert 0 < result["floor_p50_ms"] <= result["floor_p99_ms"]
     assert result["frames_per_s"] > 0
@@ -41,6 +45,7 @@ def test_sim_in_process(capsys: pytest.CaptureFixture[str]) -> None:
     check(result, "loopback", 50)
     assert not set(result) & SERIAL_ONLY
     assert "raw echo floor" in err
+    assert "not judged on this run" in err and "targets are set" not in err
 
 
 def test_sim_on_plain_asyncio(capsys: pytest.CaptureFixture[str]) -> None:
@@ -58,6 +63,10 @@ def test_serial_starts_its_own_simulator(capsys: pytest.CaptureFixture[str]) -> 
     )
     assert result["ratio_wire"] > 0
     assert "wire time" in err
+    verdict = "met" if result["goal_met"] else "missed"
+    text = " ".join(err.split())
+    assert "goal: half the answers within 0.5 ms and within 5x the raw echo" in text
+    assert f"a pseudo-terminal link (--device serial): {verdict} (a report: the bench" in text
 
 
 def test_tcp_starts_its_own_simulator(capsys: pytest.CaptureFixture[str]) -> None:

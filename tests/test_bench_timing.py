@@ -9,7 +9,13 @@ import pytest
 from cli_helpers import run_bench, run_main
 
 from tpdevice.cli.bench_fleet import start_fleet
-from tpdevice.cli.bench_timing import TimingSettings, measure_floor, timing_profile
+from tpdevice.cli.bench_timing import (
+    TimingSettings,
+    _result,
+    measure_floor,
+    summarize,
+    timing_profile,
+)
 from tpdevice.therapy.clock import RealClock
 from tpdevice.therapy.timeline import compile_profile
 
@@ -35,6 +41,26 @@ def test_smoke_two_sessions_in_process(capsys: pytest.CaptureFixture[str]) -> No
     assert 0 <= result["p50_ms"] <= result["p99_ms"] <= result["max_ms"]
     assert 0 <= result["floor_p50_ms"] <= result["floor_p99_ms"]
     assert "step lateness" in err and "timer floor" in err
+    assert result["goal_met"] is None  # 2 in-process sessions: not what the goal is set for
+    assert "goal: 99 % of steps start within 2 ms after they are due" in err
+    assert "not judged on this run" in err
+    assert "targets are set" not in err
+
+
+@pytest.mark.parametrize(("p99_ms", "verdict"), [(3.1, "missed"), (1.2, "met")])
+def test_a_goal_says_met_or_missed_and_that_the_bench_is_a_report(
+    capsys: pytest.CaptureFixture[str], p99_ms: float, verdict: str
+) -> None:
+    settings = TimingSettings(50, "serial", "asyncio", 15.0)
+    lateness_ms = [0.5] * 98 + [p99_ms, p99_ms]
+    result = _result(settings, timing_profile(15.0), (lateness_ms, 0), [0.001] * 10, 0)
+    assert result["goal_met"] is (verdict == "met")
+    summarize(result)
+    err = " ".join(capsys.readouterr().err.split())
+    assert (
+        "goal: 99 % of steps start within 2 ms after they are due, for 50 or more sessions on "
+        f"serial guns: {verdict} (a report: the bench exits 0 whatever the figures"
+    ) in err
 
 
 def test_timing_profile_is_dense_and_wall_timed() -> None:

@@ -206,6 +206,6 @@ def test_devices_scan_and_list_reject_and_explain(capsys: pytest.CaptureFixture[
     code, _, err = run_main(capsys, "devices", "scan", "--hci", " ", "--timeout", "1")
     assert code == 2 and "--hci: empty HCI spec" in err
     code, _, err = run_main(capsys, "devices", "list")
-    assert code == 0 and "no devices configured yet" in err
+    assert code == 0 and "no devices configured; give a gun's address with --device" in err
     code, out, _ = run_main(capsys, "devices", "list", "--json")
     assert code == 0 and json.loads(out) == []

@@ -46,7 +46,13 @@ KILL_SCALE = 4.0  # slower for the kill -9 runs: the child must still be mid-ses
 MODES = [ExecutionMode.HOST, ExecutionMode.FIRMWARE]
 FAST_BACKOFF = Backoff(min_s=0.02, max_s=0.1, jitter=0.0)
 # Cues a real hand may or may not trigger; the plan's story is everything else.
-CONTACT_EVENTS = {"hold.paused", "hold.resumed", "pressure.low", "pressure.high"}
+CONTACT_EVENTS = {
+    "hold.paused",
+    "hold.resumed",
+    "pressure.low",
+    "pressure.high",
+    "pressure.in_band",
+}
 HOLD_INDEX = 1  # the profile's hold step
 CHILD_WATCHDOG_MS = 300
 CHILD = f"""

@@ -21,7 +21,7 @@ def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
         (["bogus"], "tpdevice: error: No such command 'bogus'."),
         (["sim", "--count", "0"], "Invalid value for '--count'"),
         (["sim", "--time-scale", "abc"], "Invalid value for '--time-scale'"),
-        (["probe"], "Missing argument 'address'"),
+        (["probe"], "Missing argument 'ADDRESS'"),
         (["bench", "link", "--n", "1"], "Invalid value for '--n'"),
         (["probe", "tcp://a..b:1"], "error: tcp://a..b:1: host 'a..b' has an empty label"),
         (["probe", f"tcp://{'h' * 64}:1"], f"host '{'h' * 64}' has a label longer than 63"),

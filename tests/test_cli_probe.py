@@ -49,7 +49,7 @@ def test_sim_table_and_options(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ("probe", "sim", "--seconds", "0.2", "--watchdog-ms", "500", "--telemetry-hz", "50")
     code, out, _ = run_main(capsys, *argv)
     assert code == 0
-    for text in ("capabilities", "tp-sim-pro", "29-40 Hz", "500 ms", "50 Hz", "battery %"):
+    for text in ("capabilities", "tp-sim-pro", "29\u201340 Hz", "500 ms", "50 Hz", "battery %"):
         assert text in out
     assert "telemetry samples in 0.2 s" in out
 

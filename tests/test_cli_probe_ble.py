@@ -50,11 +50,16 @@ def test_a_spinning_theragun_in_the_table(capsys: pytest.CaptureFixture[str]) ->
     argv = ("probe", "sim?driver=theragun", "--seconds", "0.6", "--spin", "35")
     code, out, err = run_main(capsys, *argv)
     assert code == 0, err
-    for text in ("driver", "theragun", "Theragun Pro", "29.1667-40 Hz", "features", "none"):
+    for text in ("driver", "theragun", "Theragun Pro", "29.2\u201340 Hz", "features", "none"):
         assert text in out
+    assert "29.1667" not in out
+    force_row = next(line for line in out.splitlines() if "force max" in line)
+    assert "not measured" in force_row and "0 N" not in force_row
+    rate_row = next(line for line in out.splitlines() if "telemetry rate" in line)
+    assert "none streamed" in rate_row and "0 Hz" not in rate_row
     rows = [line.split() for line in out.splitlines() if line.rstrip().endswith("running")]
     assert rows, out
-    assert all(row[1:] == ["35.00", "-", "-", "-", "-", "running"] for row in rows)
+    assert all(row[1:] == ["35.0", "-", "-", "-", "-", "running"] for row in rows)
 
 
 @pytest.mark.parametrize(

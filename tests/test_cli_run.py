@@ -17,7 +17,8 @@ from rich.console import Console
 
 from tpdevice.cli.keys import KeyAction, KeyReader, action_for_key
 from tpdevice.cli.run_cmd import RunError, apply_key, check_outcome, load_run_profile
-from tpdevice.cli.run_summary import summary_renderable
+from tpdevice.cli.run_output import JsonRunOutput
+from tpdevice.cli.run_summary import shift_text, summary_renderable, totals_text
 from tpdevice.cli.run_view import (
     BandState,
     Reading,
@@ -27,6 +28,7 @@ from tpdevice.cli.run_view import (
     format_mmss,
 )
 from tpdevice.protocol import FaultCode, MotorState
+from tpdevice.therapy.events import SessionStarted
 from tpdevice.therapy.profile_errors import ProfileError
 from tpdevice.therapy.summary import StepSummary, Summary
 from tpdevice_sim.gun import SimulatorFleet
@@ -83,6 +85,26 @@ def profiles(tmp_path: Path) -> Path:
 # --- end to end through the CLI ------------------------------------------------------------
 
 
+def check_telemetry_lines(lines: list[dict[str, Any]]) -> None:
+    """Telemetry lines come only while the session runs, each with what the gun measures."""
+    kinds = [line["type"] for line in lines]
+    telemetry = [line for line in lines if line["type"] == "telemetry"]
+    assert telemetry, "no telemetry lines"
+    first = kinds.index("telemetry")
+    assert kinds.index("session.started") < first
+    assert "telemetry" not in kinds[kinds.index(lines[-1]["type"]) :]  # none after the end
+    session_id = lines[0]["session_id"]
+    for line in telemetry:
+        assert set(line) == {
+            "type", "session_id", "mono_s", "freq_hz", "force_n", "contact", "battery_pct",
+            "motor_temp_c",
+        }  # fmt: skip
+        assert line["session_id"] == session_id
+        assert isinstance(line["battery_pct"], int) and isinstance(line["motor_temp_c"], float)
+    mono = [line["mono_s"] for line in telemetry]
+    assert mono == sorted(mono)
+
+
 @pytest.mark.parametrize("mode", ["host", "firmware"])
 def test_json_run_end_to_end(capsys: pytest.CaptureFixture[str], profiles: Path, mode: str) -> None:
     code, out, err = run_main(
@@ -93,7 +115,9 @@ def test_json_run_end_to_end(capsys: pytest.CaptureFixture[str], profiles: Path,
     assert err.splitlines() == [
         "tpdevice run: no --device given: using the built-in simulator (in process)"
     ]
-    safety, *events, summary = json_lines(out)
+    safety, *lines, summary = json_lines(out)
+    events = [line for line in lines if line["type"] != "telemetry"]
+    check_telemetry_lines(lines)
     assert safety["type"] == "profile.safety"
     assert safety["avoid_zones"] == ["spine", "kidneys"]
     assert safety["contraindications"] == ["blood thinners", "pregnancy"]
@@ -185,7 +209,7 @@ def test_view_countdown_band_and_progress() -> None:
     assert "2/4 · hold · cycle 1 · midline" in text
     assert "hold 0:15 left" in text
     assert "29.6 Hz (target 30 Hz)" in text
-    assert "10.0 N  (band 15-25 N)  too light" in text
+    assert "10.0 N  (band 15\u201325 N)  too light" in text
     assert "58%  0:25 remaining" in text  # 35 of 60 s of the plan
     assert "Sink in and hold." in text
     assert "host" in text
@@ -197,6 +221,34 @@ def test_view_countdown_band_and_progress() -> None:
     text = render(view, 190.0)
     assert "completed" in text
     assert "100%  0:00 remaining" in text
+
+
+def test_the_whole_view_fits_80_columns() -> None:
+    long_header = RunHeader(
+        "upper-trapezius", "Upper trapezius", "neck-shoulder", "both",
+        "ble://name=Theragun PRO?driver=theragun&hci=tcp-client:127.0.0.1:40123",
+    )  # fmt: skip
+    view = RunView(long_header)
+    view.apply({"type": "session.started", "mono_s": 0.0, "planned_duration_s": 790.0,
+                "step_count": 26, "mode": "firmware", "force_sensing": False})  # fmt: skip
+    hold = step_event(12, "hold", 300.0, planned=300.0, duration=45.0, freq_hz=1750 / 60,
+                      band_low_n=15.0, band_high_n=25.0, cue="Sink in and hold. " * 6)  # fmt: skip
+    view.apply(hold)
+    view.apply({"type": "cue", "mono_s": 300.0, "reason": "freq_clamped",
+                "cue": "steps[1]: 29 Hz clamped to 29.2 Hz (allowed 29.2\u201340 Hz)"})  # fmt: skip
+    view.apply({"type": "pressure.low", "mono_s": 301.0, "cue": "More pressure"})
+    console = Console(record=True, width=80, color_system=None)
+    console.print(view.render(310.0, Reading(1750 / 60, 0.0)))
+    lines = console.export_text().splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    assert "\u2026" not in "".join(lines)  # nothing cut off with an ellipsis
+    assert lines[-1].strip("\u2500\u2570\u256f ") == "space pause \u00b7 s skip \u00b7 q stop"
+    assert "Upper trapezius (upper-trapezius) \u00b7 both" in lines[0]
+    text = " ".join(" ".join(line.strip("\u2502 ") for line in lines).split())
+    assert "29.2 Hz (target 29.2 Hz)" in text
+    assert "29.1667" not in text
+    assert "theragun&hci=tcp-client:127.0.0.1:40123" in text.replace(" ", "")
+    assert "not measured" in text
 
 
 def test_view_pause_freezes_the_countdown() -> None:
@@ -233,6 +285,30 @@ def test_view_notices() -> None:
     view.apply({"type": "pressure.low", "mono_s": 1.0, "cue": "More pressure"})
     view.apply({"type": "device.fault", "mono_s": 2.0, "code": "overheat", "active": True})
     assert "More pressure · fault overheat raised" in render(view, 2.0)
+
+
+def test_view_pressure_notice_clears_with_its_condition() -> None:
+    view = RunView(header())
+    view.apply(step_event(0, "hold", 0.0, duration=20.0, band_low_n=10, band_high_n=20))
+    view.apply({"type": "pressure.low", "mono_s": 1.0, "cue": "More pressure"})
+    view.apply({"type": "cue", "mono_s": 1.5, "reason": "freq_clamped", "cue": "clamped"})
+    assert "More pressure · clamped" in render(view, 2.0)
+    view.apply({"type": "pressure.in_band", "mono_s": 3.0, "after": "low"})
+    assert "More pressure" not in render(view, 3.0)
+    assert "clamped" in render(view, 3.0)  # a one-off notice stays
+
+
+@pytest.mark.parametrize("ending", ["step.started", "session.paused", "hold.paused"])
+def test_view_pressure_notice_ends_with_its_step_or_contact(ending: str) -> None:
+    view = RunView(header())
+    view.apply(step_event(0, "hold", 0.0, duration=20.0, band_low_n=10, band_high_n=20))
+    view.apply({"type": "pressure.high", "mono_s": 1.0, "cue": "Less pressure"})
+    assert "Less pressure" in render(view, 1.0)
+    if ending == "step.started":
+        view.apply(step_event(1, "release", 2.0, duration=10.0))
+    else:
+        view.apply({"type": ending, "mono_s": 2.0, "step_index": 0, "remaining_s": 18.0})
+    assert "Less pressure" not in render(view, 2.0)
 
 
 @pytest.mark.parametrize(
@@ -288,6 +364,73 @@ def test_summary_shows_plan_actual_band_peak_cues_faults() -> None:
     assert "not run" in text
     assert "Session aborted (device_fault): 2/3 steps done, 1 skipped" in text
     assert "Faults: overheat" in text
+
+
+def test_summary_labels_shift_and_scheduling_lateness_apart() -> None:
+    steps = [
+        StepSummary(index=0, kind="hold", side="left", cycle=1, planned_start_s=0,
+                    planned_duration_s=30, actual_start_s=0.0, actual_duration_s=30.0,
+                    lateness_ms=0.0, shift_s=0.0, completed=True),
+        StepSummary(index=1, kind="release", side="left", cycle=1, planned_start_s=30,
+                    planned_duration_s=15, actual_start_s=33.3017, actual_duration_s=15.0,
+                    lateness_ms=1.7, shift_s=3.3, completed=True),
+    ]  # fmt: skip
+    summary = Summary(
+        session_id="s1", profile_id="p", device="sim", side="left", mode="host",
+        outcome="completed", planned_duration_s=45, actual_duration_s=48.3, paused_s=3.3,
+        steps_planned=2, steps_completed=2, steps=steps, lateness_p50_ms=0.85,
+        lateness_max_ms=1.7, shift_max_s=3.3,
+    )  # fmt: skip
+    lines = totals_text(summary).plain.splitlines()
+    assert "30.0→33.3" in render_summary(summary)
+    assert "Shift from the plan: up to 3.3 s (pauses, contact waits, reconnects)" in lines
+    assert "Scheduling lateness (issued after due): 0.8 ms at p50, 1.7 ms at worst" in lines
+    assert all(len(line) <= 80 for line in lines)
+    assert "Step timing" not in " ".join(lines)
+
+
+def test_summary_without_shift_says_none() -> None:
+    assert "none" in shift_text(0.0)
+    assert "up to 2.0 s" in shift_text(2.0)
+
+
+def render_summary(summary: Summary) -> str:
+    console = Console(record=True, width=100, color_system=None)
+    console.print(summary_renderable(summary))
+    return console.export_text()
+
+
+def test_json_telemetry_lines_are_rate_limited_and_bounded_by_the_session(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    wall = [0.0]
+    out = JsonRunOutput(wall_s=lambda: wall[0])
+    reading = Reading(30.04, 12.345, True, battery_pct=88, motor_temp_c=31.5)
+    out.refresh(0.0, reading)  # before session.started: nothing
+    out.event(session_started(force_sensing=True))
+    for step_s in (0.0, 0.1, 0.15, 0.25, 0.3, 0.45, 0.5, 0.9):
+        wall[0] = step_s
+        out.refresh(100.0 + step_s, reading)
+    started, *lines = json_lines(capsys.readouterr().out)
+    assert started["type"] == "session.started"
+    assert [line["mono_s"] for line in lines] == [100.0, 100.25, 100.45, 100.9]  # >= 0.2 s apart
+    assert lines[0] == {
+        "type": "telemetry", "session_id": "s1", "mono_s": 100.0, "freq_hz": 30.04,
+        "force_n": 12.35, "contact": True, "battery_pct": 88, "motor_temp_c": 31.5,
+    }  # fmt: skip
+    out.event(session_started(force_sensing=False))  # a gun that measures no force
+    wall[0] = 2.0
+    out.refresh(102.0, Reading(29.17, 0.0))
+    _, line = json_lines(capsys.readouterr().out)
+    assert (line["force_n"], line["contact"], line["battery_pct"]) == (None, None, None)
+
+
+def session_started(*, force_sensing: bool) -> SessionStarted:
+    return SessionStarted(
+        session_id="s1", seq=1, mono_s=100.0, wall_time="2026-01-01T00:00:00Z", profile_id="p",
+        device="sim", side="left", mode="host", step_count=1, planned_duration_s=10.0,
+        force_cap_n=30.0, freq_min_hz=28.0, freq_max_hz=40.0, force_sensing=force_sensing,
+    )  # fmt: skip
 
 
 def test_outcomes_that_fail_the_command() -> None:
@@ -435,13 +578,20 @@ async def test_keys_through_a_terminal(profiles: Path) -> None:
 # --- Ctrl-C ------------------------------------------------------------------------------------
 
 
-async def test_sigint_stops_the_motor_prints_the_summary_exits_130(profiles: Path) -> None:
+@pytest.mark.parametrize(
+    ("signum", "code", "line"),
+    [(signal.SIGINT, 130, "tpdevice: interrupted"), (signal.SIGTERM, 143, "tpdevice: terminated")],
+    ids=["sigint", "sigterm"],
+)
+async def test_a_signal_stops_the_motor_prints_the_summary_and_says_so(
+    profiles: Path, signum: int, code: int, line: str
+) -> None:
     async with SimulatorFleet("serial", 1, seed=3) as fleet:
         firmware = fleet.guns[0].firmware
         child = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "tpdevice", "run", "run-slow", "--side", "left", "--json",
             "--mode", "host", "--device", fleet.addresses[0], "--profiles-dir", str(profiles),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            "--yes", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         assert child.stdout is not None
         await read_until(child.stdout, "step.started")
@@ -450,12 +600,12 @@ async def test_sigint_stops_the_motor_prints_the_summary_exits_130(profiles: Pat
                 break
             await asyncio.sleep(0.01)
         assert firmware.state is MotorState.RUNNING
-        child.send_signal(signal.SIGINT)
+        child.send_signal(signum)
         async with asyncio.timeout(10):
             out, err = await child.communicate()
         rest = json_lines(out.decode())
-        assert child.returncode == 130
-        assert err.decode().splitlines()[-1] == "tpdevice: interrupted"
+        assert child.returncode == code
+        assert err.decode().splitlines()[-1] == line
         assert "Traceback" not in err.decode()
         assert [e["type"] for e in rest][-2:] == ["session.aborted", "summary"]
         assert (rest[-1]["outcome"], rest[-1]["reason"]) == ("aborted", "user")
@@ -478,7 +628,7 @@ async def test_sigint_stops_the_motor_prints_the_summary_exits_130(profiles: Pat
         (["run", "run-short", "--device", "serial:///dev/ttyUSB9", "--time-scale", "30"], 2,
          "--time-scale: only the built-in simulator"),
         (["run", "run-short", "--device", "bogus://x"], 2, "--device: bogus://x"),
-        (["run", "run-short", "--device", "serial:///dev/tpdevice-no-such-tty"], 1,
+        (["run", "run-short", "--device", "serial:///dev/tpdevice-no-such-tty", "--yes"], 1,
          "no such device"),
         (["run", "run-short", "--mode", "turbo"], 2, "--mode: 'turbo' is not one of"),
         (["run", "run-short", "--intensity", "500"], 2, "--intensity: 500"),

@@ -54,7 +54,7 @@ async def test_the_motor_stops_soon_after_the_reader_goes_away(
         firmware = fleet.guns[0].firmware
         child = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "tpdevice", "run", profile_id, *flags, "--mode", "host",
-            "--device", fleet.addresses[0], "--profiles-dir", str(profiles),
+            "--device", fleet.addresses[0], "--profiles-dir", str(profiles), "--yes",
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         try:
@@ -88,7 +88,7 @@ async def test_a_second_ctrl_c_still_prints_the_summary_and_exits_130(gap_s: flo
         firmware = fleet.guns[0].firmware
         child = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "tpdevice", "run", "upper-trapezius", "--json", "--mode",
-            "host", "--device", fleet.addresses[0],
+            "host", "--device", fleet.addresses[0], "--yes",
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         try:

@@ -117,5 +117,5 @@ def test_the_live_view_says_pressure_is_not_measured() -> None:
     console.print(view.render(1.0, Reading(30.2, 0.0)))
     text = console.export_text()
     assert "30.2 Hz (target 30 Hz)" in text
-    assert "not measured (band 5-15 N)" in text
+    assert "not measured (band 5\u201315 N)" in text
     assert "too light" not in text

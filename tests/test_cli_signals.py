@@ -26,7 +26,7 @@ async def start_probe(address: str) -> asyncio.subprocess.Process:
 @pytest.mark.parametrize(
     ("signum", "code", "line"),
     [
-        (signal.SIGTERM, 143, "tpdevice: error: terminated"),
+        (signal.SIGTERM, 143, "tpdevice: terminated"),
         (signal.SIGINT, 130, "tpdevice: interrupted"),
     ],
 )

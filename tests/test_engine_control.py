@@ -258,6 +258,22 @@ async def test_pressure_coaching_low_and_high() -> None:
     assert sweep.peak_force_n == 18.0
 
 
+async def test_a_pressure_cue_clears_when_the_pressure_is_back_in_band() -> None:
+    # The first sweep (band 5..15 N): 12 N, then 2 N from 1 s to 4 s, then 12 N again.
+    session = await _first_sweep(lambda now_s: 2.0 if 1 <= now_s < 4 else 12.0, coach_after_s=1.0)
+    low, back = events_of(session, "pressure.low"), events_of(session, "pressure.in_band")
+    assert len(low) == 1 and low[0].mono_s == pytest.approx(2.0, abs=0.25)
+    assert len(back) == 1 and back[0].mono_s == pytest.approx(4.0, abs=0.25)
+    assert back[0].after == "low" and back[0].force_n == 12.0  # type: ignore[attr-defined]
+    assert session.summary().steps[0].pressure_low == 1  # one cue, cleared once
+
+
+async def test_an_excursion_too_short_to_cue_clears_silently() -> None:
+    session = await _first_sweep(lambda now_s: 2.0 if 1 <= now_s < 1.5 else 12.0, coach_after_s=1.0)
+    assert not events_of(session, "pressure.low")
+    assert not events_of(session, "pressure.in_band")
+
+
 async def test_ramp_delays_the_low_pressure_cue() -> None:
     # reaches the band at 1.25 s
     session = await _first_sweep(lambda now_s: min(10.0, 4.0 * now_s), coach_after_s=0.5)

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from engine_helpers import sim_gun, sim_session, small_profile, types_of
+from engine_helpers import sim_gun, sim_session, small_profile, types_of, until_event
 from repo_paths import shipped_profiles
 
 from tpdevice.protocol import Feature, MotorState
@@ -32,7 +32,13 @@ from tpdevice_sim.config import ALL_FEATURES
 from tpdevice_sim.physics import ContactScenario
 
 MODES = [ExecutionMode.HOST, ExecutionMode.FIRMWARE]
-_CONTACT_EVENTS = {"hold.paused", "hold.resumed", "pressure.low", "pressure.high"}
+_CONTACT_EVENTS = {
+    "hold.paused",
+    "hold.resumed",
+    "pressure.low",
+    "pressure.high",
+    "pressure.in_band",
+}
 
 
 async def _events_until(session: Session, wanted: str, count: int = 1) -> list[Event]:
@@ -331,3 +337,29 @@ async def test_a_link_lost_while_paused_stays_paused_then_resumes(mode: Executio
     assert summary.outcome == "completed", summary.reason
     assert summary.steps[1].actual_duration_s == pytest.approx(20.0, abs=0.3)
     assert summary.paused_s == pytest.approx(8.0, abs=0.3)
+
+
+@pytest.mark.parametrize("mode", MODES, ids=lambda m: m.value)
+async def test_a_pause_shifts_the_steps_and_is_not_lateness(mode: ExecutionMode) -> None:
+    """Shift (pauses moved the plan) and scheduling lateness are separate figures."""
+    async with sim_gun(scenario=ContactScenario.STEADY) as sim:
+        session = sim_session(sim, mode, small_profile(hold_policy="wall"))
+        run = asyncio.create_task(session.run())
+        await until_event(session, "hold.started")
+        await sim.clock.sleep(5.0)
+        session.pause()
+        await until_event(session, "session.paused")
+        await sim.clock.sleep(1.6)
+        session.resume()
+        summary = await run
+    assert summary.shift_max_s is not None and summary.shift_max_s >= 1.6 - 1e-6
+    assert summary.lateness_max_ms is not None and summary.lateness_max_ms < 50.0
+    later = summary.steps[2:]
+    assert all(s.shift_s is not None and s.shift_s >= 1.6 - 1e-6 for s in later)
+    for step in summary.steps:
+        assert step.actual_start_s is not None and step.shift_s is not None
+        assert step.lateness_ms is not None
+        expected_s = step.planned_start_s + step.shift_s + step.lateness_ms / 1000.0
+        assert step.actual_start_s == pytest.approx(expected_s, abs=1e-6)
+    started = [e for e in session.events if isinstance(e, StepStarted)]
+    assert [e.shift_s for e in started] == [s.shift_s for s in summary.steps]

@@ -80,11 +80,22 @@ def test_intensity_scales_targets_but_never_past_the_cap() -> None:
         assert step.band_high_n <= 30.0
 
 
+def test_a_theragun_clamp_reads_in_rounded_numbers() -> None:
+    caps = fake_caps(features=0, force_max_n=0.0, freq_min_hz=1750 / 60, freq_max_hz=40.0)
+    profile = small_profile(caps={
+        "max_force_n": 30.0, "freq_min_hz": 20.0, "freq_max_hz": 40.0,
+        "max_hold_s": 60.0, "max_work_s": 300.0, "min_recovery_h": 24.0,
+    })  # fmt: skip
+    timeline = compile_profile(profile, "left", Overrides(freq_offset_hz=-1.0), caps)
+    clamps = [n.text for n in timeline.notes if n.reason == "freq_clamped"]
+    assert clamps[0] == "steps[0]: 29 Hz clamped to 29.2 Hz (allowed 29.2\u201340 Hz)"
+
+
 def test_frequency_offset_is_clamped_and_said() -> None:
     timeline = compile_profile(small_profile(), "left", Overrides(freq_offset_hz=-5.0))
     assert {s.freq_hz for s in timeline.steps} == {0.0, 28.0}
     assert [n.reason for n in timeline.notes] == ["freq_clamped"] * 3  # one per profile step
-    assert timeline.notes[0].text == "steps[0]: 25 Hz clamped to 28 Hz (allowed 28..40 Hz)"
+    assert timeline.notes[0].text == "steps[0]: 25 Hz clamped to 28 Hz (allowed 28\u201340 Hz)"
     assert {
         s.freq_hz
         for s in compile_profile(small_profile(), "left", Overrides(freq_offset_hz=10)).steps

@@ -12,6 +12,7 @@ import typer
 
 from tpdevice import __version__
 from tpdevice.cli.daemon_app import register as register_daemon_commands
+from tpdevice.cli.help_text import tidy_help
 from tpdevice.cli.profiles_cmd import profiles_app
 from tpdevice.errors import TpDeviceError
 
@@ -24,7 +25,7 @@ app = typer.Typer(
     name="tpdevice",
     help="Drive percussive massage guns for trigger-point therapy.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 bench_app = typer.Typer(help="Measure latency and throughput; the last line is one JSON object.")
@@ -34,15 +35,33 @@ devices_app = typer.Typer(help="Guns: scan for them over BLE, list the configure
 app.add_typer(devices_app, name="devices")
 register_daemon_commands(app)
 
-TransportOpt = Annotated[str, typer.Option(help="serial, tcp or ble.")]
+TransportOpt = Annotated[str, typer.Option(metavar="NAME", help="serial, tcp or ble.")]
 LoopOpt = Annotated[
-    str, typer.Option("--loop", help="Event loop: auto (uvloop when installed), asyncio, uvloop.")
+    str,
+    typer.Option(
+        "--loop", metavar="NAME", help="Event loop: auto (uvloop when installed), asyncio, uvloop."
+    ),
 ]
+TimeScaleOpt = Annotated[
+    float, typer.Option(metavar="X", help="Run X times faster (the built-in simulator only).")
+]
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(f"tpdevice {__version__}")
+        raise typer.Exit
 
 
 @app.callback()
 def _root(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log to stderr.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     """Drive percussive massage guns for trigger-point therapy."""
     if verbose:
@@ -52,21 +71,32 @@ def _root(
 @app.command()
 def sim(
     transport: TransportOpt = "serial",
-    count: Annotated[int, typer.Option(min=1, max=1000, help="How many guns.")] = 1,
-    seed: Annotated[int, typer.Option(help="Seed for physics and faults.")] = 0,
-    faults: Annotated[str, typer.Option(help="e.g. drop=0.05,corrupt=0.01,delay_ms=5")] = "",
-    time_scale: Annotated[float, typer.Option(help="Device time runs X times faster.")] = 1.0,
+    count: Annotated[int, typer.Option(metavar="N", min=1, max=1000, help="How many guns.")] = 1,
+    seed: Annotated[int, typer.Option(metavar="N", help="Seed for physics and faults.")] = 0,
+    faults: Annotated[
+        str, typer.Option(metavar="SPEC", help="e.g. drop=0.05,corrupt=0.01,delay_ms=5")
+    ] = "",
+    time_scale: Annotated[
+        float, typer.Option(metavar="X", help="Device time runs X times faster.")
+    ] = 1.0,
     model: Annotated[
         str,
-        typer.Option(help="Gun model: tp-sim-pro|mini|wide, or another driver's (ble only)."),
+        typer.Option(
+            metavar="NAME",
+            help="Gun model: tp-sim-pro|mini|wide, or another driver's (ble only).",
+        ),
     ] = "tp-sim-pro",
     scenario: Annotated[
-        str, typer.Option(help="Hand contact: none, steady, follow_band, heavy_spikes.")
+        str,
+        typer.Option(metavar="NAME", help="Hand contact: none, steady, follow_band, heavy_spikes."),
     ] = "follow_band",
     loop: LoopOpt = "auto",
     hci: Annotated[
         str | None,
-        typer.Option(help="With --transport ble: a real controller (bumble spec, e.g. usb:0)."),
+        typer.Option(
+            metavar="SPEC",
+            help="With --transport ble: a real controller (bumble spec, e.g. usb:0).",
+        ),
     ] = None,
 ) -> None:
     """Start simulated guns and print one address per line; runs until Ctrl-C or SIGTERM."""
@@ -79,21 +109,35 @@ def sim(
 def probe(
     address: Annotated[
         str,
-        typer.Argument(help="sim, serial:///dev/..., tcp://host:port, ble://MAC or ble://name=N"),
+        typer.Argument(
+            metavar="ADDRESS",
+            help="sim, serial:///dev/..., tcp://host:port, ble://MAC or ble://name=N",
+        ),
     ],
-    seconds: Annotated[float, typer.Option(min=0.0, help="How long to show telemetry.")] = 2.0,
+    seconds: Annotated[
+        float, typer.Option(metavar="SECONDS", min=0.0, help="How long to show telemetry.")
+    ] = 2.0,
     json_out: Annotated[bool, typer.Option("--json", help="JSON lines instead of tables.")] = False,
     watchdog_ms: Annotated[
-        int, typer.Option(min=0, max=65535, help="Watchdog to ask for (0 = device default).")
+        int,
+        typer.Option(
+            metavar="MS", min=0, max=65535, help="Watchdog to ask for (0 = device default)."
+        ),
     ] = 1000,
     telemetry_hz: Annotated[
-        int, typer.Option(min=1, max=255, help="Telemetry rate to ask for.")
+        int, typer.Option(metavar="HZ", min=1, max=255, help="Telemetry rate to ask for.")
     ] = 20,
     spin_hz: Annotated[
-        float, typer.Option("--spin", min=0.0, help="Run the motor at HZ meanwhile (0 = off).")
+        float,
+        typer.Option(
+            "--spin", metavar="HZ", min=0.0, help="Run the motor at HZ meanwhile (0 = off)."
+        ),
     ] = 0.0,
     force_n: Annotated[
-        float, typer.Option("--force", min=0.0, help="Pressure band target (N) with --spin.")
+        float,
+        typer.Option(
+            "--force", metavar="NEWTONS", min=0.0, help="Pressure band target (N) with --spin."
+        ),
     ] = 20.0,
 ) -> None:
     """Connect to a gun, print its capabilities and a few seconds of telemetry."""
@@ -106,43 +150,65 @@ def probe(
 
 
 RUN_EXIT_CODES = (
+    "On a real gun the run waits after the safety notes: Enter starts the motor, Esc or q "
+    "cancels (--yes skips the wait). "
     "Exit codes: 0 completed, or stopped with q; 1 the device, the link or a profile file "
-    "failed, the session was aborted by a fault, or stdout's reader went away (the session is "
-    "stopped); 2 a usage mistake: a bad option, --device address, profile id or --side; "
-    "130 Ctrl-C (the motor is stopped and the summary shown first); 143 SIGTERM."
+    "failed, the session was aborted by a fault, stdout's reader went away (the session is "
+    "stopped), or the start was cancelled at the safety notes; 2 a usage mistake: a bad "
+    "option, --device address, profile id or --side, or a real gun with no terminal and no "
+    "--yes; 130 Ctrl-C (the motor is stopped and the summary shown first); 143 SIGTERM "
+    "(likewise, reported as terminated)."
 )
 
 
 @app.command("run", epilog=RUN_EXIT_CODES)
 def run_profile(
-    profile: Annotated[str, typer.Argument(help="Profile id, e.g. upper-trapezius.")],
+    profile: Annotated[
+        str, typer.Argument(metavar="PROFILE", help="Profile id, e.g. upper-trapezius.")
+    ],
     device: Annotated[
-        str | None, typer.Option(help="Gun address (default: the built-in simulator, sim).")
+        str | None,
+        typer.Option(metavar="ADDRESS", help="Gun address (default: the built-in simulator, sim)."),
     ] = None,
     side: Annotated[
-        str | None, typer.Option(help="left, right or both (bilateral profiles; default both).")
+        str | None,
+        typer.Option(
+            metavar="SIDE",
+            help="left, right or both for a two-sided profile (default both); midline for a "
+            "one-sided one (the default there).",
+        ),
     ] = None,
-    time_scale: Annotated[
-        float, typer.Option(help="Run X times faster (the built-in simulator only).")
-    ] = 1.0,
+    time_scale: TimeScaleOpt = 1.0,
     json_out: Annotated[
         bool, typer.Option("--json", help="One JSON event a line, the summary last.")
     ] = False,
     profiles_dir: Annotated[
-        list[Path] | None, typer.Option(help="Another directory of profiles (repeatable).")
+        list[Path] | None,
+        typer.Option(metavar="PATH", help="Another directory of profiles (repeatable)."),
     ] = None,
-    mode: Annotated[str, typer.Option(help="auto, host or firmware (who times the steps).")] = (
-        "auto"
-    ),
+    mode: Annotated[
+        str, typer.Option(metavar="MODE", help="auto, host or firmware (who times the steps).")
+    ] = "auto",
     intensity: Annotated[
-        float, typer.Option(help="Pressure targets in percent (50-120), capped anyway.")
+        float,
+        typer.Option(
+            metavar="PERCENT", help="Pressure targets in percent (50-120), capped anyway."
+        ),
     ] = 100.0,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes",
+            "-y",
+            help="On a real gun, start without pressing Enter after the safety notes (scripts).",
+        ),
+    ] = False,
 ) -> None:
     """Run a therapy profile with a live view: space pauses, s skips, q or Ctrl-C stops."""
     from tpdevice.cli import run_cmd
 
     settings = run_cmd.parse_settings(
-        profile, device, side, time_scale, json_out, profiles_dir or [], mode, intensity
+        profile, device, side, time_scale, json_out, profiles_dir or [], mode, intensity, yes=yes
     )
     run_cmd.run(settings)
 
@@ -150,9 +216,12 @@ def run_profile(
 @bench_app.command("link")
 def bench_link(
     device: Annotated[
-        str, typer.Option(help="sim, serial, tcp, ble (starts a simulator) or an address.")
+        str,
+        typer.Option(
+            metavar="ADDRESS", help="sim, serial, tcp, ble (starts a simulator) or an address."
+        ),
     ] = "sim",
-    n: Annotated[int, typer.Option(min=10, help="Round trips to time.")] = 2000,
+    n: Annotated[int, typer.Option(metavar="N", min=10, help="Round trips to time.")] = 2000,
     loop: LoopOpt = "auto",
 ) -> None:
     """Command -> ACK round trip against a raw echo floor over the same kind of link."""
@@ -163,7 +232,7 @@ def bench_link(
 
 @bench_app.command("decode")
 def bench_decode(
-    frames: Annotated[int, typer.Option(min=1000, help="Frames to decode.")] = 200_000,
+    frames: Annotated[int, typer.Option(metavar="N", min=1000, help="Frames to decode.")] = 200_000,
 ) -> None:
     """Stream decoder throughput on one core (frames/s)."""
     from tpdevice.cli import bench_decode as bench
@@ -173,17 +242,27 @@ def bench_decode(
 
 @bench_app.command("timing")
 def bench_timing(
-    sessions: Annotated[int, typer.Option(min=1, max=1000, help="Concurrent sessions.")] = 50,
-    transport: Annotated[str, typer.Option(help="serial, tcp or sim (in process).")] = "serial",
+    sessions: Annotated[
+        int, typer.Option(metavar="N", min=1, max=1000, help="Concurrent sessions.")
+    ] = 50,
+    transport: Annotated[
+        str, typer.Option(metavar="NAME", help="serial, tcp or sim (in process).")
+    ] = "serial",
     loop: LoopOpt = "auto",
     profile: Annotated[
-        str | None, typer.Option(help="A catalogue profile instead of the 1 s step profile.")
+        str | None,
+        typer.Option(
+            metavar="PROFILE", help="A catalogue profile instead of the 1 s step profile."
+        ),
     ] = None,
-    seconds: Annotated[float, typer.Option(help="Length of the built-in profile (2-64 s).")] = (
-        15.0
-    ),
+    seconds: Annotated[
+        float, typer.Option(metavar="SECONDS", help="Length of the built-in profile (2-64 s).")
+    ] = 15.0,
     spin_ms: Annotated[
-        float, typer.Option(help="Clock spin: yield through the last MS before each deadline.")
+        float,
+        typer.Option(
+            metavar="MS", help="Clock spin: yield through the last MS before each deadline."
+        ),
     ] = 0.0,
     aligned: Annotated[
         bool, typer.Option(help="Start every session at once (worst case) instead of spread.")
@@ -197,12 +276,13 @@ def bench_timing(
 
 @devices_app.command("scan")
 def devices_scan(
-    timeout: Annotated[float, typer.Option(help="Seconds to listen.")] = 5.0,
+    timeout: Annotated[float, typer.Option(metavar="SECONDS", help="Seconds to listen.")] = 5.0,
     hci: Annotated[
         str | None,
         typer.Option(
+            metavar="SPEC",
             help="bumble HCI to scan on (e.g. tcp-client:127.0.0.1:PORT, usb:0); "
-            "default TPDEVICE_BLE_HCI, else the system adapter."
+            "default TPDEVICE_BLE_HCI, else the system adapter.",
         ),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON array.")] = False,
@@ -225,7 +305,7 @@ def devices_list(
 
 @app.command()
 def version() -> None:
-    """Print the version."""
+    """Print the version (also: tpdevice --version)."""
     typer.echo(__version__)
 
 
@@ -272,8 +352,11 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: never lets a traceback reach the user (TPDEVICE_DEBUG=1 shows one)."""
     quiet_library_logs()
     try:
-        code = app(args=argv, standalone_mode=False)
+        command = tidy_help(typer.main.get_command(app))
+        code = command.main(args=argv, prog_name="tpdevice", standalone_mode=False)
     except TpDeviceError as err:
+        if not getattr(err, "is_error", True):  # SIGTERM, a cancel: said plainly
+            fail(str(err), _exit_code(err))
         fail(f"error: {err}", _exit_code(err))
     except (KeyboardInterrupt, typer.Abort):
         fail("interrupted", EXIT_INTERRUPTED)

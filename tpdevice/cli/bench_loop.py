@@ -51,6 +51,7 @@ class TerminatedError(CliError):
     """SIGTERM arrived: the command was cancelled and cleaned up (motors stopped, children gone)."""
 
     exit_code = 128 + signal.SIGTERM
+    is_error = False  # the user's choice, reported as "terminated", not as an error
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)

@@ -37,6 +37,17 @@ def ratio(value: float, floor: float) -> float | None:
     return round(value / floor, 2) if floor > 0 else None
 
 
+REPORT_NOTE = "a report: the bench exits 0 whatever the figures; scripts read `goal_met`"
+
+
+def goal_text(goal: str, met: bool | None, applies_to: str) -> str:
+    """What a goal means in plain words and whether this run met it (None: not judged)."""
+    if met is None:
+        return f"goal: {goal}, for {applies_to}; not judged on this run"
+    verdict = "[green]met[/green]" if met else "[red]missed[/red]"
+    return f"goal: {goal}, for {applies_to}: {verdict} ({REPORT_NOTE})"
+
+
 def emit(result: dict[str, Any]) -> None:
     """Print the benchmark's last line: one JSON object."""
     sys.stdout.write(json.dumps(result) + "\n")

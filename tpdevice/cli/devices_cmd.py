@@ -18,7 +18,10 @@ from tpdevice.transport.ble_scan import ScanResult, scan
 
 __all__ = ["list_devices", "render_table", "run_scan"]
 
-NO_CONFIGURED = "no devices configured yet (the daemon issue adds configured devices)"
+NO_CONFIGURED = (
+    "no devices configured; give a gun's address with --device "
+    "(tpdevice devices scan finds guns over BLE)"
+)
 
 
 def run_scan(timeout_s: float, hci: str | None, json_out: bool) -> None:
@@ -65,7 +68,7 @@ def render_table(results: Sequence[ScanResult], timeout_s: float, console: Conso
 
 
 def list_devices(json_out: bool) -> None:
-    """Configured devices: none until the daemon's configuration exists."""
+    """The configured devices: an empty list (JSON), or a line saying how to name a gun."""
     if json_out:
         sys.stdout.write("[]\n")
         return

@@ -16,11 +16,13 @@ from rich.console import Console
 from rich.table import Table
 
 from tpdevice.cli.bench_loop import resolve_loop_name, run_on_loop
+from tpdevice.cli.run_output import PipeConsole, output_error
 from tpdevice.device import ConnectionState, open_gun, run_heartbeat
 from tpdevice.device.api import GunClient, TelemetryPolling
 from tpdevice.errors import TpDeviceError
 from tpdevice.protocol import NO_STEP, Capabilities, Feature, StopReason, Telemetry
 from tpdevice.transport import DeviceAddress, get_driver, parse_address
+from tpdevice.units import NOT_MEASURED, range_with_unit, with_unit
 
 __all__ = [
     "JsonOutput",
@@ -121,8 +123,11 @@ class JsonOutput:
         self._unmeasured: frozenset[str] = frozenset()
 
     def _line(self, obj: dict[str, Any]) -> None:
-        sys.stdout.write(json.dumps(obj) + "\n")
-        sys.stdout.flush()
+        try:
+            sys.stdout.write(json.dumps(obj) + "\n")
+            sys.stdout.flush()
+        except OSError as err:  # a reader that went away: one line, as `run` says it
+            raise output_error(err) from None
 
     def capabilities(self, address: str, caps: Capabilities, driver: str) -> None:
         """One capabilities line."""
@@ -141,7 +146,7 @@ class TableOutput:
     """A rich table of capabilities, then one telemetry row per sample as it arrives."""
 
     def __init__(self, console: Console | None = None) -> None:
-        self.console = console or Console(highlight=False)
+        self.console = console or PipeConsole(highlight=False)
         self._header_done = False
         self._unmeasured: frozenset[str] = frozenset()
 
@@ -151,18 +156,18 @@ class TableOutput:
         table = Table(title=f"{address}: capabilities", show_header=False, title_justify="left")
         table.add_column(style="bold")
         table.add_column()
+        allowed_ms = range_with_unit(caps.watchdog_min_ms, caps.watchdog_max_ms, "ms")
         rows = (
             ("driver", driver),
             ("model", caps.model),
             ("serial", caps.serial),
             ("firmware", caps.firmware),
             ("protocol version", str(caps.protocol_version)),
-            ("frequency range", f"{caps.freq_min_hz:g}-{caps.freq_max_hz:g} Hz"),
-            ("force max", f"{caps.force_max_n:g} N"),
+            ("frequency range", range_with_unit(caps.freq_min_hz, caps.freq_max_hz, "Hz")),
+            ("force max", _force_max_text(caps, self._unmeasured)),
             ("features", ", ".join(feature_names(caps.features)) or "none"),
-            ("watchdog granted", f"{caps.watchdog_ms} ms "
-             f"(device allows {caps.watchdog_min_ms}-{caps.watchdog_max_ms} ms)"),
-            ("telemetry rate", f"{caps.telemetry_hz} Hz (max {caps.telemetry_max_hz} Hz)"),
+            ("watchdog granted", f"{caps.watchdog_ms} ms (device allows {allowed_ms})"),
+            ("telemetry rate", _telemetry_rate_text(caps)),
             ("max program steps", str(caps.max_program_steps)),
         )  # fmt: skip
         for name, value in rows:
@@ -182,7 +187,7 @@ class TableOutput:
         for name in self._unmeasured:
             cells[name] = "-"
         row = (
-            f"{sample.device_time_ms / 1000:.3f}", f"{sample.freq_hz:.2f}", cells["force_n"],
+            f"{sample.device_time_ms / 1000:.3f}", f"{sample.freq_hz:.1f}", cells["force_n"],
             cells["contact"], cells["battery_pct"], cells["motor_temp_c"],
             sample.state.name.lower(),
         )  # fmt: skip
@@ -191,6 +196,20 @@ class TableOutput:
     def finished(self, samples: int, duration_s: float) -> None:
         """A closing line."""
         self.console.print(f"{samples} telemetry samples in {duration_s:g} s", style="dim")
+
+
+def _force_max_text(caps: Capabilities, unmeasured: frozenset[str]) -> str:
+    """'150 N', or 'not measured' for a gun without a force reading."""
+    if caps.force_max_n <= 0 or "force_n" in unmeasured:
+        return NOT_MEASURED
+    return with_unit(caps.force_max_n, "N")
+
+
+def _telemetry_rate_text(caps: Capabilities) -> str:
+    """'20 Hz (up to 50 Hz)', or what a gun that streams nothing gives instead."""
+    if caps.telemetry_hz <= 0:
+        return "none streamed (status polled with each heartbeat)"
+    return f"{with_unit(caps.telemetry_hz, 'Hz')} (up to {with_unit(caps.telemetry_max_hz, 'Hz')})"
 
 
 async def watch_telemetry(

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from tpdevice.cli.bench_loop import resolve_loop_name, run_on_loop
 from tpdevice.cli.errors import CliError
 from tpdevice.cli.keys import KeyAction, KeyReader
+from tpdevice.cli.run_confirm import check_can_confirm, confirm_start
 from tpdevice.cli.run_output import (
     JsonRunOutput,
     LiveRunOutput,
@@ -24,6 +25,7 @@ from tpdevice.cli.run_view import Reading, RunHeader
 from tpdevice.device import open_gun
 from tpdevice.device.api import GunClient
 from tpdevice.errors import TpDeviceError
+from tpdevice.protocol import Feature
 from tpdevice.therapy.clock import RealClock, ScaledClock
 from tpdevice.therapy.engine import ExecutionMode, Session
 from tpdevice.therapy.events import Event
@@ -70,6 +72,7 @@ class RunSettings:
     overrides: Overrides
     device_given: bool
     loop: str = "auto"
+    yes: bool = False  # start a real gun without the Enter key after the safety notes
 
 
 class SessionControls(Protocol):
@@ -117,6 +120,8 @@ def parse_settings(
     mode: str,
     intensity_pct: float,
     loop: str = "auto",
+    *,
+    yes: bool = False,
 ) -> RunSettings:
     """Check every option before anything connects; CliError (exit 2) names the bad one."""
     if side is not None and side not in SIDES:
@@ -142,7 +147,7 @@ def parse_settings(
     overrides = Overrides(intensity_pct=intensity_pct)
     return RunSettings(
         profile_id, address, side, time_scale, json_out, tuple(profiles_dirs), mode, overrides,
-        device_given=device is not None, loop=loop,
+        device_given=device is not None, loop=loop, yes=yes,
     )  # fmt: skip
 
 
@@ -170,9 +175,16 @@ def load_run_profile(profile_id: str, profiles_dirs: tuple[Path, ...], side: str
 
 
 def _reading(client: GunClient) -> Reading | None:
-    """The latest telemetry as the view shows it."""
+    """The latest telemetry as the view shows it (battery, temperature: if the gun has them)."""
     sample = client.last_telemetry
-    return None if sample is None else Reading(sample.freq_hz, sample.force_n, sample.contact)
+    if sample is None:
+        return None
+    features = Feature(client.capabilities.features)
+    return Reading(
+        sample.freq_hz, sample.force_n, sample.contact,
+        battery_pct=sample.battery_pct if Feature.BATTERY in features else None,
+        motor_temp_c=sample.motor_temp_c if Feature.TEMPERATURE in features else None,
+    )  # fmt: skip
 
 
 class _Run:
@@ -314,6 +326,7 @@ async def run_profile(settings: RunSettings, profile: Profile, out: RunOutput) -
             mode=ExecutionMode(settings.mode), overrides=settings.overrides,
         )  # fmt: skip
         _draw(out.safety, profile)  # connected and compiled: the run goes ahead
+        session.safety_confirmation = await confirm_start(settings.address, settings.yes)
         watch = _Run(session, out, _header(settings, profile, session))
         summary, interrupted = await watch.run()
     finally:
@@ -352,6 +365,7 @@ def outcome_text(summary: Summary) -> str:
 def run(settings: RunSettings, out_factory: Callable[[], RunOutput] | None = None) -> None:
     """Load the profile, run it on the device; every failure is one line (TpDeviceError)."""
     profile = load_run_profile(settings.profile_id, settings.profiles_dirs, settings.side)
+    check_can_confirm(settings.address, settings.yes)
     if out_factory is not None:
         out = out_factory()
     else:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import select
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from rich.console import Console
@@ -24,6 +26,7 @@ __all__ = [
     "JsonRunOutput",
     "LiveRunOutput",
     "OutputError",
+    "PipeConsole",
     "RunOutput",
     "check_stdout",
     "output_error",
@@ -31,9 +34,12 @@ __all__ = [
     "silence_stdout",
     "stdout_reader_gone",
     "summary_json",
+    "telemetry_json",
 ]
 
 FORCE_FIELDS = ("time_in_band_s", "peak_force_n")
+SESSION_ENDS = frozenset({"session.completed", "session.aborted", "session.failed"})
+TELEMETRY_GAP_S = 0.2  # at most 5 telemetry lines a second (the redraws give at least 2)
 
 
 class OutputError(TpDeviceError):
@@ -78,6 +84,18 @@ def check_stdout() -> None:
         raise output_error(BrokenPipeError())
 
 
+def telemetry_json(reading: Reading, now_s: float, started: dict[str, Any]) -> dict[str, Any]:
+    """One `telemetry` line: what the gun measures, null where it cannot measure."""
+    sensing = bool(started.get("force_sensing", True))
+    return {
+        "type": "telemetry", "session_id": started.get("session_id"), "mono_s": now_s,
+        "freq_hz": round(reading.freq_hz, 2),
+        "force_n": round(reading.force_n, 2) if sensing else None,
+        "contact": reading.contact if sensing else None,
+        "battery_pct": reading.battery_pct, "motor_temp_c": reading.motor_temp_c,
+    }  # fmt: skip
+
+
 def summary_json(summary: Summary) -> dict[str, Any]:
     """The summary as JSON; force figures are null when the gun measures no force."""
     data = summary.model_dump(mode="json")
@@ -87,11 +105,11 @@ def summary_json(summary: Summary) -> dict[str, Any]:
     return data
 
 
-class _RunConsole(Console):
+class PipeConsole(Console):
     """A rich Console whose broken pipe is an OutputError, not rich's SystemExit(1)."""
 
     def on_broken_pipe(self) -> None:
-        """Stop drawing; the run stops on the error."""
+        """Stop drawing; the command stops on the error."""
         self.quiet = True
         raise output_error(BrokenPipeError())
 
@@ -127,7 +145,17 @@ class RunOutput(Protocol):
 
 
 class JsonRunOutput:
-    """One JSON object a line on stdout, flushed at once."""
+    """One JSON object a line on stdout, flushed at once; telemetry lines 2 to 5 a second.
+
+    The run redraws every 0.25 s and after each event; a telemetry line goes out at most
+    every TELEMETRY_GAP_S of wall time (`wall_s`, injectable), between session.started and
+    the session's end, so a script can plot the session without a second connection.
+    """
+
+    def __init__(self, wall_s: Callable[[], float] = time.monotonic) -> None:
+        self._wall_s = wall_s
+        self._last_line_s = -math.inf
+        self._started: dict[str, Any] | None = None  # session.started, until the session ends
 
     def _line(self, obj: dict[str, Any]) -> None:
         try:
@@ -146,11 +174,22 @@ class JsonRunOutput:
 
     def event(self, event: Event) -> None:
         """The event as model_dump(mode='json')."""
-        self._line(event.model_dump(mode="json"))
+        data = event.model_dump(mode="json")
+        if data["type"] == "session.started":
+            self._started = data
+        elif data["type"] in SESSION_ENDS:
+            self._started = None
+        self._line(data)
 
     def refresh(self, now_s: float, reading: Reading | None) -> None:
-        """No view to redraw; only check that someone still reads."""
-        check_stdout()
+        """A telemetry line when one is due; else only check that someone still reads."""
+        wall_s = self._wall_s()
+        started = self._started
+        if reading is None or started is None or wall_s - self._last_line_s < TELEMETRY_GAP_S:
+            check_stdout()
+            return
+        self._last_line_s = wall_s
+        self._line(telemetry_json(reading, now_s, started))
 
     def summary(self, summary: Summary) -> None:
         """The final line: type summary."""
@@ -161,7 +200,7 @@ class LiveRunOutput:
     """The rich live view, then the summary table."""
 
     def __init__(self, console: Console | None = None) -> None:
-        self.console = console or _RunConsole(highlight=False)
+        self.console = console or PipeConsole(highlight=False)
         self.view: RunView | None = None
         self._live: Live | None = None
         self._last_now_s = 0.0

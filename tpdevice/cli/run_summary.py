@@ -9,7 +9,7 @@ from rich.text import Text
 
 from tpdevice.therapy.summary import StepSummary, Summary
 
-__all__ = ["step_status", "summary_renderable", "totals_text"]
+__all__ = ["shift_text", "step_status", "summary_renderable", "totals_text"]
 
 _OUTCOME_STYLE = {"completed": "bold green", "aborted": "bold red", "failed": "bold red"}
 
@@ -83,33 +83,43 @@ def steps_table(summary: Summary) -> Table:
 
 
 def totals_text(summary: Summary) -> Text:
-    """The outcome and the session totals in a few lines."""
+    """The outcome and the session totals, one short line each (they fit 80 columns)."""
     outcome = summary.outcome + (f" ({summary.reason})" if summary.reason else "")
     text = Text("Session ")
     text.append(outcome, style=_OUTCOME_STYLE.get(summary.outcome, "bold"))
     text.append(
         f": {summary.steps_completed}/{summary.steps_planned} steps done, "
-        f"{summary.steps_skipped} skipped; {summary.actual_duration_s:.1f} s of "
-        f"{summary.planned_duration_s:.1f} s planned, {summary.paused_s:.1f} s paused\n"
+        f"{summary.steps_skipped} skipped\n"
+        f"Time: {summary.actual_duration_s:.1f} s of {summary.planned_duration_s:.1f} s "
+        f"planned, {summary.paused_s:.1f} s paused\n"
         f"Pressure: {_pressure_totals(summary)}"
     )
     if summary.faults:
         text.append(f"\nFaults: {', '.join(summary.faults)}", style="red")
+    if summary.shift_max_s is not None:
+        text.append(f"\n{shift_text(summary.shift_max_s)}")
     if summary.lateness_p50_ms is not None:
         text.append(
-            f"\nStep timing: {summary.lateness_p50_ms:.2f} ms late at p50, "
+            f"\nScheduling lateness (issued after due): {summary.lateness_p50_ms:.1f} ms at p50, "
             f"{_s(summary.lateness_max_ms)} ms at worst",
             style="dim",
         )
     return text
 
 
+def shift_text(shift_max_s: float) -> str:
+    """How far pauses, contact waits and reconnects moved the steps from the plan."""
+    if shift_max_s < 0.05:
+        return "Shift from the plan: none (no pause, contact wait or reconnect moved a step)"
+    return f"Shift from the plan: up to {shift_max_s:.1f} s (pauses, contact waits, reconnects)"
+
+
 def _pressure_totals(summary: Summary) -> str:
     if not summary.force_sensing:
         return "not measured (the gun has no force sensor)"
     return (
-        f"{summary.time_in_band_s:.1f} s in band, peak {summary.peak_force_n:.1f} N, "
-        f"{summary.pressure_low} 'more pressure' and {summary.pressure_high} 'less pressure' cues"
+        f"{summary.time_in_band_s:.1f} s in band, peak {summary.peak_force_n:.1f} N\n"
+        f"Cues: {summary.pressure_low} 'more pressure', {summary.pressure_high} 'less pressure'"
     )
 
 

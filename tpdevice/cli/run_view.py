@@ -13,6 +13,8 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from tpdevice.units import range_with_unit, with_unit
+
 __all__ = [
     "BandState",
     "Reading",
@@ -30,9 +32,12 @@ ENDINGS = {
     "session.aborted": "aborted",
     "session.failed": "failed",
 }
-NOTICES = frozenset({"pressure.low", "pressure.high", "device.fault", "cue"})
-KEYS_HINT = "space pause/resume · s skip · q or Ctrl-C stop"
-PROGRESS_WIDTH = 40
+NOTICES = frozenset({"device.fault", "cue"})
+COACHING = frozenset({"pressure.low", "pressure.high"})
+# A pressure cue holds while its condition does: these end it (the step or the contact is over).
+COACHING_ENDS = frozenset({"pressure.in_band", "session.paused", "hold.paused", *ENDINGS})
+KEYS_HINT = "space pause · s skip · q stop"
+PROGRESS_WIDTH = 36  # the whole view fits 80 columns
 
 
 class BandState(enum.Enum):
@@ -76,6 +81,8 @@ class Reading:
     freq_hz: float
     force_n: float
     contact: bool = False
+    battery_pct: int | None = None  # None: the gun does not report it
+    motor_temp_c: float | None = None
 
 
 @dataclass(slots=True)
@@ -119,6 +126,7 @@ class RunView:
     step: _Step = field(default_factory=_Step)
     status: str = "starting"
     notices: list[str] = field(default_factory=list)
+    coaching: str = ""  # "More pressure" while the pressure is below the band, and so on
     events_seen: int = 0
     hold_waiting: bool = False  # a contact hold's timer waits for the head to touch
 
@@ -144,13 +152,14 @@ class RunView:
             self._started(event)
         elif kind in ENDINGS:
             self._end(event, ENDINGS[kind])
-        if kind in NOTICES:
-            self._notice(event)
+        self._notice(kind, event)
 
     def _start_step(self, event: Mapping[str, Any], now_s: float) -> None:
         index = int(event.get("step_index", self.step.index))
         same = index == self.step.index
         step = self.step if same else _Step(index=index)
+        if not same:
+            self.coaching = ""
         for name in ("kind", "side", "cycle", "cue"):
             if event.get(name) is not None:
                 setattr(step, name, event[name])
@@ -190,7 +199,14 @@ class RunView:
         self.status = f"{status} ({reason})" if reason else status
         self.step.deadline_s = None
 
-    def _notice(self, event: Mapping[str, Any]) -> None:
+    def _notice(self, kind: str, event: Mapping[str, Any]) -> None:
+        """One-off notices pile up (the last three); a pressure cue lasts while its cause does."""
+        if kind in COACHING:
+            self.coaching = str(event.get("cue") or kind)
+        elif kind in COACHING_ENDS:
+            self.coaching = ""
+        if kind not in NOTICES:
+            return
         text = event.get("cue") or event.get("reason") or event.get("type")
         if event.get("type") == "device.fault":
             text = f"fault {event.get('code')} {'raised' if event.get('active') else 'cleared'}"
@@ -221,12 +237,14 @@ class RunView:
         for name, value in self._rows(now_s, reading):
             grid.add_row(name, value)
         h = self.header
-        title = f"{h.title} ({h.profile_id}) · {h.region} · {h.side}"
-        subtitle = f"{h.device}{' · ' + h.mode if h.mode else ''} · {KEYS_HINT}"
-        return Panel(grid, title=title, title_align="left", subtitle=subtitle)
+        title = f"{h.title} ({h.profile_id}) · {h.side}"
+        return Panel(grid, title=title, title_align="left", subtitle=KEYS_HINT)
 
     def _rows(self, now_s: float, reading: Reading | None) -> list[tuple[str, RenderableType]]:
+        h = self.header
         return [
+            ("region", Text(h.region)),
+            ("device", Text(f"{h.device}{' · ' + h.mode + ' mode' if h.mode else ''}")),
             ("status", self._status()),
             ("step", Text(self._step_text())),
             ("countdown", self._countdown(now_s)),
@@ -234,8 +252,14 @@ class RunView:
             ("rate", Text(self._rate_text(reading))),
             ("pressure", self._pressure(reading)),
             ("cue", Text(self.step.cue or "-", style="italic")),
-            ("notices", Text(" · ".join(self.notices) or "-", style="dim")),
+            ("notices", self._notices()),
         ]
+
+    def _notices(self) -> Text:
+        text = Text(self.coaching, style="bold yellow") if self.coaching else Text()
+        if self.notices:
+            text.append((" · " if self.coaching else "") + " · ".join(self.notices), style="dim")
+        return text if text.plain else Text("-", style="dim")
 
     def _status(self) -> Text:
         text = Text(self.status, style=_status_style(self.status))
@@ -271,14 +295,18 @@ class RunView:
 
     def _rate_text(self, reading: Reading | None) -> str:
         target = self.step.freq_hz
-        aim = "" if target is None else f" (target {target:g} Hz)" if target else " (motor off)"
-        measured = "-" if reading is None else f"{reading.freq_hz:.1f} Hz"
+        aim = ""
+        if target is not None:
+            aim = f" (target {with_unit(target, 'Hz')})" if target > 0 else " (motor off)"
+        measured = "-" if reading is None else with_unit(reading.freq_hz, "Hz")
         return measured + aim
 
     def _pressure(self, reading: Reading | None) -> Text:
         low, high = self.step.band_low_n, self.step.band_high_n
         has_band = low is not None and high is not None and high > 0
-        band = f"(band {low:g}-{high:g} N)" if has_band else "(no target: pressure off)"
+        band = f"(band {range_with_unit(low or 0.0, high or 0.0, 'N')})"
+        if not has_band:
+            band = "(no target: pressure off)"
         if not self.header.force_sensing:
             return Text(f"not measured {band}", style="dim")
         if reading is None:

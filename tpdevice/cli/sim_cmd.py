@@ -9,13 +9,15 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from importlib.util import find_spec
 
 from tpdevice.cli.bench_loop import resolve_loop_name, run_on_loop
 from tpdevice.cli.errors import CliError
 from tpdevice.errors import TpDeviceError
+from tpdevice.install import install_command
 from tpdevice.transport.ble_errors import HciOpenError, check_hci_spec, hci_open_error
 from tpdevice.transport.registry import DriverSpec, registered
-from tpdevice_sim.ble.spec import SIM_MAX_GUNS, BleHciError, BleUnavailableError
+from tpdevice_sim.ble.spec import BUMBLE_HINT, SIM_MAX_GUNS, BleHciError, BleUnavailableError
 from tpdevice_sim.faults import FaultSpec, FaultSpecError, parse_fault_spec
 from tpdevice_sim.gun import SimulatorFleet
 from tpdevice_sim.gun import serve as serve_fleet
@@ -160,7 +162,8 @@ async def serve(settings: SimSettings) -> None:
     except BleHciError as err:
         raise SimError(f"simulator: {_hci_text(settings, err)}") from err
     except BleUnavailableError as err:
-        raise SimError(f"simulator: {err}") from err
+        text = bumble_hint() if str(err) == BUMBLE_HINT else str(err)
+        raise SimError(f"simulator: {text}") from err
     except OSError as err:
         where = f"HCI {settings.hci}" if settings.hci else f"a {settings.transport} link"
         raise SimError(f"simulator: cannot open {where}: {err}") from err
@@ -196,8 +199,16 @@ async def _serve_driver_model(
 ) -> None:
     """Another driver's simulated guns on BLE until stop is set."""
     module_name, _, attribute = (spec.ble_simulator or "").partition(":")
-    serve_ble: BleSimulator = getattr(importlib.import_module(module_name), attribute)
+    try:
+        serve_ble: BleSimulator = getattr(importlib.import_module(module_name), attribute)
+    except ImportError:  # the driver's BLE simulator needs bumble
+        raise BleUnavailableError(bumble_hint()) from None
     await serve_ble(played, settings.count, settings.time_scale, settings.hci, _print_address, stop)
+
+
+def bumble_hint() -> str:
+    """What the BLE simulator needs, with the install command for how tpdevice was installed."""
+    return f"BLE simulation needs bumble: {install_command('ble-sim')}"
 
 
 def run(
@@ -213,6 +224,8 @@ def run(
 ) -> None:
     """Validate the options, say what runs on stderr, serve until a stop signal."""
     settings = parse_settings(transport, count, seed, faults, time_scale, model, scenario, hci)
+    if settings.transport == "ble" and find_spec("bumble") is None:  # before saying what runs
+        raise SimError(f"simulator: {bumble_hint()}")
     loop_name = resolve_loop_name(loop)
     sys.stderr.write(f"tpdevice sim: {settings.describe()}, {loop_name} loop; Ctrl-C stops\n")
     sys.stderr.flush()

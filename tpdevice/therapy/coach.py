@@ -16,6 +16,7 @@ class Verdict(enum.Enum):
     LOW = "pressure.low"  # below the band for longer than the coaching delay
     HIGH = "pressure.high"  # above the band for longer than the coaching delay
     OVER_CAP = "over_pressure"  # above the safety cap for over_cap_after_s: stop now
+    BACK_IN_BAND = "pressure.in_band"  # a reported LOW or HIGH ended: back in the band
 
 
 class PressureCoach:
@@ -23,7 +24,8 @@ class PressureCoach:
 
     During a step's ramp the coached target rises from the force at the step's start at
     force_ramp_n_per_s, so "more pressure" is not asked for before the ramp allows it.
-    Each excursion out of the band is reported once; back in the band re-arms it.
+    Each excursion out of the band is reported once; its return to the band is reported
+    too (BACK_IN_BAND), so a "more pressure" notice clears when the pressure is right again.
     """
 
     def __init__(self, cap_n: float, coach_after_s: float, over_cap_after_s: float) -> None:
@@ -40,6 +42,7 @@ class PressureCoach:
         self._out_side: Verdict | None = None
         self._reported = False
         self._over_since_s: float | None = None
+        self.reported_side: Verdict | None = None  # the side of the last reported excursion
 
     def begin_step(self, step: PlannedStep | None, now_s: float, force_n: float) -> None:
         """A new step (or None between steps): fresh band statistics and ramp."""
@@ -85,8 +88,9 @@ class PressureCoach:
         if self._last is not None and self._last[1]:
             self.time_in_band_s += max(0.0, now_s - self._last[0])
         self._last = (now_s, side is None)
-        if side is Verdict.LOW and not coach_low:
-            side = None
+        if side is Verdict.LOW and not coach_low:  # no contact: nothing to coach, no verdict
+            self._clear_excursion()
+            return None
         return self._excursion(side, now_s)
 
     def _over_cap(self, force_n: float, now_s: float) -> bool:
@@ -107,15 +111,17 @@ class PressureCoach:
         return None
 
     def _excursion(self, side: Verdict | None, now_s: float) -> Verdict | None:
-        """Report an excursion once it lasted coach_after_s."""
+        """Report an excursion once it lasted coach_after_s, and its end once back in band."""
         if side is None:
+            was_reported = self._reported
             self._clear_excursion()
-            return None
+            return Verdict.BACK_IN_BAND if was_reported else None
         if side is not self._out_side:
             self._out_side, self._out_since_s, self._reported = side, now_s, False
         since_s = self._out_since_s if self._out_since_s is not None else math.inf
         if not self._reported and now_s - since_s >= self.coach_after_s:
             self._reported = True
+            self.reported_side = side
             return side
         return None
 

@@ -20,6 +20,7 @@ __all__ = [
     "HoldResumed",
     "HoldStarted",
     "PressureHigh",
+    "PressureInBand",
     "PressureLow",
     "ReleaseStarted",
     "SessionAborted",
@@ -78,6 +79,7 @@ class SessionStarted(Event):
     freq_min_hz: float
     freq_max_hz: float
     force_sensing: bool
+    safety_confirmed: str = ""  # enter | --yes | simulator ("" when the caller did not ask)
 
 
 class StepStarted(StepEvent):
@@ -87,6 +89,7 @@ class StepStarted(StepEvent):
     planned_start_s: float  # offset from session start in the plan
     actual_start_s: float  # offset from session start (t0), as in the summary
     lateness_ms: float  # actual - deadline (never negative by construction)
+    shift_s: float = 0.0  # deadline - planned start: what pauses, contact waits, links moved
     duration_s: float
     freq_hz: float
     band_low_n: float
@@ -168,6 +171,16 @@ class PressureHigh(_PressureCoaching):
     cue: str = "Less pressure"
 
 
+class PressureInBand(StepEvent):
+    """Measured pressure is back in the band after a pressure.low or pressure.high."""
+
+    type: Literal["pressure.in_band"] = "pressure.in_band"
+    force_n: float
+    band_low_n: float
+    band_high_n: float
+    after: str  # low | high: the cue this clears
+
+
 class _PauseChange(Event):
     """The session paused or resumed (the fields of both events)."""
 
@@ -242,6 +255,7 @@ AnyEvent = Annotated[
     | StepCompleted
     | PressureLow
     | PressureHigh
+    | PressureInBand
     | SessionPaused
     | SessionResumed
     | SessionCompleted

@@ -13,6 +13,7 @@ from tpdevice.therapy.events import (
     HoldResumed,
     HoldStarted,
     PressureHigh,
+    PressureInBand,
     PressureLow,
     ReleaseStarted,
     StepCompleted,
@@ -35,7 +36,8 @@ class StepRecord:
     step: PlannedStep
     start_s: float | None = None  # session clock
     deadline_s: float | None = None
-    lateness_ms: float | None = None
+    lateness_ms: float | None = None  # issued after its deadline by this much
+    shift_s: float | None = None  # its deadline after its planned start (pauses, contact, links)
     active_s: float | None = None  # run time, pauses excluded
     completed: bool = False
     skipped: bool = False
@@ -91,11 +93,12 @@ class Progress:
         record = self.records[step.index]
         lateness_ms = max(0.0, (actual_s - deadline_s) * 1000.0)
         record.start_s, record.deadline_s, record.lateness_ms = actual_s, deadline_s, lateness_ms
+        record.shift_s = deadline_s - self.t0_s - step.start_s
         self._coach.begin_step(step, actual_s, force_n)
         base = self.fields(step)
         self._emit(
             StepStarted, **base, planned_start_s=step.start_s,
-            actual_start_s=actual_s - self.t0_s, lateness_ms=lateness_ms,
+            actual_start_s=actual_s - self.t0_s, lateness_ms=lateness_ms, shift_s=record.shift_s,
             duration_s=step.duration_s, freq_hz=step.freq_hz,
             band_low_n=step.band_low_n, band_high_n=step.band_high_n, cue=step.cue,
         )  # fmt: skip
@@ -158,9 +161,16 @@ class Progress:
             self._tell_contact(timer, now_s, force_n)
 
     def coach(self, verdict: Verdict, force_n: float) -> None:
-        """Emit a pressure.low / pressure.high cue for the running step."""
+        """Emit a pressure.low / pressure.high cue, or pressure.in_band when one clears."""
         step = self.current
         if step is None or verdict is Verdict.OVER_CAP:
+            return
+        if verdict is Verdict.BACK_IN_BAND:
+            after = "high" if self._coach.reported_side is Verdict.HIGH else "low"
+            self._emit(
+                PressureInBand, **self.fields(step), force_n=force_n,
+                band_low_n=step.band_low_n, band_high_n=step.band_high_n, after=after,
+            )  # fmt: skip
             return
         record = self.records[step.index]
         cls: type[PressureLow] | type[PressureHigh]
@@ -207,6 +217,7 @@ def step_summaries(records: list[StepRecord], t0_s: float | None) -> list[StepSu
                 planned_start_s=step.start_s, planned_duration_s=step.duration_s,
                 actual_start_s=None if start_s is None or t0_s is None else start_s - t0_s,
                 actual_duration_s=record.active_s, lateness_ms=record.lateness_ms,
+                shift_s=record.shift_s,
                 completed=record.completed and not record.skipped, skipped=record.skipped,
                 time_in_band_s=record.time_in_band_s, peak_force_n=record.peak_force_n,
                 pressure_low=record.pressure_low, pressure_high=record.pressure_high,

@@ -81,6 +81,7 @@ class SessionBase:
         self.clock: SessionClock = clock or RealClock()
         self.options = options or SessionOptions()
         self.id = session_id or uuid.uuid4().hex[:16]
+        self.safety_confirmation = ""  # how the safety notes were confirmed (session.started)
         self.timeline: Timeline = compile_profile(
             profile, side, overrides, client.capabilities, address=client.address
         )
@@ -285,7 +286,7 @@ class SessionBase:
             SessionStarted, side=timeline.side_label, mode=self.mode.value,
             step_count=len(timeline.steps), planned_duration_s=timeline.duration_s,
             force_cap_n=fit.force_cap_n, freq_min_hz=fit.freq_min_hz, freq_max_hz=fit.freq_max_hz,
-            force_sensing=fit.force_sensing,
+            force_sensing=fit.force_sensing, safety_confirmed=self.safety_confirmation,
         )  # fmt: skip
         for note in timeline.notes:
             self._emit(CueEvent, reason=note.reason, cue=note.text)

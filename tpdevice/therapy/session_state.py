@@ -131,5 +131,6 @@ def build_summary(
         faults=list(faults),
         lateness_p50_ms=statistics.median(lateness) if lateness else None,
         lateness_max_ms=max(lateness) if lateness else None,
+        shift_max_s=max((s.shift_s for s in steps if s.shift_s is not None), default=None),
         steps=steps,
     )  # fmt: skip

@@ -20,7 +20,8 @@ class StepSummary(BaseModel):
     planned_duration_s: float
     actual_start_s: float | None = None  # offset from session start, session clock
     actual_duration_s: float | None = None  # pauses excluded
-    lateness_ms: float | None = None
+    lateness_ms: float | None = None  # scheduling: issued after its deadline by this much
+    shift_s: float | None = None  # its deadline after the planned start: pauses, contact, links
     completed: bool = False
     skipped: bool = False
     time_in_band_s: float = 0.0
@@ -57,4 +58,5 @@ class Summary(BaseModel):
     faults: list[str] = []
     lateness_p50_ms: float | None = None
     lateness_max_ms: float | None = None
+    shift_max_s: float | None = None  # the most any step's start was moved by pauses and waits
     steps: list[StepSummary] = []

@@ -18,8 +18,8 @@ from tpdevice.therapy.profile import (
     Side,
     StepKindName,
     SweepStep,
-    fmt_num,
 )
+from tpdevice.units import range_with_unit, with_unit
 
 __all__ = ["Note", "Overrides", "PlannedStep", "Timeline", "compile_profile"]
 
@@ -216,9 +216,9 @@ class _Compiler:
             fit = self.fit
             self._note(
                 f"freq_clamped:{source_index}",
-                f"steps[{source_index}]: {fmt_num(round(wanted, 2))} Hz clamped to "
-                f"{fmt_num(capped)} Hz (allowed {fmt_num(fit.freq_min_hz)}.."
-                f"{fmt_num(fit.freq_max_hz)} Hz)",
+                f"steps[{source_index}]: {with_unit(wanted, 'Hz')} clamped to "
+                f"{with_unit(capped, 'Hz')} (allowed "
+                f"{range_with_unit(fit.freq_min_hz, fit.freq_max_hz, 'Hz')})",
             )
         return capped
 

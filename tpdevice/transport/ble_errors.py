@@ -8,6 +8,7 @@ import re
 import selectors
 from typing import TYPE_CHECKING
 
+from tpdevice.install import install_command
 from tpdevice.transport.errors import TransportOpenError
 
 if TYPE_CHECKING:
@@ -118,7 +119,7 @@ def open_error(
 def missing_package_error(where: str, err: ImportError) -> TransportOpenError:
     """A BLE package is not installed: name it and the extra that brings it."""
     name = err.name or "a BLE package"
-    error = TransportOpenError(f'{where}: BLE needs {name}: pip install -e ".[ble-sim]"')
+    error = TransportOpenError(f"{where}: BLE needs {name}: {install_command('ble-sim')}")
     error.permanent = True  # type: ignore[attr-defined]
     return error
 

@@ -34,7 +34,10 @@ def sim_address(index: int) -> str:
 
 
 MANUFACTURER = "tpdevice simulator"
-BUMBLE_HINT = 'BLE simulation needs bumble: pip install -e ".[ble-sim]"'
+BUMBLE_HINT = (
+    'BLE simulation needs bumble, the "ble-sim" extra: pip install "tpdevice[ble-sim]" '
+    '(from a source checkout: pip install -e ".[ble-sim]")'
+)
 
 
 class BleUnavailableError(RuntimeError):
