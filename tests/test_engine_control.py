@@ -22,6 +22,7 @@ from tpdevice.device.errors import DeviceRejectedError
 from tpdevice.device.state import ConnectionState
 from tpdevice.protocol import Fault, FaultCode, Feature, MsgType, ResultCode, StopReason
 from tpdevice.therapy.clock import VirtualClock
+from tpdevice.therapy.commands import CommandResult, Rejection, SessionCommand
 from tpdevice.therapy.compat import SessionError
 from tpdevice.therapy.engine import ExecutionMode, Session, SessionOptions, SessionState
 
@@ -105,7 +106,8 @@ async def test_stop_sends_stop_at_once_and_aborts(gun: FakeGun) -> None:
     assert session.state is SessionState.ABORTED and summary.reason == "user"
     assert summary.steps[1].actual_duration_s == pytest.approx(3.0)
     assert not summary.steps[1].completed
-    assert session.pause() is None and not session.paused  # ignored once ended
+    refused = CommandResult.refused(SessionCommand.PAUSE, Rejection.ENDED)
+    assert session.pause() == refused and not session.paused  # refused once ended
 
 
 async def test_stop_before_run(gun: FakeGun) -> None:
