@@ -93,6 +93,8 @@ def totals_text(summary: Summary) -> Text:
         f"{summary.planned_duration_s:.1f} s planned, {summary.paused_s:.1f} s paused\n"
         f"Pressure: {_pressure_totals(summary)}"
     )
+    if summary.outcome == "failed" and summary.cause:
+        text.append(f"\nCause: {summary.cause}", style="red")
     if summary.faults:
         text.append(f"\nFaults: {', '.join(summary.faults)}", style="red")
     if summary.lateness_p50_ms is not None:

@@ -31,6 +31,7 @@ ENDINGS = {
     "session.failed": "failed",
 }
 NOTICES = frozenset({"pressure.low", "pressure.high", "device.fault", "cue"})
+STOPPED_ON_REQUEST = frozenset({"user", "host", "cancelled"})  # the reason says it all
 KEYS_HINT = "space pause/resume · s skip · q or Ctrl-C stop"
 PROGRESS_WIDTH = 40
 
@@ -189,6 +190,9 @@ class RunView:
         reason = event.get("reason")
         self.status = f"{status} ({reason})" if reason else status
         self.step.deadline_s = None
+        cause = event.get("error") or event.get("detail")
+        if cause and reason not in STOPPED_ON_REQUEST:
+            self.notices = [*self.notices[-2:], f"{status}: {cause}"]
 
     def _notice(self, event: Mapping[str, Any]) -> None:
         text = event.get("cue") or event.get("reason") or event.get("type")

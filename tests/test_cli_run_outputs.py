@@ -1,4 +1,4 @@
-"""`tpdevice run` review regressions: a dead output stops the run, a second Ctrl-C changes nothing,
+"""`tpdevice run` outputs: a dead output stops the run, a second Ctrl-C changes nothing,
 no library traceback reaches stderr, a Theragun run shows its rate and no made-up force."""
 
 from __future__ import annotations
