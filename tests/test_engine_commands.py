@@ -3,6 +3,8 @@ and the device id every event and the summary carry."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from engine_helpers import FakeGun, fake_session, run_until, until_event
 
@@ -69,6 +71,19 @@ async def test_an_unknown_stop_reason_is_refused_not_turned_into_another(gun: Fa
     await session.stop(EndReason.OVER_PRESSURE)
     assert gun.calls("stop")[0].args["reason"] is StopReason.OVER_PRESSURE
     assert (await run).reason == "over_pressure"
+
+
+async def test_a_stop_while_another_ending_is_under_way_is_refused_once_ended(
+    gun: FakeGun,
+) -> None:
+    session, run = await run_until(gun, HoldStarted)
+    first = asyncio.create_task(session.stop(EndReason.USER))
+    await asyncio.sleep(0)  # the first stop has asked for the end
+    assert await session.stop(EndReason.HOST) == CommandResult.refused(STOP, Rejection.ENDED)
+    assert session.state is SessionState.ABORTED  # returned only once the session ended
+    assert await first == CommandResult.ok(STOP)
+    assert (await run).reason == "user"
+    assert {call.args["reason"] for call in gun.calls("stop")} == {StopReason.USER}
 
 
 def test_every_end_reason_has_its_device_stop_reason() -> None:

@@ -181,7 +181,7 @@ class Session:
 
     @property
     def paused(self) -> bool:
-        """True once pause() was taken (until resume()); the motor is then stopped."""
+        """True once pause() was accepted (until resume()); the motor is then stopped."""
         return self._parts.pause.asked
 
     def pause(self) -> CommandResult:
@@ -209,7 +209,9 @@ class Session:
     async def stop(self, reason: EndReason = EndReason.USER) -> CommandResult:
         """STOP the motor at once and end the session aborted(reason); returns once ended.
 
-        SessionError when `reason` is not an EndReason (or its value).
+        Refused `ended` when the session already ended, or was already ending for another
+        reason (that reason stands; this still returns once it ended). SessionError when
+        `reason` is not an EndReason (or its value).
         """
         reason = as_end_reason(reason)
         end = self._parts.end
@@ -221,9 +223,12 @@ class Session:
                 Ending(SessionState.ABORTED, reason, "stopped before it ran"), self.summary
             )
             return CommandResult.ok(SessionCommand.STOP)
+        ending_already = end.asked is not None  # e.g. over the cap: that reason stands
         end.request(Ending(SessionState.ABORTED, reason, "stopped"), self._wake)
         await asyncio.gather(*end.tasks, return_exceptions=True)
         await end.done.wait()
+        if ending_already:
+            return CommandResult.refused(SessionCommand.STOP, Rejection.ENDED)
         return CommandResult.ok(SessionCommand.STOP)
 
     def _answer(self, command: SessionCommand, rejection: Rejection) -> CommandResult:
