@@ -113,6 +113,6 @@ class SessionEnd:
         if ending.state is SessionState.COMPLETED:
             emit(SessionCompleted, summary=summary)
         elif ending.state is SessionState.ABORTED:
-            emit(SessionAborted, reason=ending.reason, detail=ending.detail, summary=summary)
+            emit(SessionAborted, reason=ending.reason.value, detail=ending.detail, summary=summary)
         else:
-            emit(SessionFailed, reason=ending.reason, error=ending.detail, summary=summary)
+            emit(SessionFailed, reason=ending.reason.value, error=ending.detail, summary=summary)
