@@ -34,6 +34,9 @@ class FirmwareConfig:
     features: Feature = ALL_FEATURES
     # Longest physics step while the motor turns; bounds cap/contact detection lateness.
     tick_s: float = 0.01
+    # Longest physics step while the motor turns but the force cannot reach a threshold the
+    # firmware watches (cap, contact, stall): rate slews and lags are exact for any step.
+    quiet_step_s: float = 0.25
     # Longest physics step while idle: only heat and charge change, both slowly.
     idle_step_s: float = 1.0
     # Device seconds per real second. The link timers (watchdog, event retransmits, pull
@@ -52,8 +55,15 @@ class FirmwareConfig:
             raise ValueError(f"max_program_steps={self.max_program_steps} must be 1..65535")
         if not 0.0 < self.tick_s <= self.idle_step_s:
             raise ValueError("need 0 < tick_s <= idle_step_s")
+        if not self.quiet_step_s > 0.0:
+            raise ValueError(f"quiet_step_s={self.quiet_step_s} must be > 0")
         if not self.time_scale > 0.0:
             raise ValueError(f"time_scale={self.time_scale} must be > 0")
+
+    @property
+    def busy_step_s(self) -> float:
+        """Longest busy physics step far from any watched threshold (tick_s..idle_step_s)."""
+        return min(self.idle_step_s, max(self.tick_s, self.quiet_step_s))
 
     def link_s(self, real_s: float) -> float:
         """A link timer's span in device seconds (link timers keep real time)."""
