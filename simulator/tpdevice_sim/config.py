@@ -42,6 +42,10 @@ class FirmwareConfig:
     # Device seconds per real second. The link timers (watchdog, event retransmits, pull
     # repeats) guard a real host connection, so they keep real time under a time scale.
     time_scale: float = 1.0
+    # has() answers per physics step: enum flag arithmetic is too slow for that, so memoize.
+    _has_memo: dict[Feature, bool] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         """Raise ValueError for limits no firmware could grant."""
@@ -71,7 +75,10 @@ class FirmwareConfig:
 
     def has(self, feature: Feature) -> bool:
         """True if the firmware advertises this feature bit."""
-        return bool(self.features & feature)
+        known = self._has_memo.get(feature)
+        if known is None:
+            known = self._has_memo[feature] = bool(self.features & feature)
+        return known
 
     def grant_watchdog_ms(self, requested_ms: int) -> int:
         """The request clamped to the limits; 0 means the default (it cannot be switched off)."""
