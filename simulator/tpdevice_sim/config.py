@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from tpdevice.protocol import Feature
@@ -64,7 +65,7 @@ class FirmwareConfig:
         if not self.time_scale > 0.0:
             raise ValueError(f"time_scale={self.time_scale} must be > 0")
 
-    @property
+    @functools.cached_property
     def busy_step_s(self) -> float:
         """Longest busy physics step far from any watched threshold (tick_s..idle_step_s)."""
         return min(self.idle_step_s, max(self.tick_s, self.quiet_step_s))
