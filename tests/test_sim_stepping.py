@@ -127,6 +127,24 @@ def test_near_the_cap_physics_steps_every_tick() -> None:
     assert steps[0] >= 1.0 / host.config.tick_s - 1
 
 
+def test_a_new_output_near_the_cap_ends_a_quiet_span_at_once() -> None:
+    host = _running(SetOutput(35.0, 20.0, 0.0, 100.0), ContactScenario.FOLLOW_BAND)
+    host.run(4.1, step_s=0.1)
+    host.ack(SetOutput(35.0, 55.0, 0.0, 56.5))
+    steps = _physics_steps(host)
+    host.run(1.0, step_s=1.0)
+    assert steps[0] >= 1.0 / host.config.tick_s - 1
+
+
+def test_a_scripted_lift_off_ends_a_quiet_span_at_once() -> None:
+    host = _running(SetOutput(35.0), ContactScenario.STEADY)
+    host.run(4.1, step_s=0.1)
+    host.physics.contact.lift_off(1.0)
+    steps = _physics_steps(host)
+    host.run(0.2, step_s=0.2)
+    assert steps[0] >= 0.2 / host.config.tick_s - 1
+
+
 def test_heavy_spikes_keep_the_fine_step_and_still_trip_the_cap() -> None:
     host = _running(SetOutput(35.0, 20.0, 5.0, 40.0), ContactScenario.HEAVY_SPIKES)
     steps = _physics_steps(host)

@@ -93,6 +93,8 @@ class FirmwareCore:
         self._telemetry_origin_s = start_s
         self._telemetry_sent = 0
         self._reading = physics.reading()
+        self._quiet_until_s = -math.inf  # the force cannot reach a watched threshold before
+        self._quiet_key: tuple[object, ...] = ()  # ... while these stay the same
 
     @property
     def unacked(self) -> int:
@@ -233,12 +235,23 @@ class FirmwareCore:
         motor = self.physics.motor
         if not (self.state in _BUSY or motor.running):
             return self.config.idle_step_s
-        busy_step_s = self.config.busy_step_s
-        if self._threshold_in_reach(busy_step_s):
+        key = self._quiet_plan_key()
+        if self._physics_s < self._quiet_until_s and key == self._quiet_key:
+            return self._quiet_until_s - self._physics_s
+        step_s = self.config.busy_step_s
+        if self._threshold_in_reach(step_s):
+            self._quiet_until_s = -math.inf
             return self.config.tick_s
         if self.state is MotorState.STOPPING:  # go IDLE when the ramp down ends, not a step later
-            return min(busy_step_s, motor.freq_hz / motor.slew_down_hz_per_s + _EPSILON_S)
-        return busy_step_s
+            step_s = min(step_s, motor.freq_hz / motor.slew_down_hz_per_s + _EPSILON_S)
+        self._quiet_until_s, self._quiet_key = self._physics_s + step_s, key
+        return step_s
+
+    def _quiet_plan_key(self) -> tuple[object, ...]:
+        """What a quiet span depends on besides physics: state, output, program step, script."""
+        runner = self.runner
+        index = -1 if runner is None else runner.index
+        return (self.state, self._active, runner, index, self.physics.contact.revision)
 
     def _threshold_in_reach(self, span_s: float) -> bool:
         """True if the force may reach the cap, a contact threshold or stall within span_s."""

@@ -139,6 +139,9 @@ class ContactModel:
     _wander: float = field(default=0.0, init=False, repr=False)
     _lifted_until_s: float = field(default=-math.inf, init=False, repr=False)
     _spike_until_s: float = field(default=-math.inf, init=False, repr=False)
+    # Bumped by every scripted change (scenario, lift-off, touch-down): force bounds given
+    # before it no longer hold.
+    revision: int = field(default=0, init=False, repr=False, compare=False)
 
     @property
     def contact(self) -> bool:
@@ -153,14 +156,17 @@ class ContactModel:
     def set_scenario(self, scenario: ContactScenario | str) -> None:
         """Switch scenario from the next step on; accepts the enum or its value."""
         self.scenario = ContactScenario(scenario)
+        self.revision += 1
 
     def lift_off(self, duration_s: float) -> None:
         """Lift the gun off the tissue for duration_s of model time from now."""
         self._lifted_until_s = self.time_s + max(0.0, duration_s)
+        self.revision += 1
 
     def touch_down(self) -> None:
         """End a lift-off now."""
         self._lifted_until_s = -math.inf
+        self.revision += 1
 
     def force_bounds_n(
         self,
