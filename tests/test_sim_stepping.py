@@ -30,8 +30,8 @@ from tpdevice.protocol import (
 from tpdevice.therapy.clock import VirtualClock
 from tpdevice.transport import LoopbackTransport
 from tpdevice_sim.config import FirmwareConfig
-from tpdevice_sim.gun import SimulatorFleet
-from tpdevice_sim.links import LoopbackLink
+from tpdevice_sim.gun import SimulatedGun, SimulatorFleet
+from tpdevice_sim.links import LoopbackLink, make_link
 from tpdevice_sim.physics import ContactModel, ContactScenario
 from tpdevice_sim.testing import FirmwareHarness
 
@@ -95,6 +95,38 @@ async def test_a_running_gun_ticks_at_its_telemetry_rate_not_every_10_ms() -> No
         await client.close()
         await fleet.stop()
     assert fleet.violations == []
+
+
+class _StillClock:
+    """Device time that stands still while real time passes: every timer wakes early."""
+
+    def __init__(self) -> None:
+        self.time_s = 0.0
+
+    def now_s(self) -> float:
+        return self.time_s
+
+    def real_delay_s(self, device_dt_s: float) -> float:
+        return max(0.0, device_dt_s)
+
+
+async def test_a_timer_that_wakes_before_the_deadline_does_not_tick_the_firmware() -> None:
+    clock = _StillClock()
+    config = FirmwareConfig(tick_s=0.01, idle_step_s=0.02)  # due every 20 ms of device time
+    gun = SimulatedGun(make_link("loopback"), config=config, clock=clock)
+    ticks = _count_calls(gun.firmware, "tick")
+    await gun.start()
+    try:
+        await asyncio.sleep(0.15)  # seven wakes' worth of real time, no device time
+        assert ticks[0] == 0
+        clock.time_s = 1.0
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if ticks[0]:
+                break
+        assert ticks[0] >= 1
+    finally:
+        await gun.stop()
 
 
 def _physics_steps(host: FirmwareHarness) -> list[int]:
