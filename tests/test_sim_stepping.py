@@ -141,6 +141,27 @@ def _running(output: SetOutput, scenario: ContactScenario) -> FirmwareHarness:
     return host
 
 
+def test_new_setpoints_between_telemetry_samples_add_no_ticks() -> None:
+    host = FirmwareHarness(scenario=ContactScenario.FOLLOW_BAND, seed=5)
+    host.hello(watchdog_ms=10_000, telemetry_hz=TELEMETRY_HZ)
+    host.ack(SetOutput(35.0, 30.0, 6.0, 80.0))
+    host.ack(Start())
+    firmware, ticks, changes = host.firmware, 0, 0
+    end_s, change_s = 9.0, 0.3345  # setpoints off the telemetry grid, each a new quiet span
+    while (due_s := min(firmware.next_deadline_s(), change_s)) <= end_s:
+        if due_s == change_s:
+            host.clock.advance(max(0.0, change_s - host.clock.now_s()))
+            changes += 1
+            host.ack(SetOutput(35.0, 30.0 + changes % 2, 6.0, 80.0))
+            change_s += 0.3345
+        else:  # a timer wakes a little after its instant
+            late_s = due_s + 0.003 - host.clock.now_s()
+            host.run(late_s, step_s=late_s)
+            ticks += 1
+    assert firmware.state is MotorState.RUNNING
+    assert ticks <= end_s * TELEMETRY_HZ + 5
+
+
 def test_far_from_every_threshold_physics_steps_at_the_quiet_step() -> None:
     host = _running(SetOutput(35.0, 20.0, 4.0, 100.0), ContactScenario.FOLLOW_BAND)
     host.run(4.0, step_s=0.25)  # settle into the band

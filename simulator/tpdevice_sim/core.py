@@ -244,8 +244,19 @@ class FirmwareCore:
             return self.config.tick_s
         if self.state is MotorState.STOPPING:  # go IDLE when the ramp down ends, not a step later
             step_s = min(step_s, motor.freq_hz / motor.slew_down_hz_per_s + _EPSILON_S)
-        self._quiet_until_s, self._quiet_key = self._physics_s + step_s, key
-        return step_s
+        until_s = self._last_telemetry_by_s(self._physics_s + step_s)
+        self._quiet_until_s, self._quiet_key = until_s, key
+        return until_s - self._physics_s
+
+    def _last_telemetry_by_s(self, end_s: float) -> float:
+        """The last telemetry instant in (physics time, end_s], else end_s: spans end on a tick."""
+        due_s = self._telemetry_due_s
+        if not self._physics_s < due_s <= end_s:
+            return end_s
+        hz = self.telemetry_hz
+        later = math.floor((end_s - due_s) * hz + _EPSILON_S)
+        last_s = self._telemetry_origin_s + (self._telemetry_sent + 1 + later) / hz
+        return last_s if self._physics_s < last_s <= end_s else end_s
 
     def _quiet_plan_key(self) -> tuple[object, ...]:
         """What a quiet span depends on besides physics: state, output, program step, script."""
