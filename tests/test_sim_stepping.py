@@ -36,8 +36,8 @@ from tpdevice_sim.physics import ContactModel, ContactScenario
 from tpdevice_sim.testing import FirmwareHarness
 
 TELEMETRY_HZ = 20
-# 20 Hz telemetry over 10 s is 200 ticks; the old fixed 10 ms physics tick made 1000.
-MAX_TICKS_PER_10_S = 260
+# 20 Hz telemetry over 10 s is 200 ticks; a fixed 10 ms physics tick would make 1000.
+MAX_TICKS_PER_10_S = 220
 
 
 def _count_calls(owner: object, name: str) -> list[int]:
