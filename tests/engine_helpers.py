@@ -8,7 +8,7 @@ import dataclasses
 import random
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from tpdevice.device import ClientOptions, DeviceClient
 from tpdevice.device.api import Identity
@@ -38,6 +38,8 @@ from tpdevice_sim.config import ALL_FEATURES, FirmwareConfig
 from tpdevice_sim.gun import SimulatedGun
 from tpdevice_sim.links import LoopbackLink
 from tpdevice_sim.physics import PRESETS, ContactScenario
+
+E = TypeVar("E", bound=Event)
 
 STEADY_N = 12.0  # in the first hold's band (10..20 N) of small_profile() and in contact
 
@@ -407,19 +409,19 @@ class FakeGun:
 # --- sessions -------------------------------------------------------------------------------
 
 
-def events_of(session: Session, kind: str) -> list[Event]:
-    """The session's events of one type so far, in order."""
-    return [event for event in session.events if event.type == kind]
+def events_of(session: Session, kind: type[E]) -> list[E]:
+    """The session's events of one class so far, in order."""
+    return [event for event in session.events if isinstance(event, kind)]
 
 
-async def until_event(session: Session, wanted: str, *, step_index: int | None = None) -> Event:
-    """The first event of type `wanted` (for that step, if given), waiting as needed."""
+async def until_event(session: Session, wanted: type[E], *, step_index: int | None = None) -> E:
+    """The first event of class `wanted` (for that step, if given), waiting as needed."""
     async for event in session.subscribe(replay=True):
-        if event.type == wanted and (
+        if isinstance(event, wanted) and (
             step_index is None or getattr(event, "step_index", None) == step_index
         ):
             return event
-    raise AssertionError(f"no {wanted} event")
+    raise AssertionError(f"no {wanted.TYPE} event")
 
 
 def fake_session(gun: FakeGun, profile: Profile | None = None, **kwargs: Any) -> Session:
@@ -439,7 +441,7 @@ def sim_session(
 
 
 async def run_until(
-    gun: FakeGun, wanted: str, **kwargs: Any
+    gun: FakeGun, wanted: type[Event], **kwargs: Any
 ) -> tuple[Session, asyncio.Task[Summary]]:
     """A fake_session(gun, **kwargs) running in a task, once its first `wanted` event is out."""
     session = fake_session(gun, **kwargs)

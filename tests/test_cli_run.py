@@ -28,6 +28,7 @@ from tpdevice.cli.run_view import (
     format_mmss,
 )
 from tpdevice.protocol import FaultCode, MotorState
+from tpdevice.therapy.commands import CommandResult, SessionCommand
 from tpdevice.therapy.events import SessionStarted
 from tpdevice.therapy.profile_errors import ProfileError
 from tpdevice.therapy.summary import StepSummary, Summary
@@ -503,19 +504,23 @@ class FakeSession:
         self.calls: list[str] = []
         self.paused = False
 
-    def pause(self) -> None:
+    def pause(self) -> CommandResult:
         self.calls.append("pause")
         self.paused = True
+        return CommandResult.ok(SessionCommand.PAUSE)
 
-    def resume(self) -> None:
+    def resume(self) -> CommandResult:
         self.calls.append("resume")
         self.paused = False
+        return CommandResult.ok(SessionCommand.RESUME)
 
-    def skip(self) -> None:
+    def skip(self) -> CommandResult:
         self.calls.append("skip")
+        return CommandResult.ok(SessionCommand.SKIP)
 
-    async def stop(self) -> None:
+    async def stop(self) -> CommandResult:
         self.calls.append("stop")
+        return CommandResult.ok(SessionCommand.STOP)
 
 
 async def test_keys_drive_pause_resume_skip_stop() -> None:

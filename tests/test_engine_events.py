@@ -83,6 +83,57 @@ async def test_out_of_order_and_a_closed_subscription() -> None:
     assert [e async for e in gone] == []
 
 
+async def test_sinks_run_in_order_before_any_subscriber_sees_the_event() -> None:
+    bus, stamper = EventBus(), _stamper(VirtualClock())
+    seen: list[str] = []
+    subscription = bus.subscribe()
+    pending_when_sunk: list[int] = []
+
+    def journal(event: Event) -> None:
+        seen.append(f"journal {event.seq}")
+        pending_when_sunk.append(subscription.pending)
+
+    bus.add_sink(journal)
+    remove_audit = bus.add_sink(lambda event: seen.append(f"audit {event.seq}"))
+    bus.publish(_cue(stamper, "a"))
+    remove_audit()
+    bus.publish(_cue(stamper, "b"))
+    assert seen == ["journal 1", "audit 1", "journal 2"]
+    assert pending_when_sunk == [0, 1]  # the subscriber had not got the event yet
+    bus.close()
+    assert [e.seq async for e in subscription] == [1, 2]
+
+
+async def test_a_failing_sink_stops_neither_the_event_nor_the_other_sinks() -> None:
+    bus, stamper = EventBus(), _stamper(VirtualClock())
+    later: list[int] = []
+
+    def broken(event: Event) -> None:
+        raise OSError("disk full")
+
+    bus.add_sink(broken)
+    bus.add_sink(lambda event: later.append(event.seq))
+    subscription = bus.subscribe()
+    bus.publish(_cue(stamper, "a"))
+    bus.close()
+    assert later == [1]
+    assert [e.seq async for e in subscription] == [1]
+
+
+async def test_a_session_sink_records_every_event_before_its_subscribers() -> None:
+    gun = FakeGun(VirtualClock())
+    gun.feed_every(0.1, lambda now_s: 12.0)
+    session = fake_session(gun)
+    subscription = session.subscribe()
+    journal: list[tuple[int, int]] = []  # (seq, events the subscriber held at that moment)
+    session.add_sink(lambda event: journal.append((event.seq, subscription.pending)))
+    await session.run()
+    gun.shutdown()
+    seqs = [event.seq for event in session.events]
+    assert journal == [(seq, seq - 1) for seq in seqs]
+    assert [event.seq async for event in subscription] == seqs
+
+
 async def test_one_consumer_per_subscription() -> None:
     subscription = EventBus().subscribe()
     waiting = asyncio.ensure_future(subscription.__anext__())

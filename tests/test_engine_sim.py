@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from engine_helpers import sim_gun, sim_session, small_profile, types_of, until_event
+from engine_helpers import events_of, sim_gun, sim_session, small_profile, types_of, until_event
 from repo_paths import shipped_profiles
 
 from tpdevice.protocol import Feature, MotorState
@@ -16,9 +16,9 @@ from tpdevice.therapy.engine import ExecutionMode, Session, SessionOptions, Sess
 from tpdevice.therapy.events import (
     CueEvent,
     DeviceFaultEvent,
-    Event,
     HoldPaused,
     HoldResumed,
+    HoldStarted,
     SessionAborted,
     SessionFailed,
     SessionPaused,
@@ -39,18 +39,6 @@ _CONTACT_EVENTS = {
     "pressure.high",
     "pressure.in_band",
 }
-
-
-async def _events_until(session: Session, wanted: str, count: int = 1) -> list[Event]:
-    """Consume the session's events until the count-th event of type `wanted`."""
-    seen: list[Event] = []
-    async for event in session.subscribe(replay=True):
-        seen.append(event)
-        if event.type == wanted:
-            count -= 1
-            if count == 0:
-                break
-    return seen
 
 
 @pytest.mark.parametrize("mode", MODES, ids=lambda m: m.value)
@@ -129,14 +117,13 @@ async def test_lift_off_pauses_a_contact_hold(mode: ExecutionMode) -> None:
     async with sim_gun(scenario=ContactScenario.STEADY) as sim:
         session = sim_session(sim, mode, profile)
         run = asyncio.create_task(session.run())
-        await _events_until(session, "hold.started")
+        await until_event(session, HoldStarted)
         await sim.clock.sleep(5.0)
         sim.gun.physics.contact.lift_off(4.0)
         summary = await run
     hold = next(s for s in session.timeline.steps if s.contact_timed)
-    events = session.events
-    paused = [e for e in events if isinstance(e, HoldPaused) and e.step_index == hold.index]
-    resumed = [e for e in events if isinstance(e, HoldResumed) and e.step_index == hold.index]
+    paused = [e for e in events_of(session, HoldPaused) if e.step_index == hold.index]
+    resumed = [e for e in events_of(session, HoldResumed) if e.step_index == hold.index]
     assert paused and resumed
     assert paused[0].reason == "lost_contact"
     assert 13.0 <= paused[0].remaining_s <= 15.5
@@ -153,7 +140,7 @@ async def test_stop_mid_hold_stops_the_motor_within_one_heartbeat(mode: Executio
     async with sim_gun(scenario=ContactScenario.STEADY) as sim:
         session = sim_session(sim, mode)
         run = asyncio.create_task(session.run())
-        await _events_until(session, "hold.started")
+        await until_event(session, HoldStarted)
         await sim.clock.sleep(3.0)
         assert sim.firmware.state is MotorState.RUNNING
         stop_at_s = sim.clock.now_s()
@@ -193,7 +180,7 @@ async def test_no_force_sensor_degrades_to_cues(mode: ExecutionMode) -> None:
     events = session.events
     started = events[0]
     assert isinstance(started, SessionStarted) and not started.force_sensing
-    cues = [e for e in events if isinstance(e, CueEvent)]
+    cues = events_of(session, CueEvent)
     assert [c.reason for c in cues] == ["no_force_sensor"]
     assert not [e for e in events if e.type.startswith("pressure.")]
     assert summary.outcome == "completed"
@@ -204,7 +191,7 @@ async def test_no_contact_sensing_times_holds_by_wall_clock() -> None:
     async with sim_gun(features=features, scenario=ContactScenario.NONE) as sim:
         session = sim_session(sim, ExecutionMode.FIRMWARE)
         summary = await session.run()
-    reasons = [e.reason for e in session.events if isinstance(e, CueEvent)]
+    reasons = [e.reason for e in events_of(session, CueEvent)]
     assert "contact_as_wall" in reasons
     assert summary.outcome == "completed"
     assert summary.actual_duration_s == pytest.approx(session.timeline.duration_s, abs=0.01)
@@ -217,7 +204,7 @@ async def test_frequencies_clamped_into_a_narrower_device_range() -> None:
         summary = await session.run()
         assert not sim.gun.violations
     assert {s.freq_hz for s in session.timeline.steps} == {0.0, 32.0}
-    cues = [e for e in session.events if isinstance(e, CueEvent)]
+    cues = events_of(session, CueEvent)
     assert cues and all(c.reason == "freq_clamped" for c in cues)
     assert "32 Hz" in cues[0].cue
     assert summary.outcome == "completed"
@@ -239,14 +226,13 @@ async def test_link_loss_pauses_then_resumes_after_reconnect(mode: ExecutionMode
     async with sim_gun(scenario=ContactScenario.STEADY) as sim:
         session = sim_session(sim, mode, options=options)
         run = asyncio.create_task(session.run())
-        await _events_until(session, "hold.started")
+        await until_event(session, HoldStarted)
         await sim.clock.sleep(5.0)
         sim.cut(3.0)
         summary = await run
         assert not sim.gun.violations
-    events = session.events
-    paused = [e for e in events if isinstance(e, SessionPaused)]
-    resumed = [e for e in events if isinstance(e, SessionResumed)]
+    paused = events_of(session, SessionPaused)
+    resumed = events_of(session, SessionResumed)
     assert [e.reason for e in paused] == ["link_lost"]
     assert [e.reason for e in resumed] == ["reconnected"]
     assert paused[0].remaining_s == pytest.approx(15.0, abs=0.3)
@@ -263,7 +249,7 @@ async def test_link_not_back_within_the_grace_fails() -> None:
     async with sim_gun() as sim:
         session = sim_session(sim, ExecutionMode.HOST, options=options)
         run = asyncio.create_task(session.run())
-        await _events_until(session, "step.started")
+        await until_event(session, StepStarted)
         sim.cut(60.0)
         summary = await run
         assert sim.firmware.state is not MotorState.RUNNING  # the watchdog stopped it
@@ -279,18 +265,16 @@ async def test_pause_resume_on_the_simulator_keeps_the_hold_time(mode: Execution
     async with sim_gun(scenario=ContactScenario.STEADY) as sim:
         session = sim_session(sim, mode, small_profile(hold_policy="wall"))
         run = asyncio.create_task(session.run())
-        await _events_until(session, "hold.started")
+        await until_event(session, HoldStarted)
         await sim.clock.sleep(6.0)
         session.pause()
-        paused = (await _events_until(session, "session.paused"))[-1]
-        assert isinstance(paused, SessionPaused)
+        paused = await until_event(session, SessionPaused)
         await sim.clock.sleep(1.0)
         assert sim.firmware.state in (MotorState.PAUSED, MotorState.IDLE)  # motor stopped
         assert sim.gun.physics.motor.target_freq_hz == 0.0
         await sim.clock.sleep(9.0)  # long past the watchdog: heartbeats keep coming
         session.resume()
-        resumed = (await _events_until(session, "session.resumed"))[-1]
-        assert isinstance(resumed, SessionResumed)
+        resumed = await until_event(session, SessionResumed)
         summary = await run
         assert not sim.gun.violations
     assert paused.remaining_s == pytest.approx(14.0, abs=0.01)
@@ -307,7 +291,7 @@ async def test_device_over_force_fault_aborts_the_session(mode: ExecutionMode) -
         session = sim_session(sim, mode, options=options)
         summary = await session.run()
         assert sim.firmware.state is MotorState.FAULTED
-    faults = [e for e in session.events if isinstance(e, DeviceFaultEvent)]
+    faults = events_of(session, DeviceFaultEvent)
     assert [(f.code, f.active) for f in faults] == [("over_force", True)]
     last = session.events[-1]
     assert isinstance(last, SessionAborted)
@@ -321,10 +305,10 @@ async def test_a_link_lost_while_paused_stays_paused_then_resumes(mode: Executio
     async with sim_gun(scenario=ContactScenario.STEADY) as sim:
         session = sim_session(sim, mode, small_profile(hold_policy="wall"), options=options)
         run = asyncio.create_task(session.run())
-        await _events_until(session, "hold.started")
+        await until_event(session, HoldStarted)
         await sim.clock.sleep(6.0)
         session.pause()
-        await _events_until(session, "session.paused")
+        await until_event(session, SessionPaused)
         sim.cut(3.0)
         await sim.clock.sleep(8.0)  # the link is back: still paused, the motor off
         assert session.state is SessionState.PAUSED
@@ -332,7 +316,7 @@ async def test_a_link_lost_while_paused_stays_paused_then_resumes(mode: Executio
         session.resume()
         summary = await run
         assert not sim.gun.violations
-    reasons = [(e.type, e.reason) for e in session.events if isinstance(e, SessionPaused)]
+    reasons = [(e.type, e.reason) for e in events_of(session, SessionPaused)]
     assert reasons == [("session.paused", "user")]
     assert summary.outcome == "completed", summary.reason
     assert summary.steps[1].actual_duration_s == pytest.approx(20.0, abs=0.3)
@@ -345,10 +329,10 @@ async def test_a_pause_shifts_the_steps_and_is_not_lateness(mode: ExecutionMode)
     async with sim_gun(scenario=ContactScenario.STEADY) as sim:
         session = sim_session(sim, mode, small_profile(hold_policy="wall"))
         run = asyncio.create_task(session.run())
-        await until_event(session, "hold.started")
+        await until_event(session, HoldStarted)
         await sim.clock.sleep(5.0)
         session.pause()
-        await until_event(session, "session.paused")
+        await until_event(session, SessionPaused)
         await sim.clock.sleep(1.6)
         session.resume()
         summary = await run

@@ -16,6 +16,7 @@ from engine_helpers import FakeGun, fake_session, small_profile, until_event
 from tpdevice.device.state import ConnectionState, SetpointResult
 from tpdevice.therapy.clock import VirtualClock
 from tpdevice.therapy.engine import Session, SessionOptions
+from tpdevice.therapy.events import HoldStarted, SessionPaused
 
 
 class _OrderGun(FakeGun):
@@ -88,9 +89,9 @@ async def test_a_link_lost_under_a_transition_still_ends_the_step_at_its_deadlin
     gun = _OrderGun(VirtualClock())
     session = _session(gun, options=SessionOptions(reconnect_grace_s=10.0))
     run = asyncio.create_task(session.run())
-    await until_event(session, "hold.started")
+    await until_event(session, HoldStarted)
     gun.drop_on.add("set_output")
-    await until_event(session, "session.paused")
+    await until_event(session, SessionPaused)
     await gun.clock.sleep(2.0)
     gun.set_state(ConnectionState.READY)
     summary = await run

@@ -10,6 +10,7 @@ from fakes import FakeDevice, FakeTransport, fast_options
 
 from tpdevice.device import Backoff, ConnectionState, DeviceClient, open_gun
 from tpdevice.therapy.engine import SessionOptions
+from tpdevice.therapy.events import HoldStarted
 from tpdevice.transport import TransportOpenError
 
 
@@ -78,9 +79,7 @@ async def test_every_driver_reports_stats_and_identity_in_one_shape() -> None:
 
 async def test_a_session_that_loses_its_gun_names_the_cause(gun: FakeGun) -> None:
     gun.hold_steady()
-    session, run = await run_until(
-        gun, "hold.started", options=SessionOptions(reconnect_grace_s=3.0)
-    )
+    session, run = await run_until(gun, HoldStarted, options=SessionOptions(reconnect_grace_s=3.0))
     gun.last_error = TransportOpenError("serial:///dev/ttyUSB0: no such device")
     gun.set_state(ConnectionState.DISCONNECTED)
     await run

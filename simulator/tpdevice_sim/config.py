@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from tpdevice.protocol import Feature
@@ -34,11 +35,18 @@ class FirmwareConfig:
     features: Feature = ALL_FEATURES
     # Longest physics step while the motor turns; bounds cap/contact detection lateness.
     tick_s: float = 0.01
+    # Longest physics step while the motor turns but the force cannot reach a threshold the
+    # firmware watches (cap, contact, stall): rate slews and lags are exact for any step.
+    quiet_step_s: float = 0.25
     # Longest physics step while idle: only heat and charge change, both slowly.
     idle_step_s: float = 1.0
     # Device seconds per real second. The link timers (watchdog, event retransmits, pull
     # repeats) guard a real host connection, so they keep real time under a time scale.
     time_scale: float = 1.0
+    # has() answers per physics step: enum flag arithmetic is too slow for that, so memoize.
+    _has_memo: dict[Feature, bool] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         """Raise ValueError for limits no firmware could grant."""
@@ -52,8 +60,15 @@ class FirmwareConfig:
             raise ValueError(f"max_program_steps={self.max_program_steps} must be 1..65535")
         if not 0.0 < self.tick_s <= self.idle_step_s:
             raise ValueError("need 0 < tick_s <= idle_step_s")
+        if not self.quiet_step_s > 0.0:
+            raise ValueError(f"quiet_step_s={self.quiet_step_s} must be > 0")
         if not self.time_scale > 0.0:
             raise ValueError(f"time_scale={self.time_scale} must be > 0")
+
+    @functools.cached_property
+    def busy_step_s(self) -> float:
+        """Longest busy physics step far from any watched threshold (tick_s..idle_step_s)."""
+        return min(self.idle_step_s, max(self.tick_s, self.quiet_step_s))
 
     def link_s(self, real_s: float) -> float:
         """A link timer's span in device seconds (link timers keep real time)."""
@@ -61,7 +76,10 @@ class FirmwareConfig:
 
     def has(self, feature: Feature) -> bool:
         """True if the firmware advertises this feature bit."""
-        return bool(self.features & feature)
+        known = self._has_memo.get(feature)
+        if known is None:
+            known = self._has_memo[feature] = bool(self.features & feature)
+        return known
 
     def grant_watchdog_ms(self, requested_ms: int) -> int:
         """The request clamped to the limits; 0 means the default (it cannot be switched off)."""

@@ -26,6 +26,9 @@ _MIN_REAL_WAIT_S = 0.001
 # Aim for physics steps no closer than ~2 ms of real time when time is scaled up.
 _REAL_TICK_S = 0.002
 _MAX_TICK_S = 0.1
+# uvloop's timers have 1 ms resolution and can wake a timer up to ~1.5 ms early; a timer that
+# woke before anything was due is re-armed this much past its instant, so it does not spin.
+_TIMER_SLACK_S = 0.002
 
 
 def tick_s_for_scale(time_scale: float, base_tick_s: float = 0.01) -> float:
@@ -108,13 +111,24 @@ class SimulatedGun:
 
     def _tick(self) -> None:
         self._timer = None
-        out = self.firmware.tick(self.clock.now_s())
+        now_s = self.clock.now_s()
+        if self._woke_early(now_s):
+            self._schedule(_TIMER_SLACK_S)
+            return
+        out = self.firmware.tick(now_s)
         if out:
             self.link.send(out)
         self._schedule()
 
-    def _schedule(self) -> None:
-        """(Re)arm the timer for the firmware's next deadline, if that is sooner."""
+    def _woke_early(self, now_s: float) -> bool:
+        """True if the loop's timer fired while real time is still left before the deadline."""
+        clock = self._sim_clock
+        if clock is None:
+            return False
+        return clock.real_delay_s(self.firmware.next_deadline_s() - now_s) > 0.0
+
+    def _schedule(self, slack_s: float = 0.0) -> None:
+        """(Re)arm the timer for the firmware's next deadline (plus slack_s), if that is sooner."""
         if not self._running:
             return
         event_clock, loop = self._event_clock, asyncio.get_running_loop()
@@ -122,7 +136,7 @@ class SimulatedGun:
             when = self.firmware.next_deadline_s()  # device time is the event clock's time
         else:
             assert self._sim_clock is not None
-            when = loop.time() + self._real_wait_s(self._sim_clock)
+            when = loop.time() + self._real_wait_s(self._sim_clock) + slack_s
         if self._timer is not None:
             if self._timer_when <= when:
                 return

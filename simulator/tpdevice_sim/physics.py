@@ -36,6 +36,10 @@ def _approach(value: float, goal: float, dt_s: float, tau_s: float) -> float:
     return goal + (value - goal) * math.exp(-dt_s / tau_s)
 
 
+# Bounds on random terms reach 4 standard deviations: a sample beyond is rarer than 1 in 15 000.
+_BOUND_SIGMAS = 4.0
+
+
 def _event_in(rng: random.Random, rate_per_s: float, dt_s: float) -> bool:
     """True if a Poisson event of rate_per_s happens within dt_s."""
     if rate_per_s <= 0.0 or dt_s <= 0.0:
@@ -135,6 +139,9 @@ class ContactModel:
     _wander: float = field(default=0.0, init=False, repr=False)
     _lifted_until_s: float = field(default=-math.inf, init=False, repr=False)
     _spike_until_s: float = field(default=-math.inf, init=False, repr=False)
+    # Bumped by every scripted change (scenario, lift-off, touch-down): force bounds given
+    # before it no longer hold.
+    revision: int = field(default=0, init=False, repr=False, compare=False)
 
     @property
     def contact(self) -> bool:
@@ -149,14 +156,47 @@ class ContactModel:
     def set_scenario(self, scenario: ContactScenario | str) -> None:
         """Switch scenario from the next step on; accepts the enum or its value."""
         self.scenario = ContactScenario(scenario)
+        self.revision += 1
 
     def lift_off(self, duration_s: float) -> None:
         """Lift the gun off the tissue for duration_s of model time from now."""
         self._lifted_until_s = self.time_s + max(0.0, duration_s)
+        self.revision += 1
 
     def touch_down(self) -> None:
         """End a lift-off now."""
         self._lifted_until_s = -math.inf
+        self.revision += 1
+
+    def force_bounds_n(
+        self,
+        low_target_n: float,
+        high_target_n: float,
+        tolerance_n: float,
+        span_s: float,
+        *,
+        motor_running: bool = True,
+    ) -> tuple[float, float] | None:
+        """Range of the measured force over span_s with the band target in [low, high]; None if
+        a lift-off or spike (random or scripted) may start or end in it."""
+        if self.lifted or self.time_s < self._spike_until_s:
+            return None
+        engaged = motor_running or high_target_n > 0.0
+        if self.scenario is ContactScenario.NONE or not engaged:
+            return 0.0, max(0.0, self._hand_n)  # no noise while the goal is 0
+        spikes = self.scenario is ContactScenario.HEAVY_SPIKES and self.spike_rate_per_s > 0.0
+        if spikes or self.lift_rate_per_s > 0.0:
+            return None
+        if self.scenario is ContactScenario.STEADY:
+            goal_low_n = goal_high_n = self.steady_force_n
+        else:
+            decay = math.exp(-span_s / self.wander_tau_s)
+            reach = abs(self._wander) + _BOUND_SIGMAS * math.sqrt(1.0 - decay * decay)
+            drift_n = reach * self.wander_fraction * max(0.0, tolerance_n)
+            goal_low_n, goal_high_n = max(0.0, low_target_n - drift_n), high_target_n + drift_n
+        noise_n = _BOUND_SIGMAS * self.noise_n
+        low_n = min(self._hand_n, goal_low_n) - noise_n
+        return max(0.0, low_n), max(self._hand_n, goal_high_n) + noise_n
 
     def step(
         self,

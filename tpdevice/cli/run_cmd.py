@@ -22,14 +22,21 @@ from tpdevice.cli.run_output import (
     output_error,
 )
 from tpdevice.cli.run_view import Reading, RunHeader
-from tpdevice.device import open_gun
 from tpdevice.device.api import GunClient
-from tpdevice.errors import TpDeviceError
 from tpdevice.protocol import Feature
-from tpdevice.therapy.clock import RealClock, ScaledClock
+from tpdevice.therapy.commands import CommandResult, EndReason
 from tpdevice.therapy.engine import ExecutionMode, Session
 from tpdevice.therapy.events import Event
 from tpdevice.therapy.profile import Profile
+from tpdevice.therapy.runner import (
+    SessionOutcomeError,
+    UnknownProfileError,
+    check_outcome,
+    load_profile,
+    open_session_gun,
+    outcome_text,
+    session_clock,
+)
 from tpdevice.therapy.summary import Summary
 from tpdevice.therapy.timeline import Overrides
 from tpdevice.transport import AddressError, DeviceAddress, parse_address
@@ -54,8 +61,7 @@ REFRESH_S = 0.25
 MAX_TIME_SCALE = 1000.0
 
 
-class RunError(TpDeviceError):
-    """The session ended without completing (aborted by the device or a fault, or failed)."""
+RunError = SessionOutcomeError  # the session ended without completing
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,14 +89,17 @@ class SessionControls(Protocol):
         """True while the session is paused."""
         ...
 
-    def pause(self) -> None:
+    def pause(self) -> CommandResult:
         """Stop the motor, keep the remaining time."""
+        ...
 
-    def resume(self) -> None:
+    def resume(self) -> CommandResult:
         """Run again from where it paused."""
+        ...
 
-    def skip(self) -> None:
+    def skip(self) -> CommandResult:
         """End the running step now."""
+        ...
 
     async def stop(self) -> Any:
         """STOP the motor at once and end the session."""
@@ -153,20 +162,12 @@ def parse_settings(
 
 def load_run_profile(profile_id: str, profiles_dirs: tuple[Path, ...], side: str | None) -> Profile:
     """The profile from the catalogue, checked for the side; ProfileError naming the cause."""
-    from tpdevice.cli.profiles_cmd import require_profile
-    from tpdevice.therapy.loader import load_catalogue
     from tpdevice.therapy.profile_errors import ProfileError
 
-    catalogue = load_catalogue(profiles_dirs)
-    # A broken file or a duplicate of this id is the real reason, not "unknown profile".
-    own = [
-        problem for problem in catalogue.problems
-        if (problem.file is not None and problem.file.stem == profile_id)
-        or f"{profile_id!r}" in problem.message
-    ]  # fmt: skip
-    if own:
-        raise ProfileError(own)
-    profile = require_profile(catalogue, profile_id).profile
+    try:
+        profile = load_profile(profile_id, profiles_dirs)
+    except UnknownProfileError as err:
+        raise CliError(str(err)) from None
     try:
         profile.passes(side)
     except ProfileError as err:
@@ -217,7 +218,7 @@ class _Run:
         """Keep the first output failure and stop the session ("host": nobody can watch it)."""
         if self.output_error is None:
             self.output_error = err if isinstance(err, OutputError) else output_error(err)
-            self._spawn(self.session.stop("host"))
+            self._spawn(self.session.stop(EndReason.HOST))
 
     def on_key(self, action: KeyAction) -> None:
         task = apply_key(self.session, action)
@@ -274,7 +275,7 @@ class _Run:
 
     async def _stop(self, runner: asyncio.Task[Summary]) -> None:
         """STOP now (aborted by the user), then let the session finish its bookkeeping."""
-        await self.session.stop("user")
+        await self.session.stop(EndReason.USER)
         await asyncio.wait([runner])
 
 
@@ -301,16 +302,9 @@ def _header(settings: RunSettings, profile: Profile, session: Session) -> RunHea
     )  # fmt: skip
 
 
-def _clock(settings: RunSettings) -> ScaledClock:
-    """Real time, or the simulator's scaled time (the same scale as the in-process gun)."""
-    return RealClock() if settings.time_scale == 1.0 else ScaledClock(settings.time_scale)
-
-
 async def _open(settings: RunSettings) -> GunClient:
     """Connect with the address's driver; say when the simulator is used."""
-    sim_options = {"time_scale": settings.time_scale} if settings.address.scheme == "sim" else None
-    # poll_status: some guns report their rate only when asked (others ignore it).
-    client = await open_gun(settings.address, sim_options=sim_options, poll_status=True)
+    client = await open_session_gun(settings.address, time_scale=settings.time_scale)
     if settings.address.scheme == "sim":
         why = "" if settings.device_given else "no --device given: "
         sys.stderr.write(f"tpdevice run: {why}using the built-in simulator (in process)\n")
@@ -322,7 +316,7 @@ async def run_profile(settings: RunSettings, profile: Profile, out: RunOutput) -
     client = await _open(settings)
     try:
         session = Session(
-            client, profile, side=settings.side, clock=_clock(settings),
+            client, profile, side=settings.side, clock=session_clock(settings.time_scale),
             mode=ExecutionMode(settings.mode), overrides=settings.overrides,
         )  # fmt: skip
         _draw(out.safety, profile)  # connected and compiled: the run goes ahead
@@ -346,20 +340,6 @@ def _draw(draw: Callable[..., None], *args: Any) -> None:
         draw(*args)
     except OSError as err:
         raise output_error(err) from None
-
-
-def check_outcome(summary: Summary, where: str) -> None:
-    """Completed, or stopped by the user: fine. Aborted by a fault or failed: RunError."""
-    if summary.outcome == "completed" or (
-        summary.outcome == "aborted" and summary.reason == "user"
-    ):
-        return
-    raise RunError(f"{where}: session {outcome_text(summary)}")
-
-
-def outcome_text(summary: Summary) -> str:
-    """'completed', or 'aborted (over_pressure)'."""
-    return summary.outcome + (f" ({summary.reason})" if summary.reason else "")
 
 
 def run(settings: RunSettings, out_factory: Callable[[], RunOutput] | None = None) -> None:

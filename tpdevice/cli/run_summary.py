@@ -94,6 +94,8 @@ def totals_text(summary: Summary) -> Text:
         f"planned, {summary.paused_s:.1f} s paused\n"
         f"Pressure: {_pressure_totals(summary)}"
     )
+    if summary.outcome == "failed" and summary.cause:
+        text.append(f"\nCause: {summary.cause}", style="red")
     if summary.faults:
         text.append(f"\nFaults: {', '.join(summary.faults)}", style="red")
     if summary.shift_max_s is not None:

@@ -36,6 +36,7 @@ NOTICES = frozenset({"device.fault", "cue"})
 COACHING = frozenset({"pressure.low", "pressure.high"})
 # A pressure cue holds while its condition does: these end it (the step or the contact is over).
 COACHING_ENDS = frozenset({"pressure.in_band", "session.paused", "hold.paused", *ENDINGS})
+STOPPED_ON_REQUEST = frozenset({"user", "host", "cancelled"})  # the reason says it all
 KEYS_HINT = "space pause · s skip · q stop"
 PROGRESS_WIDTH = 36  # the whole view fits 80 columns
 
@@ -198,6 +199,9 @@ class RunView:
         reason = event.get("reason")
         self.status = f"{status} ({reason})" if reason else status
         self.step.deadline_s = None
+        cause = event.get("error") or event.get("detail")
+        if cause and reason not in STOPPED_ON_REQUEST:
+            self.notices = [*self.notices[-2:], f"{status}: {cause}"]
 
     def _notice(self, kind: str, event: Mapping[str, Any]) -> None:
         """One-off notices pile up (the last three); a pressure cue lasts while its cause does."""

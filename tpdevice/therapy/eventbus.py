@@ -1,14 +1,19 @@
-"""The event bus of a session: ordered, lossless fan-out to async-iterator subscriptions."""
+"""The event bus of a session: synchronous sinks first, then lossless async subscriptions."""
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 from collections.abc import Callable
 
 from tpdevice.therapy.events import Event
 
-__all__ = ["EventBus", "EventSubscription"]
+__all__ = ["EventBus", "EventSink", "EventSubscription"]
+
+_LOGGER = logging.getLogger(__name__)
+
+EventSink = Callable[[Event], None]
 
 
 class EventSubscription:
@@ -64,10 +69,15 @@ class EventSubscription:
 
 
 class EventBus:
-    """Fans each event out to every subscription in publish order and keeps the history."""
+    """Hands each event to every sink, in order, then to every subscription; keeps the history.
+
+    A sink runs inside publish(), before any subscriber can see the event (a journal records
+    it first); a sink that raises does not stop the event, the other sinks or the session.
+    """
 
     def __init__(self) -> None:
         self.history: list[Event] = []
+        self._sinks: list[EventSink] = []
         self._subscriptions: list[EventSubscription] = []
         self._closed = False
 
@@ -82,8 +92,23 @@ class EventBus:
         if self._closed or event.seq != expected:
             raise RuntimeError(f"event {event.type} seq {event.seq} out of order (want {expected})")
         self.history.append(event)
+        for sink in tuple(self._sinks):
+            try:
+                sink(event)
+            except Exception:
+                _LOGGER.exception("event sink %r failed on %s #%d", sink, event.type, event.seq)
         for subscription in tuple(self._subscriptions):
             subscription.put(event)
+
+    def add_sink(self, sink: EventSink) -> Callable[[], None]:
+        """Call `sink(event)` for every event from now on, before subscribers; returns remove."""
+        self._sinks.append(sink)
+
+        def remove() -> None:
+            if sink in self._sinks:
+                self._sinks.remove(sink)
+
+        return remove
 
     def subscribe(self, *, replay: bool = False) -> EventSubscription:
         """A new subscription; with replay=True it first gets every event published so far."""

@@ -141,6 +141,6 @@ class HostRunner(ModeRunner):
             force_tolerance_n=step.force_tolerance_n, force_cap_n=step.force_cap_n,
             force_ramp_n_per_s=step.force_ramp_n_per_s,
         )  # fmt: skip
-        if not self._motor_started and not ctx.halting and not ctx.pause_wanted:
+        if not self._motor_started and not ctx.halting and not ctx.pause.asked:
             await ctx.client.start()
             self._motor_started = True

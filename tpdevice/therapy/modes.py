@@ -12,6 +12,7 @@ from tpdevice.therapy.clock import SessionClock
 from tpdevice.therapy.coach import PressureCoach
 from tpdevice.therapy.devicetime import DeviceTimeMap
 from tpdevice.therapy.progress import Progress
+from tpdevice.therapy.session_pause import PauseState
 from tpdevice.therapy.timeline import Timeline
 
 __all__ = ["ContactSense", "ModeRunner", "RunContext"]
@@ -52,7 +53,7 @@ class ContactSense:
 class RunContext:
     """Everything a mode runner works with.
 
-    `halting` forbids any new START / run / resume; `pause_wanted` (the user paused, the
+    `halting` forbids any new START / run / resume; `pause.asked` (the user paused, the
     loop may not have acted yet) forbids a new START: the pause wins over a step change.
     """
 
@@ -63,8 +64,8 @@ class RunContext:
     coach: PressureCoach
     contact: ContactSense
     time_map: DeviceTimeMap = field(default_factory=DeviceTimeMap)
+    pause: PauseState = field(default_factory=PauseState)
     halting: bool = False
-    pause_wanted: bool = False
 
 
 class ModeRunner:

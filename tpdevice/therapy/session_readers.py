@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from typing import Any
 
 from tpdevice.device.stream import LatestStream
 from tpdevice.protocol import Fault, FaultCode, Telemetry
 from tpdevice.therapy.coach import Verdict
+from tpdevice.therapy.commands import EndReason
 from tpdevice.therapy.events import DeviceFaultEvent
-from tpdevice.therapy.session_base import SessionBase
+from tpdevice.therapy.session_parts import SessionParts
 from tpdevice.therapy.session_state import Ending, SessionState
 from tpdevice.therapy.timesync import note_arrival
 
@@ -19,22 +21,29 @@ __all__ = ["SessionReaders"]
 _LOGGER = logging.getLogger(__name__)
 
 
-class SessionReaders(SessionBase):
+class SessionReaders:
     """Reads telemetry and device events beside the control loop; wakes it when needed."""
 
-    def _start_readers(self) -> list[asyncio.Task[None]]:
+    def __init__(self, parts: SessionParts, name: str) -> None:
+        self._parts = parts
+        self._name = name
+
+    def start(self) -> list[asyncio.Task[None]]:
         """Subscribe to both streams now (nothing sent from here on is missed), then read.
 
         A reader that dies of an error ends the session failed; its stream closes with it.
         """
-        telemetry, events = self.client.telemetry(), self.client.events()
+        client = self._parts.client
+        telemetry, events = client.telemetry(), client.events()
         return [
             self._reader(self._read_telemetry(telemetry), "telemetry", telemetry),
             self._reader(self._read_events(events), "events", events),
         ]
 
-    def _reader(self, work: Any, what: str, stream: LatestStream[Any]) -> asyncio.Task[None]:
-        reader: asyncio.Task[None] = asyncio.create_task(work, name=f"session {self.id} {what}")
+    def _reader(
+        self, work: Coroutine[Any, Any, None], what: str, stream: LatestStream[Any]
+    ) -> asyncio.Task[None]:
+        reader = asyncio.create_task(work, name=f"{self._name} {what}")
         reader.add_done_callback(lambda _: stream.close())
         reader.add_done_callback(self._on_reader_done)
         return reader
@@ -43,9 +52,13 @@ class SessionReaders(SessionBase):
         """A reader that raised: end the session failed with that error (the STOP goes out)."""
         if reader.cancelled() or (error := reader.exception()) is None:
             return
-        _LOGGER.error("%s: %s died", self.client.address, reader.get_name(), exc_info=error)
+        parts = self._parts
+        _LOGGER.error("%s: %s died", parts.client.address, reader.get_name(), exc_info=error)
         detail = f"{reader.get_name()}: {type(error).__name__}: {error}"
-        self._request_end(Ending(SessionState.FAILED, "internal_error", detail))
+        self._end(Ending(SessionState.FAILED, EndReason.INTERNAL_ERROR, detail))
+
+    def _end(self, ending: Ending) -> None:
+        self._parts.end.request(ending, self._parts.wake)
 
     async def _read_telemetry(self, stream: LatestStream[Telemetry]) -> None:
         async for sample in stream:
@@ -53,22 +66,23 @@ class SessionReaders(SessionBase):
 
     def _on_sample(self, sample: Telemetry) -> None:
         """Contact and coaching from one sample; the cap stops the motor at once."""
-        ctx, now_s = self._ctx, self.clock.now_s()
+        parts = self._parts
+        ctx, now_s = parts.ctx, parts.clock.now_s()
         note_arrival(ctx, sample.device_time_ms, now_s)
         changed = ctx.contact.update(sample)
-        if self._state is not SessionState.RUNNING or self._ending is not None:
+        if not parts.begun or parts.pause.paused or parts.end.asked or parts.end.final:
             return
-        if changed and self._runner.on_contact(now_s):
-            self._wake()
-        if not self.timeline.fit.force_sensing:
+        if changed and parts.runner.on_contact(now_s):
+            parts.wake()
+        fit = parts.timeline.fit
+        if not fit.force_sensing:
             return
         step = ctx.progress.current
         coach_low = step is None or not step.contact_timed or ctx.contact.in_contact
         verdict = ctx.coach.sample(sample.force_n, now_s, coach_low=coach_low)
         if verdict is Verdict.OVER_CAP:
-            cap = f"{self.timeline.fit.force_cap_n:g}"
-            detail = f"{sample.force_n:.1f} N measured above the {cap} N cap"
-            self._request_end(Ending(SessionState.ABORTED, "over_pressure", detail))
+            detail = f"{sample.force_n:.1f} N measured above the {fit.force_cap_n:g} N cap"
+            self._end(Ending(SessionState.ABORTED, EndReason.OVER_PRESSURE, detail))
         elif verdict is not None:
             ctx.progress.coach(verdict, sample.force_n)
 
@@ -77,29 +91,31 @@ class SessionReaders(SessionBase):
             if isinstance(event, Fault):
                 self._on_fault(event)
             else:
-                self._runner.on_step_event(event)
-            self._wake()
+                self._parts.runner.on_step_event(event)
+            self._parts.wake()
 
     def _on_fault(self, fault: Fault) -> None:
         """device.fault; an active fault (the device stopped the motor) aborts the session."""
+        parts = self._parts
         code = fault.code.name.lower()
-        progress = self._ctx.progress
+        progress = parts.ctx.progress
         current = progress.current
         index = progress.note_fault(code) if fault.active else None
         if fault.active:
-            self._faults.append(code)
-        self._emit(
+            parts.faults.append(code)
+        parts.events.emit(
             DeviceFaultEvent, code=code, active=fault.active, device_time_ms=fault.device_time_ms,
             step_index=index if index is not None else (current.index if current else None),
         )  # fmt: skip
         if fault.active and not self._expected_fault(fault):
-            self._request_end(Ending(SessionState.ABORTED, "device_fault", code))
+            self._end(Ending(SessionState.ABORTED, EndReason.DEVICE_FAULT, code))
 
     def _expected_fault(self, fault: Fault) -> bool:
         """The watchdog tripping while the link was down (or a late report of that)."""
         if fault.code is not FaultCode.WATCHDOG:
             return False
-        if self._link_lost:
+        link = self._parts.link
+        if link.lost:
             return True
-        time_map = self._ctx.time_map
-        return time_map.ready and time_map.to_session_s(fault.device_time_ms) < self._link_back_s
+        time_map = self._parts.ctx.time_map
+        return time_map.ready and time_map.to_session_s(fault.device_time_ms) < link.back_s

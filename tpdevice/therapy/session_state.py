@@ -7,6 +7,7 @@ import math
 import statistics
 from dataclasses import dataclass, fields
 
+from tpdevice.therapy.commands import EndReason
 from tpdevice.therapy.compat import SessionError
 from tpdevice.therapy.progress import StepRecord, step_summaries
 from tpdevice.therapy.summary import Summary
@@ -76,10 +77,10 @@ class SessionOptions:
 
 @dataclass(frozen=True, slots=True)
 class Ending:
-    """How a session ends: terminal state, reason, detail (the error for a failure)."""
+    """How a session ends: terminal state, reason, detail (the cause, for a failure the error)."""
 
     state: SessionState
-    reason: str
+    reason: EndReason
     detail: str
 
 
@@ -106,7 +107,8 @@ def build_summary(
     timeline: Timeline,
     mode: ExecutionMode,
     state: SessionState,
-    reason: str,
+    reason: EndReason,
+    cause: str,
     records: list[StepRecord],
     t0_s: float | None,
     end_s: float,
@@ -118,7 +120,7 @@ def build_summary(
     lateness = [r.lateness_ms for r in records if r.lateness_ms is not None]
     return Summary(
         session_id=session_id, profile_id=profile_id, device=device, side=timeline.side_label,
-        mode=mode.value, outcome=state.value, reason=reason,
+        mode=mode.value, outcome=state.value, reason=reason.value, cause=cause,
         planned_duration_s=timeline.duration_s,
         actual_duration_s=max(0.0, end_s - t0_s) if t0_s is not None else 0.0,
         paused_s=paused_s, steps_planned=len(steps), force_sensing=timeline.fit.force_sensing,

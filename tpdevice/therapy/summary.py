@@ -44,6 +44,7 @@ class Summary(BaseModel):
     mode: str
     outcome: str  # created | running | paused | completed | aborted | failed
     reason: str = ""
+    cause: str = ""  # what ended it, when not completed (for a failure: the error)
     planned_duration_s: float
     actual_duration_s: float = 0.0  # session start to end, pauses included
     paused_s: float = 0.0
