@@ -87,3 +87,10 @@ def test_an_early_stop_counts_toward_the_daily_cap_only(db: Path) -> None:
 def test_after_the_recovery_time_it_is_allowed_again(db: Path) -> None:
     _session(db, ended_h_ago=25)
     assert _check(db) is None
+
+
+def test_without_a_client_pseudonym_each_gun_stands_for_its_person(db: Path) -> None:
+    _session(db, ended_h_ago=2, client=None)  # on gun "g"
+    anonymous = DoseCheck(None, "calf", "left", 120.0, 300.0, 24.0, device_id="g")
+    assert _check(db, anonymous) is not None
+    assert _check(db, DoseCheck(None, "calf", "left", 120.0, 300.0, 24.0, device_id="h")) is None

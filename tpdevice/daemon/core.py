@@ -65,7 +65,7 @@ class GunDaemon:
             device.id: GunSlot(
                 device,
                 on_change=self._changed,
-                on_telemetry=self._telemetry.publish,
+                on_telemetry=self._on_telemetry,
                 client_options=client_options,
                 sim_options=sim_options,
             )
@@ -149,10 +149,11 @@ class GunDaemon:
         return await self.session_manager.command(session_id, command)
 
     async def stop_all(self) -> StopAllReply:
-        """STOP every open gun at once, concurrently; say which did not answer."""
+        """STOP every open gun at once, concurrently (a session ends aborted by the user);
+        say which did not answer."""
         slots = [slot for slot in self.slots.values() if slot.client is not None]
         results = await asyncio.gather(
-            *(asyncio.wait_for(slot.stop_motor(), _STOP_TIMEOUT_S) for slot in slots),
+            *(asyncio.wait_for(self._stop_gun(slot), _STOP_TIMEOUT_S) for slot in slots),
             return_exceptions=True,
         )
         failed = {
@@ -162,6 +163,10 @@ class GunDaemon:
         }
         stopped = [slot.config.id for slot in slots if slot.config.id not in failed]
         return StopAllReply(stopped=stopped, failed=failed)
+
+    async def _stop_gun(self, slot: GunSlot) -> None:
+        if not await self.session_manager.stop_device(slot.config.id):
+            await slot.stop_motor()
 
     def record(self, event: Event) -> int:
         """The synchronous bus sink: journal first, then live readers; the device sequence."""
@@ -185,6 +190,10 @@ class GunDaemon:
             if envelope.device_seq > seen.get(envelope.device_id, 0):
                 seen[envelope.device_id] = envelope.device_seq
                 yield envelope
+
+    def _on_telemetry(self, sample: TelemetrySample) -> None:
+        self.session_manager.on_telemetry(sample)
+        self._telemetry.publish(sample)
 
     def _changed(self, slot: GunSlot) -> None:
         self.metrics.guns_connected.set(sum(s.connected for s in self.slots.values()))

@@ -30,6 +30,7 @@ class DoseCheck:
     motor_on_s_per_side: float
     max_work_s: float
     min_recovery_h: float
+    device_id: str | None = None  # without a client pseudonym: the gun stands for the person
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -47,7 +48,9 @@ def check_dose(reader: JournalReader, check: DoseCheck, now_wall: float) -> Dose
     """None when the session may start; else the refusal with the time left."""
     window_s = max(DAY_S, check.min_recovery_h * 3600.0)
     since = iso_utc(now_wall - window_s)
-    history = reader.dose_sessions(client=check.client, region=check.region, since_wall=since)
+    history = reader.dose_sessions(
+        client=check.client, region=check.region, since_wall=since, device_id=check.device_id
+    )
     refusals = [
         refusal
         for side in _SIDES.get(check.side, (check.side,))

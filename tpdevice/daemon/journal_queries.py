@@ -160,13 +160,16 @@ class JournalReader:
         return [(device, seq, json.loads(body)) for _, device, seq, body in found[:limit]]
 
     def dose_sessions(
-        self, *, client: str | None, region: str, since_wall: str
+        self, *, client: str | None, region: str, since_wall: str, device_id: str | None = None
     ) -> list[SessionRecord]:
-        """Sessions of exactly this client (None: those without one) and region, oldest first."""
+        """Sessions of this client and region, oldest first; without a client pseudonym, the
+        sessions without one on `device_id` (a gun without a named client is one person's)."""
+        device_clause = " AND device_id = ?" if client is None and device_id else ""
+        args = (client, region, since_wall, *((device_id,) if device_clause else ()))
         rows = self._conn.execute(
             f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE client IS ? AND region = ?"
-            " AND COALESCE(ended_wall, started_wall) >= ? ORDER BY started_wall",
-            (client, region, since_wall),
+            f" AND COALESCE(ended_wall, started_wall) >= ?{device_clause} ORDER BY started_wall",
+            args,
         )
         return [SessionRecord(*row) for row in rows]
 

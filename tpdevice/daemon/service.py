@@ -65,6 +65,7 @@ class DaemonService:
             await self._serve_api(stack, guns)
             await self._bridge(stack, guns, journal)
             self._handle_signals()
+            stack.callback(self._unhandle_signals)
             self._notifier.ready(f"{len(guns.slots)} guns")
             self.ready.set()
             watchdog = asyncio.create_task(self._ping_systemd())
@@ -125,6 +126,11 @@ class DaemonService:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.stop)
+
+    def _unhandle_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
 
     async def _ping_systemd(self) -> None:
         interval_s = self._notifier.watchdog_interval_s

@@ -14,8 +14,9 @@ from tpdevice.daemon.control import (
     ErrorCode,
     SessionInfo,
     StartRequest,
+    TelemetrySample,
 )
-from tpdevice.daemon.dose import DoseCheck, check_dose
+from tpdevice.daemon.dose import DoseCheck, DoseRefusal, check_dose
 from tpdevice.daemon.guns import GunSlot
 from tpdevice.daemon.journal import Journal, SessionMeta
 from tpdevice.daemon.journal_queries import JournalReader
@@ -39,6 +40,7 @@ class _Running:
     slot: GunSlot
     client: str | None
     task: asyncio.Task[None] | None = None
+    t0_s: float | None = None  # the session clock at session.started: telemetry's time origin
 
 
 class SessionManager:
@@ -58,13 +60,14 @@ class SessionManager:
         self._clock = clock
         self._on_change = on_change
         self._sessions: dict[str, _Running] = {}
+        self._by_device: dict[str, str] = {}  # device id -> its running session
 
     async def start(self, slot: GunSlot, request: StartRequest) -> SessionInfo:
         """Check everything, then start at once; ControlError with a specific code otherwise."""
         self._check_free(slot)
         profile = self._profile(request.profile)
         if request.override is None:
-            await self._check_dose(profile, request)
+            await self._check_dose(profile, request, slot.config.id)
         assert slot.client is not None
         try:
             session = Session(
@@ -77,9 +80,11 @@ class SessionManager:
             session.id, slot.config.id, profile.id, profile.region, iso_utc(time.time()),
             request.client, request.override,
         ))  # fmt: skip
-        session.add_sink(self._sink)
+        session.safety_confirmation = "control API"
         running = _Running(session, slot, request.client)
+        session.add_sink(lambda event: self._record(running, event))
         self._sessions[session.id] = running
+        self._by_device[slot.config.id] = session.id
         slot.session_id = session.id
         running.task = asyncio.create_task(self._run(running))
         self._on_change(slot)
@@ -118,11 +123,37 @@ class SessionManager:
             session_id=session_id, command=command, accepted=result.accepted, reason=reason
         )
 
+    async def stop_device(self, device_id: str) -> bool:
+        """Stop the session on this gun (STOP goes out at once); False if none runs there."""
+        session_id = self._by_device.get(device_id)
+        if session_id is None:
+            return False
+        await self._sessions[session_id].session.stop(EndReason.USER)
+        return True
+
     async def stop_all(self, reason: EndReason = EndReason.HOST) -> None:
         """End every running session (the daemon is stopping)."""
         running = [r for r in self._sessions.values() if r.task is not None and not r.task.done()]
         await asyncio.gather(*(r.session.stop(reason) for r in running), return_exceptions=True)
         await asyncio.gather(*(r.task for r in running if r.task), return_exceptions=True)
+
+    def _record(self, running: _Running, event: Event) -> None:
+        """The session's first sink: journal the event before anyone else sees it."""
+        if running.t0_s is None:
+            running.t0_s = event.mono_s
+        self._sink(event)
+
+    def on_telemetry(self, sample: TelemetrySample) -> None:
+        """Keep the telemetry of a gun that runs a session (the journal thins it to 5 Hz)."""
+        slot_session = self._by_device.get(sample.device_id)
+        running = self._sessions.get(slot_session) if slot_session else None
+        if running is None or running.t0_s is None:
+            return
+        t_s = running.session.clock.now_s() - running.t0_s
+        self._journal.record_telemetry(
+            running.session.id, t_s, sample.freq_hz, sample.force_n, sample.contact,
+            sample.battery_pct, sample.motor_temp_c,
+        )  # fmt: skip
 
     async def _run(self, running: _Running) -> None:
         try:
@@ -132,6 +163,7 @@ class SessionManager:
             _LOGGER.exception("session %s failed", running.session.id)
         finally:
             running.slot.session_id = None
+            self._by_device.pop(running.slot.config.id, None)
             self._on_change(running.slot)
 
     def _get(self, session_id: str) -> _Running:
@@ -159,10 +191,11 @@ class SessionManager:
             raise ControlError(ErrorCode.UNKNOWN_PROFILE, f"no profile {profile_id!r}")
         return entry.profile
 
-    async def _check_dose(self, profile: Profile, request: StartRequest) -> None:
+    async def _check_dose(self, profile: Profile, request: StartRequest, device_id: str) -> None:
         check = DoseCheck(
             request.client, profile.region, request.side or "both",
             profile.motor_on_s_per_side(), profile.caps.max_work_s, profile.caps.min_recovery_h,
+            device_id,
         )  # fmt: skip
         await asyncio.to_thread(self._journal.flush)
         refusal = await asyncio.to_thread(_dose, self._journal, check)
@@ -170,7 +203,7 @@ class SessionManager:
             raise ControlError(ErrorCode.DOSE_REFUSED, f"{refusal} (override with a reason)")
 
 
-def _dose(journal: Journal, check: DoseCheck) -> object:
+def _dose(journal: Journal, check: DoseCheck) -> DoseRefusal | None:
     reader = JournalReader(journal.path)
     try:
         return check_dose(reader, check, time.time())
