@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from cli_helpers import run_main
@@ -60,12 +61,14 @@ def test_completion_is_offered_and_completes_commands(capsys: pytest.CaptureFixt
     assert done.stdout.split() == ["probe", "profiles"]
 
 
-def test_devices_list_speaks_of_what_the_product_does(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run_main(capsys, "devices", "list")
-    assert code == 0 and out == ""
+def test_devices_list_without_a_daemon_says_how_to_start_one(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, err = run_main(capsys, "devices", "list", "--socket", str(tmp_path / "none.sock"))
+    assert code == 3 and out == ""
     assert err.count("\n") == 1
-    assert "--device" in err and "devices scan" in err
-    assert "daemon" not in err and "issue" not in err
+    assert "no daemon is running" in err and "tpdevice daemon --sim 3" in err
+    assert "issue" not in err
 
 
 @pytest.mark.parametrize("json_flag", [[], ["--json"]], ids=["table", "json"])

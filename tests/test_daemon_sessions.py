@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from pathlib import Path
@@ -70,6 +71,8 @@ async def test_commands_from_a_second_terminal(tmp_path: Path) -> None:
         await until_session(http, session_id, "aborted")
         code, out, _ = await _cli(socket, "session", "status", session_id)
         assert code == 0 and "aborted" in out
+        code, out, _ = await _cli(socket, "devices", "list", "--json")
+        assert code == 0 and [d["id"] for d in json.loads(out)] == ["sim-1"]
 
 
 async def test_stop_ends_every_session_with_the_motors_stopped(tmp_path: Path) -> None:

@@ -296,11 +296,15 @@ def devices_scan(
 @devices_app.command("list")
 def devices_list(
     json_out: Annotated[bool, typer.Option("--json", help="One JSON array.")] = False,
+    socket: Annotated[
+        Path | None,
+        typer.Option("--socket", metavar="PATH", help="The daemon's control socket."),
+    ] = None,
 ) -> None:
-    """The configured devices."""
+    """The running daemon's guns: state, battery, firmware and the session holding each."""
     from tpdevice.cli import devices_cmd
 
-    devices_cmd.list_devices(json_out)
+    devices_cmd.list_devices(json_out, socket)
 
 
 @app.command()

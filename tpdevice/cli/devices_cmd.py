@@ -7,6 +7,7 @@ import math
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -17,11 +18,6 @@ from tpdevice.transport.ble import HCI_ENV
 from tpdevice.transport.ble_scan import ScanResult, scan
 
 __all__ = ["list_devices", "render_table", "run_scan"]
-
-NO_CONFIGURED = (
-    "no devices configured; give a gun's address with --device "
-    "(tpdevice devices scan finds guns over BLE)"
-)
 
 
 def run_scan(timeout_s: float, hci: str | None, json_out: bool) -> None:
@@ -67,9 +63,28 @@ def render_table(results: Sequence[ScanResult], timeout_s: float, console: Conso
         console.print(line, soft_wrap=True, markup=False)
 
 
-def list_devices(json_out: bool) -> None:
-    """The configured devices: an empty list (JSON), or a line saying how to name a gun."""
+def list_devices(json_out: bool, socket: Path | None = None) -> None:
+    """The running daemon's guns: id, name, driver, state, battery, firmware, holder."""
+    from tpdevice.cli.daemon_client import DaemonClient
+
+    devices = DaemonClient(socket).get("/v1/devices")
     if json_out:
-        sys.stdout.write("[]\n")
+        sys.stdout.write(json.dumps(devices) + "\n")
         return
-    sys.stderr.write(f"tpdevice devices list: {NO_CONFIGURED}\n")
+    if not devices:
+        sys.stderr.write("tpdevice devices: the daemon drives no guns (add them to its config)\n")
+        return
+    table = Table(title="guns of the daemon", title_justify="left")
+    for column in ("id", "name", "driver", "state", "battery", "firmware", "session"):
+        table.add_column(column, no_wrap=column in ("id", "state"))
+    for device in devices:
+        battery = device.get("battery_pct")
+        table.add_row(
+            device["id"], device["name"], device["driver"] or "-", device["state"],
+            "-" if battery is None else f"{battery:.0f} %", device.get("firmware") or "-",
+            device.get("session_id") or "-",
+        )  # fmt: skip
+    Console(highlight=False).print(table)
+    for device in devices:
+        if device.get("last_error"):
+            sys.stderr.write(f"{device['id']}: {device['last_error']}\n")
