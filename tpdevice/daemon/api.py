@@ -10,6 +10,8 @@ from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from tpdevice import __version__
 from tpdevice.daemon.api_events import parse_cursor, sse_stream
@@ -61,10 +63,11 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         dependencies=[Depends(_bearer(token))] if token else [],
-        responses={code: {"model": ErrorBody} for code in (400, 401, 404, 409, 422, 429)},
+        responses={code: {"model": ErrorBody} for code in (400, 401, 404, 405, 409, 422, 429, 500)},
     )
     app.add_exception_handler(ControlError, _control_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     _device_routes(app, control)
     _session_routes(app, control)
     _stream_routes(app, control, metrics)
@@ -139,6 +142,27 @@ def _bearer(token: str) -> Callable[..., None]:
 async def _control_error(_: Request, err: ControlError) -> JSONResponse:
     body = ErrorBody(error=str(err), code=err.code)
     return JSONResponse(body.model_dump(mode="json"), status_code=_STATUS.get(err.code, 400))
+
+
+_HTTP_CODES = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}
+
+
+async def _http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
+    code = _HTTP_CODES.get(err.status_code, ErrorCode.INVALID_REQUEST)
+    body = ErrorBody(error=str(err.detail), code=code)
+    headers = dict(err.headers or {})
+    if err.status_code == 405:  # every method of the path, not only the first route's
+        headers["Allow"] = ", ".join(sorted(_methods_of(request)))
+    return JSONResponse(body.model_dump(mode="json"), status_code=err.status_code, headers=headers)
+
+
+def _methods_of(request: Request) -> set[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return methods
 
 
 async def _validation_error(_: Request, err: RequestValidationError) -> JSONResponse:

@@ -45,6 +45,9 @@ class ErrorCode(enum.StrEnum):
     BAD_STATE = "bad_state"
     RATE_LIMITED = "rate_limited"
     UNAUTHORIZED = "unauthorized"
+    NOT_FOUND = "not_found"  # no such path
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    INVALID_REQUEST = "invalid_request"
     INTERNAL = "internal"
 
 
