@@ -230,6 +230,17 @@ def bench_link(
     bench.run(device, n, loop=loop)
 
 
+@bench_app.command("stop")
+def bench_stop(
+    devices: Annotated[int, typer.Option(metavar="N", help="Simulated guns, all running.")] = 20,
+    runs: Annotated[int, typer.Option(metavar="N", help="Stops to time.")] = 5,
+) -> None:
+    """`tpdevice stop` as a whole process, to every simulated motor stopped."""
+    from tpdevice.cli import bench_stop as bench
+
+    bench.run(devices, runs)
+
+
 @bench_app.command("decode")
 def bench_decode(
     frames: Annotated[int, typer.Option(metavar="N", min=1000, help="Frames to decode.")] = 200_000,
