@@ -147,21 +147,14 @@ def parse_settings(
 
 
 def load_run_profile(profile_id: str, profiles_dirs: tuple[Path, ...], side: str | None) -> Profile:
-    """The profile from the catalogue, checked for the side; ProfileError naming the cause."""
-    from tpdevice.cli.profiles_cmd import require_profile
+    """The profile an id or a file path names, checked for the side; files skipped on stderr."""
+    from tpdevice.cli.profiles_cmd import print_skipped, require_profile
     from tpdevice.therapy.loader import load_catalogue
     from tpdevice.therapy.profile_errors import ProfileError
 
     catalogue = load_catalogue(profiles_dirs)
-    # A broken file or a duplicate of this id is the real reason, not "unknown profile".
-    own = [
-        problem for problem in catalogue.problems
-        if (problem.file is not None and problem.file.stem == profile_id)
-        or f"{profile_id!r}" in problem.message
-    ]  # fmt: skip
-    if own:
-        raise ProfileError(own)
     profile = require_profile(catalogue, profile_id).profile
+    print_skipped(catalogue)
     try:
         profile.passes(side)
     except ProfileError as err:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import logging
 import os
+import stat
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -17,10 +18,11 @@ from pydantic_core import ErrorDetails
 from tpdevice.therapy.profile import DEFER_CHECKS, FieldProblem, Profile
 from tpdevice.therapy.profile_errors import ProfileError, ProfileProblem
 from tpdevice.therapy.profile_messages import error_loc, error_message
-from tpdevice.therapy.profile_yaml import ParsedYaml, YamlProblem, parse_yaml
+from tpdevice.therapy.profile_yaml import MAX_PROFILE_BYTES, ParsedYaml, YamlProblem, parse_yaml
 
 __all__ = [
     "PROFILES_DIR_ENV",
+    "PROFILE_SUFFIXES",
     "Catalogue",
     "FileCheck",
     "LoadedProfile",
@@ -47,6 +49,7 @@ class ProfileSource(StrEnum):
     SHIPPED = "shipped"
     USER = "user"
     EXTRA = "extra"  # a --profiles-dir
+    FILE = "file"  # a file named on the command line
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +81,7 @@ def display_path(path: Path) -> Path:
     """The path relative to the working directory when it lies below it."""
     try:
         return path.resolve().relative_to(Path.cwd())
-    except (ValueError, OSError):
+    except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop
         return path
 
 
@@ -88,12 +91,54 @@ def _problem(path: Path, parsed: ParsedYaml | None, item: FieldProblem) -> Profi
 
 
 def _read(path: Path) -> str:
+    """The file's text: a regular file of at most MAX_PROFILE_BYTES, read without blocking."""
     try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise YamlProblem("not UTF-8 text") from None
+        data = _read_bytes(path)
     except OSError as err:
         raise YamlProblem(f"cannot read: {err.strerror or err}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise YamlProblem("not UTF-8 text") from None
+
+
+def _read_bytes(path: Path) -> bytes:
+    # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise YamlProblem(f"not a regular file ({_file_kind(info.st_mode)})")
+        if info.st_size > MAX_PROFILE_BYTES:
+            raise YamlProblem(_too_large())
+        chunks: list[bytes] = []
+        left = MAX_PROFILE_BYTES + 1  # one byte more than allowed tells a file that grew
+        while left > 0:
+            chunk = os.read(fd, min(left, 65536))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+    finally:
+        os.close(fd)
+    if left <= 0:
+        raise YamlProblem(_too_large())
+    return b"".join(chunks)
+
+
+def _too_large() -> str:
+    return f"file is larger than {MAX_PROFILE_BYTES // 1024} kB"
+
+
+def _file_kind(mode: int) -> str:
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((name for test, name in kinds if test(mode)), "not a file")
 
 
 def _parse(path: Path) -> ParsedYaml:
@@ -156,11 +201,14 @@ def load_profile(path: Path, *, check_stem: bool = True) -> Profile:
 
 
 def profile_files(directory: Path) -> list[Path]:
-    """The *.yaml / *.yml files directly in `directory`, sorted by name."""
+    """The *.yaml / *.yml entries directly in `directory` but dirs, sorted by name.
+
+    Special files and broken links are kept, so that reading them reports them.
+    """
     return sorted(
         path
         for path in directory.iterdir()
-        if path.suffix in PROFILE_SUFFIXES and path.is_file() and not path.name.startswith(".")
+        if path.suffix in PROFILE_SUFFIXES and not path.is_dir() and not path.name.startswith(".")
     )
 
 
@@ -314,7 +362,7 @@ def check_files(paths: Sequence[Path]) -> tuple[list[FileCheck], list[ProfilePro
     for path in paths:
         if path.is_dir():
             results.extend(check_file(file) for file in profile_files(path))
-        elif not path.exists():
+        elif not os.path.lexists(path):
             missing = ProfileProblem("no such file or directory", display_path(path))
             results.append(FileCheck(path, None, (missing,)))
         else:

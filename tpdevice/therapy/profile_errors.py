@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tpdevice.errors import TpDeviceError
+from tpdevice.therapy.profile_text import escape_controls
 
 __all__ = ["ProfileError", "ProfileProblem"]
 
@@ -24,7 +25,8 @@ class ProfileProblem:
         if where and self.line > 0:
             where = f"{where}:{self.line}"
         label = "warning: " if self.warning else ""
-        return f"{where}: {label}{self.message}" if where else f"{label}{self.message}"
+        text = f"{where}: {label}{self.message}" if where else f"{label}{self.message}"
+        return escape_controls(text)  # names and values from a file never drive the terminal
 
 
 class ProfileError(TpDeviceError):
