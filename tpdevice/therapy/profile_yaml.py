@@ -20,6 +20,8 @@ __all__ = ["MAX_PROFILE_BYTES", "ParsedYaml", "YamlProblem", "parse_yaml"]
 
 # Profiles are a few kB; a bigger file is a mistake (and parsing it could stall a daemon).
 MAX_PROFILE_BYTES = 256 * 1024
+# A profile nests about five levels (profile, steps, step, progression); far deeper is an attack.
+MAX_NESTING = 32
 
 
 class YamlProblem(Exception):
@@ -149,16 +151,33 @@ def parse_yaml(text: str) -> ParsedYaml:
 def _load(loader: _FastLoader | _StrictLoader) -> ParsedYaml:
     try:
         root = loader.get_single_node()
+        if root is not None:
+            _check_depth(root)
         data = None if root is None else loader.construct_document(root)
     except yaml.MarkedYAMLError as err:
         raise _marked_problem(err) from None
     except yaml.YAMLError as err:
         raise YamlProblem(f"invalid YAML: {' '.join(str(err).split())}") from None
     except RecursionError:
-        raise YamlProblem("invalid YAML: nested too deeply", _deepest_line(loader)) from None
+        message = f"invalid YAML: nested more than {MAX_NESTING} levels deep"
+        raise YamlProblem(message, _deepest_line(loader)) from None
     finally:
         loader.dispose()
     return ParsedYaml(data, root)
+
+
+def _check_depth(root: Node) -> None:
+    """YamlProblem at the first node nested deeper than a profile ever needs."""
+    stack: list[tuple[Node, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            message = f"invalid YAML: nested more than {MAX_NESTING} levels deep"
+            raise YamlProblem(message, node.start_mark.line + 1)
+        if isinstance(node, SequenceNode):
+            stack.extend((child, depth + 1) for child in node.value)
+        elif isinstance(node, MappingNode):
+            stack.extend((child, depth + 1) for pair in node.value for child in pair)
 
 
 def _deepest_line(loader: _FastLoader | _StrictLoader) -> int:
