@@ -193,6 +193,17 @@ def bench_timing(
     bench.run(bench.TimingSettings(sessions, transport, loop, seconds, profile, spin_ms, aligned))
 
 
+@bench_app.command("startup")
+def bench_startup(
+    runs: Annotated[int, typer.Option(min=3, help="Processes of each kind to time.")] = 15,
+    profile: Annotated[str, typer.Option(help="The profile `run` starts.")] = "upper-trapezius",
+) -> None:
+    """Whole-process start-up: `profiles list`, and `run` to its first setpoint."""
+    from tpdevice.cli import bench_startup as bench
+
+    bench.run(bench.StartupSettings(runs, profile))
+
+
 @devices_app.command("scan")
 def devices_scan(
     timeout: Annotated[float, typer.Option(help="Seconds to listen.")] = 5.0,
