@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -13,6 +14,12 @@ from tpdevice.therapy.clock import VirtualClock
 if TYPE_CHECKING:  # bumble is optional: the BLE fixtures import it only when used
     from tpdevice.cli.bench_ble_echo import BleEchoPeripheral
     from tpdevice_sim.ble.radio import VirtualRadio
+
+
+@pytest.fixture(autouse=True)
+def _private_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Each test caches profiles in its own dir, never in the user's ~/.cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
 
 @pytest.fixture

@@ -37,10 +37,11 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="JSON on stdout instead of
 
 
 def load_cli_catalogue(profiles_dirs: Sequence[Path] | None) -> Catalogue:
-    """Shipped + user + --profiles-dir profiles, as every read command sees them."""
+    """Shipped + user + --profiles-dir profiles, as every read command sees them (cached)."""
     from tpdevice.therapy.loader import load_catalogue
+    from tpdevice.therapy.profile_cache import ProfileCache, default_cache_file
 
-    return load_catalogue(list(profiles_dirs or ()))
+    return load_catalogue(list(profiles_dirs or ()), cache=ProfileCache(default_cache_file()))
 
 
 def require_profile(catalogue: Catalogue, ref: str) -> LoadedProfile:

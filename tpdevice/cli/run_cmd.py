@@ -148,11 +148,10 @@ def parse_settings(
 
 def load_run_profile(profile_id: str, profiles_dirs: tuple[Path, ...], side: str | None) -> Profile:
     """The profile an id or a file path names, checked for the side; files skipped on stderr."""
-    from tpdevice.cli.profiles_cmd import print_skipped, require_profile
-    from tpdevice.therapy.loader import load_catalogue
+    from tpdevice.cli.profiles_cmd import load_cli_catalogue, print_skipped, require_profile
     from tpdevice.therapy.profile_errors import ProfileError
 
-    catalogue = load_catalogue(profiles_dirs)
+    catalogue = load_cli_catalogue(profiles_dirs)
     profile = require_profile(catalogue, profile_id).profile
     print_skipped(catalogue)
     try:

@@ -11,14 +11,23 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from tpdevice.therapy.profile import DEFER_CHECKS, FieldProblem, Profile
-from tpdevice.therapy.profile_errors import ProfileError, ProfileProblem
+from tpdevice.therapy.profile_errors import (
+    MAX_PROFILE_BYTES,
+    ProfileError,
+    ProfileProblem,
+    YamlProblem,
+)
 from tpdevice.therapy.profile_messages import error_loc, error_message
-from tpdevice.therapy.profile_yaml import MAX_PROFILE_BYTES, ParsedYaml, YamlProblem, parse_yaml
+
+if TYPE_CHECKING:
+    from tpdevice.therapy.profile_cache import ProfileCache
+    from tpdevice.therapy.profile_yaml import ParsedYaml
 
 __all__ = [
     "PROFILES_DIR_ENV",
@@ -142,6 +151,10 @@ def _file_kind(mode: int) -> str:
 
 
 def _parse(path: Path) -> ParsedYaml:
+    from tpdevice.therapy.profile_yaml import (
+        parse_yaml,  # not at import: a cached run needs no YAML
+    )
+
     parsed = parse_yaml(_read(path))
     if parsed.data is None:
         raise YamlProblem("file is empty (expected a mapping of profile fields)", 1)
@@ -273,13 +286,14 @@ class Catalogue:
 class _CatalogueBuilder:
     """Adds files in priority order; the first file with an id wins, later ones are errors."""
 
-    def __init__(self) -> None:
+    def __init__(self, cache: ProfileCache | None) -> None:
+        self.cache = cache
         self.entries: dict[str, LoadedProfile] = {}
         self.problems: list[ProfileProblem] = []
         self.advice: list[ProfileProblem] = []
 
     def add_file(self, path: Path, source: ProfileSource) -> None:
-        result = check_file(path)
+        result = self._check(path)
         self.problems.extend(result.problems)
         self.advice.extend(result.advice)
         if result.profile is None:
@@ -296,6 +310,15 @@ class _CatalogueBuilder:
             )
             return
         self.entries[result.profile.id] = LoadedProfile(result.profile, path, source)
+
+    def _check(self, path: Path) -> FileCheck:
+        if self.cache is None:
+            return check_file(path)
+        result = self.cache.get(path)
+        if result is None:
+            result = check_file(path)
+            self.cache.put(result)
+        return result
 
     def add_dir(self, directory: Path, source: ProfileSource, *, must_exist: bool) -> None:
         if not directory.is_dir():
@@ -321,9 +344,13 @@ def load_catalogue(
     user_dir: Path | None = None,
     include_shipped: bool = True,
     include_user: bool = True,
+    cache: ProfileCache | None = None,
 ) -> Catalogue:
-    """Shipped, then user, then each extra dir; a bad file or duplicate id becomes a problem."""
-    builder = _CatalogueBuilder()
+    """Shipped, then user, then each extra dir; a bad file or duplicate id becomes a problem.
+
+    With a cache, files unchanged since they were last found valid are not parsed again.
+    """
+    builder = _CatalogueBuilder(cache)
     seen: set[Path] = set()
     for directory, source, must_exist in _dirs(
         extra_dirs, shipped_dir, user_dir, include_shipped, include_user
@@ -334,6 +361,8 @@ def load_catalogue(
         seen.add(key)
         builder.add_dir(directory, source, must_exist=must_exist)
     catalogue = builder.build()
+    if cache is not None:
+        cache.save()
     _LOGGER.debug("%d profiles, %d problems", len(catalogue), len(catalogue.problems))
     return catalogue
 

@@ -8,7 +8,10 @@ from pathlib import Path
 from tpdevice.errors import TpDeviceError
 from tpdevice.therapy.profile_text import escape_controls
 
-__all__ = ["ProfileError", "ProfileProblem"]
+__all__ = ["MAX_PROFILE_BYTES", "ProfileError", "ProfileProblem", "YamlProblem"]
+
+# Profiles are a few kB; a bigger file is a mistake (and parsing it could stall a daemon).
+MAX_PROFILE_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,3 +44,12 @@ class ProfileError(TpDeviceError):
         first = str(self.problems[0]) if self.problems else "bad profile"
         more = len(self.problems) - 1
         super().__init__(f"{first} (and {more} more)" if more > 0 else first)
+
+
+class YamlProblem(Exception):
+    """The file's text is not usable YAML; `line` is 1-based (0 = unknown)."""
+
+    def __init__(self, message: str, line: int = 0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line

@@ -16,21 +16,12 @@ from yaml.reader import Reader
 from yaml.resolver import Resolver
 from yaml.scanner import Scanner
 
-__all__ = ["MAX_PROFILE_BYTES", "ParsedYaml", "YamlProblem", "parse_yaml"]
+from tpdevice.therapy.profile_errors import MAX_PROFILE_BYTES, YamlProblem
 
-# Profiles are a few kB; a bigger file is a mistake (and parsing it could stall a daemon).
-MAX_PROFILE_BYTES = 256 * 1024
+__all__ = ["MAX_NESTING", "MAX_PROFILE_BYTES", "ParsedYaml", "YamlProblem", "parse_yaml"]
+
 # A profile nests about five levels (profile, steps, step, progression); far deeper is an attack.
 MAX_NESTING = 32
-
-
-class YamlProblem(Exception):
-    """The text is not usable YAML; `line` is 1-based (0 = unknown)."""
-
-    def __init__(self, message: str, line: int = 0) -> None:
-        super().__init__(message)
-        self.message = message
-        self.line = line
 
 
 class _StrictConstructor(SafeConstructor):
