@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import run_main
 
-from tpdevice.therapy import loader, profile_yaml
+from tpdevice.therapy import profile_read, profile_yaml
 from tpdevice.therapy.loader import PROFILES_DIR_ENV, check_file, load_catalogue
 from tpdevice.therapy.profile_errors import ProfileProblem
 from tpdevice.therapy.profile_text import escape_controls
@@ -164,7 +164,7 @@ def test_an_oversized_file_is_refused_before_reading(
         stream.truncate(50 * 1024 * 1024)  # sparse: 50 MB on paper
     reads: list[int] = []
     real_read = os.read
-    monkeypatch.setattr(loader.os, "read", lambda fd, n: reads.append(n) or real_read(fd, n))
+    monkeypatch.setattr(profile_read.os, "read", lambda fd, n: reads.append(n) or real_read(fd, n))
     (problem,) = check_file(big).problems
     assert problem.message == f"file is larger than {MAX_PROFILE_BYTES // 1024} kB"
     assert reads == []
@@ -183,8 +183,10 @@ def test_a_file_whose_size_lies_is_read_only_to_the_limit(
         return os.stat_result(fields)
 
     read_bytes: list[int] = []
-    monkeypatch.setattr(loader.os, "fstat", small_fstat)
-    monkeypatch.setattr(loader.os, "read", lambda fd, n: read_bytes.append(n) or real_read(fd, n))
+    monkeypatch.setattr(profile_read.os, "fstat", small_fstat)
+    monkeypatch.setattr(
+        profile_read.os, "read", lambda fd, n: read_bytes.append(n) or real_read(fd, n)
+    )
     (problem,) = check_file(big).problems
     assert "larger than" in problem.message
     assert sum(read_bytes) == MAX_PROFILE_BYTES + 1

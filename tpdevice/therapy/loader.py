@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 import logging
 import os
-import stat
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -17,13 +16,9 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from tpdevice.therapy.profile import DEFER_CHECKS, FieldProblem, Profile
-from tpdevice.therapy.profile_errors import (
-    MAX_PROFILE_BYTES,
-    ProfileError,
-    ProfileProblem,
-    YamlProblem,
-)
+from tpdevice.therapy.profile_errors import ProfileError, ProfileProblem, YamlProblem
 from tpdevice.therapy.profile_messages import error_loc, error_message
+from tpdevice.therapy.profile_read import read_profile_text
 
 if TYPE_CHECKING:
     from tpdevice.therapy.profile_cache import ProfileCache
@@ -99,63 +94,11 @@ def _problem(path: Path, parsed: ParsedYaml | None, item: FieldProblem) -> Profi
     return ProfileProblem(item.message, display_path(path), line)
 
 
-def _read(path: Path) -> str:
-    """The file's text: a regular file of at most MAX_PROFILE_BYTES, read without blocking."""
-    try:
-        data = _read_bytes(path)
-    except OSError as err:
-        raise YamlProblem(f"cannot read: {err.strerror or err}") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise YamlProblem("not UTF-8 text") from None
-
-
-def _read_bytes(path: Path) -> bytes:
-    # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise YamlProblem(f"not a regular file ({_file_kind(info.st_mode)})")
-        if info.st_size > MAX_PROFILE_BYTES:
-            raise YamlProblem(_too_large())
-        chunks: list[bytes] = []
-        left = MAX_PROFILE_BYTES + 1  # one byte more than allowed tells a file that grew
-        while left > 0:
-            chunk = os.read(fd, min(left, 65536))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-    finally:
-        os.close(fd)
-    if left <= 0:
-        raise YamlProblem(_too_large())
-    return b"".join(chunks)
-
-
-def _too_large() -> str:
-    return f"file is larger than {MAX_PROFILE_BYTES // 1024} kB"
-
-
-def _file_kind(mode: int) -> str:
-    kinds = (
-        (stat.S_ISDIR, "a directory"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISSOCK, "a socket"),
-    )
-    return next((name for test, name in kinds if test(mode)), "not a file")
-
-
 def _parse(path: Path) -> ParsedYaml:
-    from tpdevice.therapy.profile_yaml import (
-        parse_yaml,  # not at import: a cached run needs no YAML
-    )
+    # Imported here, not at the top: a catalogue served from the cache never loads YAML.
+    from tpdevice.therapy.profile_yaml import parse_yaml
 
-    parsed = parse_yaml(_read(path))
+    parsed = parse_yaml(read_profile_text(path))
     if parsed.data is None:
         raise YamlProblem("file is empty (expected a mapping of profile fields)", 1)
     if not isinstance(parsed.data, dict):
