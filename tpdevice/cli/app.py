@@ -113,7 +113,7 @@ RUN_EXIT_CODES = (
 
 @app.command("run", epilog=RUN_EXIT_CODES)
 def run_profile(
-    profile: Annotated[str, typer.Argument(help="Profile id, e.g. upper-trapezius.")],
+    profile: Annotated[str, typer.Argument(help="Profile id (upper-trapezius) or file.")],
     device: Annotated[
         str | None, typer.Option(help="Gun address (default: the built-in simulator, sim).")
     ] = None,
