@@ -288,3 +288,20 @@ def test_aliases_are_still_refused_at_their_line() -> None:
     with pytest.raises(YamlProblem) as caught:
         parse_yaml("a: &x [1]\nb: 2\nc: *x\n")
     assert (caught.value.line, "aliases" in caught.value.message) == (3, True)
+
+
+def test_a_bad_file_in_a_profiles_dir_does_not_stop_run(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(PROFILES_DIR_ENV, str(OK))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    _neck(extra, "deep", "muscles: [upper trapezius]", "muscles: " + "[" * 500 + "]" * 500)
+    code, out, err = run_main(
+        capsys, "run", "calf-test", "--json", "--time-scale", "100", "--profiles-dir", str(extra)
+    )
+    assert code == 0, err
+    assert '"session.completed"' in out
+    (skipped,) = _skipped(err)
+    assert "deep.yaml:5: " in skipped
