@@ -17,6 +17,12 @@ if TYPE_CHECKING:  # bumble is optional: the BLE fixtures import it only when us
     from tpdevice_sim.ble.radio import VirtualRadio
 
 
+@pytest.fixture(autouse=True)
+def _private_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Each test caches profiles in its own dir, never in the user's ~/.cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
 @pytest.fixture
 async def gun() -> AsyncIterator[FakeGun]:
     """A recording fake gun on a fresh virtual clock, fed nothing; its timers stop after."""

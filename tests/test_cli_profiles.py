@@ -35,16 +35,19 @@ def test_list_table(capsys: pytest.CaptureFixture[str], isolated: Path) -> None:
     assert (code, err) == (0, "")
     assert "3 profiles" in out
     neck = next(line for line in out.splitlines() if "neck-test" in line)
-    # bilateral: two passes of 45 + 3 * 60 + 20 + 10 + 30 s
+    # bilateral: two passes of 45 + 3 * 60 + 20 + 10 + 30 s = 4:45 per side
     assert neck.split() == [
         "neck-test",
-        "Neck",
-        "test",
         "neck-shoulder",
-        "bilateral",
+        "L+R",
+        "4:45",
         "9:30",
         "extra",
+        "Neck",
+        "test",
     ]
+    low_back = next(line for line in out.splitlines() if "low-back-test" in line)
+    assert low_back.split()[3:6] == ["mid", "2:20", "2:20"]
 
 
 def test_list_json_is_one_array(capsys: pytest.CaptureFixture[str], isolated: Path) -> None:
@@ -53,9 +56,9 @@ def test_list_json_is_one_array(capsys: pytest.CaptureFixture[str], isolated: Pa
     code, out, _ = run(capsys, "profiles", "list", "--json", "--profiles-dir", str(OK / "x"))
     assert code == 1  # the missing --profiles-dir is reported...
     rows = json.loads(out)  # ...and the rest still listed as JSON
-    assert [(row["id"], row["source"], row["duration_s"]) for row in rows] == [
-        ("calf-test", "user", 50.0)
-    ]
+    assert [
+        (row["id"], row["source"], row["duration_s"], row["duration_per_side_s"]) for row in rows
+    ] == [("calf-test", "user", 50.0, 25.0)]
 
 
 def test_list_reports_bad_files_but_lists_good_ones(

@@ -164,7 +164,7 @@ RUN_EXIT_CODES = (
 @app.command("run", epilog=RUN_EXIT_CODES)
 def run_profile(
     profile: Annotated[
-        str, typer.Argument(metavar="PROFILE", help="Profile id, e.g. upper-trapezius.")
+        str, typer.Argument(metavar="PROFILE", help="Profile id (upper-trapezius) or file.")
     ],
     device: Annotated[
         str | None,
@@ -283,6 +283,21 @@ def bench_timing(
     from tpdevice.cli import bench_timing as bench
 
     bench.run(bench.TimingSettings(sessions, transport, loop, seconds, profile, spin_ms, aligned))
+
+
+@bench_app.command("startup")
+def bench_startup(
+    runs: Annotated[
+        int, typer.Option(metavar="N", min=3, help="Processes of each kind to time.")
+    ] = 15,
+    profile: Annotated[
+        str, typer.Option(metavar="PROFILE", help="The profile `run` starts.")
+    ] = "upper-trapezius",
+) -> None:
+    """Whole-process start-up: `profiles list`, and `run` to its first setpoint."""
+    from tpdevice.cli import bench_startup as bench
+
+    bench.run(bench.StartupSettings(runs, profile))
 
 
 @devices_app.command("scan")

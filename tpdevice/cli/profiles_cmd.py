@@ -10,10 +10,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from tpdevice.therapy.loader import Catalogue, FileCheck, LoadedProfile
+    from tpdevice.therapy.loader import Catalogue, LoadedProfile
     from tpdevice.therapy.profile_errors import ProfileProblem
 
-__all__ = ["load_cli_catalogue", "plural", "profiles_app", "require_profile"]
+__all__ = [
+    "load_cli_catalogue",
+    "plural",
+    "print_skipped",
+    "profiles_app",
+    "require_profile",
+]
 
 profiles_app = typer.Typer(
     help="List, show and validate therapy profiles.", no_args_is_help=True, add_completion=False
@@ -31,21 +37,33 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="JSON on stdout instead of
 
 
 def load_cli_catalogue(profiles_dirs: Sequence[Path] | None) -> Catalogue:
-    """Shipped + user + --profiles-dir profiles, as every read command sees them."""
+    """Shipped + user + --profiles-dir profiles, as every read command sees them (cached)."""
     from tpdevice.therapy.loader import load_catalogue
+    from tpdevice.therapy.profile_cache import ProfileCache, default_cache_file
 
-    return load_catalogue(list(profiles_dirs or ()))
+    return load_catalogue(list(profiles_dirs or ()), cache=ProfileCache(default_cache_file()))
 
 
-def require_profile(catalogue: Catalogue, profile_id: str) -> LoadedProfile:
-    """The profile with this id; an unknown id is a usage error (exit 2, close matches named)."""
+def require_profile(catalogue: Catalogue, ref: str) -> LoadedProfile:
+    """The profile an id or a file path names; an unknown id is a usage error (exit 2)."""
     from tpdevice.cli.errors import CliError
     from tpdevice.therapy.profile_errors import ProfileError
+    from tpdevice.therapy.profile_resolve import is_profile_path, resolve_profile
 
     try:
-        return catalogue.require(profile_id)
+        return resolve_profile(ref, catalogue)
     except ProfileError as err:
+        if is_profile_path(ref) or len(err.problems) != 1 or err.problems[0].file is not None:
+            raise  # a bad file: its problems, exit 1
         raise CliError(str(err)) from None
+
+
+def print_skipped(catalogue: Catalogue) -> None:
+    """One line on stderr per catalogue file skipped for its problems."""
+    from tpdevice.therapy.profile_resolve import skipped_lines
+
+    for line in skipped_lines(catalogue.problems):
+        sys.stderr.write(f"{line}\n")
 
 
 def plural(count: int, noun: str) -> str:
@@ -68,21 +86,23 @@ def list_profiles(profiles_dir: DirsOpt = None, json_out: JsonOpt = False) -> No
         sys.stdout.write(catalogue_json(catalogue) + "\n")
     else:
         print_catalogue(catalogue)
-    _print_problems(catalogue.problems)
+    print_skipped(catalogue)
     if catalogue.problems:
         raise typer.Exit(1)
 
 
 @profiles_app.command("show")
 def show_profile(
-    profile_id: Annotated[str, typer.Argument(metavar="ID", help="Profile id.")],
+    profile_ref: Annotated[
+        str, typer.Argument(metavar="PROFILE", help="Profile id, or a profile file's path.")
+    ],
     profiles_dir: DirsOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Show one profile: region, caps, steps with units, avoid-zones and contraindications."""
     from tpdevice.cli.profiles_view import print_profile
 
-    entry = require_profile(load_cli_catalogue(profiles_dir), profile_id)
+    entry = require_profile(load_cli_catalogue(profiles_dir), profile_ref)
     if json_out:
         sys.stdout.write(entry.profile.model_dump_json(indent=2) + "\n")
     else:
@@ -110,33 +130,14 @@ def _check_given(
     files: Sequence[Path], catalogue: Catalogue
 ) -> tuple[list[ProfileProblem], list[ProfileProblem], int]:
     from tpdevice.therapy.loader import check_files
+    from tpdevice.therapy.profile_resolve import catalogue_clash
 
     results, problems = check_files(files)
     for result in results:
         problems.extend(result.problems)
-        problems.extend(_clashes(result, catalogue))
+        problems.extend(catalogue_clash(result, catalogue))
     advice = [item for result in results for item in result.advice]
     return problems, advice, len(results)
-
-
-def _clashes(result: FileCheck, catalogue: Catalogue) -> list[ProfileProblem]:
-    """A file whose id another catalogue file already uses (a user file never shadows one)."""
-    from tpdevice.therapy.loader import display_path
-    from tpdevice.therapy.profile_errors import ProfileProblem
-
-    if result.profile is None:
-        return []
-    other = catalogue.get(result.profile.id)
-    if other is None or other.path.resolve() == result.path.resolve():
-        return []
-    return [
-        ProfileProblem(
-            f"duplicate profile id {result.profile.id!r}: already defined in "
-            f"{display_path(other.path)} ({other.source})",
-            display_path(result.path),
-            result.id_line,
-        )
-    ]
 
 
 def _report(

@@ -9,16 +9,18 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from tpdevice.therapy.loader import Catalogue, LoadedProfile, display_path
+from tpdevice.therapy.loader import Catalogue, LoadedProfile, ProfileSource, display_path
 from tpdevice.therapy.profile import (
     HoldStep,
     HoldTimerPolicy,
+    Laterality,
     Profile,
     RestStep,
     SafetyCaps,
     Step,
     fmt_num,
 )
+from tpdevice.therapy.profile_text import escape_controls
 
 __all__ = ["catalogue_json", "mmss", "print_catalogue", "print_profile"]
 
@@ -44,6 +46,7 @@ def catalogue_json(catalogue: Catalogue) -> str:
             "region": entry.profile.region,
             "laterality": entry.profile.laterality.value,
             "duration_s": entry.profile.duration_s(),
+            "duration_per_side_s": entry.profile.pass_duration_s(),
             "source": entry.source.value,
             "path": str(entry.path),
         }
@@ -52,26 +55,54 @@ def catalogue_json(catalogue: Catalogue) -> str:
     return json.dumps(rows, indent=2, ensure_ascii=False)
 
 
-def print_catalogue(catalogue: Catalogue) -> None:
-    """A table of every profile; the duration is a full run (both sides when bilateral)."""
-    table = Table(title=f"{len(catalogue)} profiles", title_justify="left", box=box.SIMPLE_HEAD)
+def print_catalogue(catalogue: Catalogue, console: Console | None = None) -> None:
+    """A table of every profile that fits 80 columns: one side and the whole run in m:ss."""
+    show_source = any(entry.source is not ProfileSource.SHIPPED for entry in catalogue)
+    table = Table(
+        title=f"{len(catalogue)} profiles",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        caption="sides: L+R = left then right, mid = midline (one pass)",
+        caption_justify="left",
+    )
     table.add_column("id", no_wrap=True, style="bold")
-    table.add_column("title")
-    table.add_column("region")
-    table.add_column("laterality", no_wrap=True)
-    table.add_column("duration", justify="right", no_wrap=True)
-    table.add_column("source", no_wrap=True)
+    table.add_column("region", no_wrap=True)
+    table.add_column("sides", no_wrap=True)
+    table.add_column("per side", justify="right", no_wrap=True)
+    table.add_column("total", justify="right", no_wrap=True)
+    if show_source:
+        table.add_column("source", no_wrap=True)
+    table.add_column("title", no_wrap=True, overflow="ellipsis")
     for entry in catalogue:
         profile = entry.profile
-        table.add_row(
-            profile.id,
-            escape(profile.title),
-            escape(profile.region),
-            profile.laterality.value,
+        row = [
+            _text(profile.id),
+            _text(profile.region),
+            "mid" if profile.laterality is Laterality.MIDLINE else "L+R",
+            mmss(profile.pass_duration_s()),
             mmss(profile.duration_s()),
-            entry.source.value,
-        )
-    _console().print(table)
+        ]
+        source = [entry.source.value] if show_source else []
+        table.add_row(*row, *source, _text(profile.title))
+    console = console or _console()
+    _fit_title(table, console.width)
+    console.print(table)
+
+
+def _fit_title(table: Table, width: int) -> None:
+    """Give the title column what the others leave (the others never shrink)."""
+    others = table.columns[:-1]
+    for column in others:
+        column.min_width = max(len(str(column.header)), *(len(str(cell)) for cell in column.cells))
+    gaps = 3 * len(others) + 2  # padding and rule between columns, and the two outer edges
+    used = sum(column.min_width or 0 for column in others) + gaps
+    table.columns[-1].max_width = max(4, width - used)
+
+
+def _text(value: str) -> str:
+    """Text from a profile file, safe for the terminal and for rich markup."""
+    return escape(escape_controls(value))
 
 
 def caps_text(caps: SafetyCaps) -> str:
@@ -86,22 +117,32 @@ def caps_text(caps: SafetyCaps) -> str:
 
 def _header(entry: LoadedProfile) -> list[str]:
     profile = entry.profile
-    passes = len(profile.passes())
-    sides = "both sides" if passes == 2 else "midline"
+    path = escape_controls(str(display_path(entry.path)))
     rows = [
-        f"[bold]{escape(profile.title)}[/bold] ({profile.id}, {entry.source.value}: "
-        f"{escape(str(display_path(entry.path)))})",
-        f"region: {escape(profile.region)}; muscles: {escape(', '.join(profile.muscles))}",
+        f"[bold]{_text(profile.title)}[/bold] ({profile.id}, {entry.source.value}: {escape(path)})",
+        f"region: {_text(profile.region)}; muscles: {_text(', '.join(profile.muscles))}",
         f"laterality: {profile.laterality.value}; attachment: {profile.attachment.value}",
-        f"referral: {escape(profile.referral or _NONE)}",
+        f"referral: {_long(profile.referral or _NONE)}",
         f"caps: {caps_text(profile.caps)}",
-        f"duration: {mmss(profile.duration_s())} ({sides}); motor-on at most "
+        f"duration: {_durations(profile)}; motor-on at most "
         f"{mmss(profile.motor_on_s_per_side())} per side; contact from "
         f"{fmt_num(profile.contact_threshold_n)} N",
     ]
     if profile.description:
-        rows.append(escape(profile.description))
+        rows.append(_long(profile.description))
     return rows
+
+
+def _durations(profile: Profile) -> str:
+    """'6:35 per side, 13:10 both sides' or '9:50 (midline)'."""
+    if profile.laterality is Laterality.MIDLINE:
+        return f"{mmss(profile.duration_s())} (midline)"
+    return f"{mmss(profile.pass_duration_s())} per side, {mmss(profile.duration_s())} both sides"
+
+
+def _long(value: str) -> str:
+    """Long text from a profile file: newlines kept, other controls escaped."""
+    return escape(escape_controls(value, allow_newline=True))
 
 
 def _band(step: Step) -> str:
@@ -168,10 +209,10 @@ def print_profile(entry: LoadedProfile) -> None:
     console.print(steps_table(profile))
     for index, step in enumerate(profile.steps):
         if step.cue:
-            console.print(f"  {index}. {escape(step.cue)}")
+            console.print(f"  {index}. {_long(step.cue)}")
     avoid = "; ".join(profile.avoid_zones) or "none listed"
     never = "; ".join(profile.contraindications) or "none listed"
-    console.print(f"[bold red]AVOID:[/bold red] {escape(avoid)}")
-    console.print(f"[bold red]DO NOT USE WITH:[/bold red] {escape(never)}")
+    console.print(f"[bold red]AVOID:[/bold red] {_text(avoid)}")
+    console.print(f"[bold red]DO NOT USE WITH:[/bold red] {_text(never)}")
     if profile.sources:
-        console.print(f"sources: {escape('; '.join(profile.sources))}", style="dim")
+        console.print(f"sources: {_text('; '.join(profile.sources))}", style="dim")

@@ -30,9 +30,7 @@ from tpdevice.therapy.events import Event
 from tpdevice.therapy.profile import Profile
 from tpdevice.therapy.runner import (
     SessionOutcomeError,
-    UnknownProfileError,
     check_outcome,
-    load_profile,
     open_session_gun,
     outcome_text,
     session_clock,
@@ -161,13 +159,13 @@ def parse_settings(
 
 
 def load_run_profile(profile_id: str, profiles_dirs: tuple[Path, ...], side: str | None) -> Profile:
-    """The profile from the catalogue, checked for the side; ProfileError naming the cause."""
+    """The profile an id or a file path names, checked for the side; files skipped on stderr."""
+    from tpdevice.cli.profiles_cmd import load_cli_catalogue, print_skipped, require_profile
     from tpdevice.therapy.profile_errors import ProfileError
 
-    try:
-        profile = load_profile(profile_id, profiles_dirs)
-    except UnknownProfileError as err:
-        raise CliError(str(err)) from None
+    catalogue = load_cli_catalogue(profiles_dirs)
+    profile = require_profile(catalogue, profile_id).profile
+    print_skipped(catalogue)
     try:
         profile.passes(side)
     except ProfileError as err:

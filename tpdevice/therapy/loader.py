@@ -10,17 +10,23 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from tpdevice.therapy.profile import DEFER_CHECKS, FieldProblem, Profile
-from tpdevice.therapy.profile_errors import ProfileError, ProfileProblem
+from tpdevice.therapy.profile_errors import ProfileError, ProfileProblem, YamlProblem
 from tpdevice.therapy.profile_messages import error_loc, error_message
-from tpdevice.therapy.profile_yaml import ParsedYaml, YamlProblem, parse_yaml
+from tpdevice.therapy.profile_read import read_profile_text
+
+if TYPE_CHECKING:
+    from tpdevice.therapy.profile_cache import ProfileCache
+    from tpdevice.therapy.profile_yaml import ParsedYaml
 
 __all__ = [
     "PROFILES_DIR_ENV",
+    "PROFILE_SUFFIXES",
     "Catalogue",
     "FileCheck",
     "LoadedProfile",
@@ -47,6 +53,7 @@ class ProfileSource(StrEnum):
     SHIPPED = "shipped"
     USER = "user"
     EXTRA = "extra"  # a --profiles-dir
+    FILE = "file"  # a file named on the command line
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +85,7 @@ def display_path(path: Path) -> Path:
     """The path relative to the working directory when it lies below it."""
     try:
         return path.resolve().relative_to(Path.cwd())
-    except (ValueError, OSError):
+    except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop
         return path
 
 
@@ -87,17 +94,11 @@ def _problem(path: Path, parsed: ParsedYaml | None, item: FieldProblem) -> Profi
     return ProfileProblem(item.message, display_path(path), line)
 
 
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise YamlProblem("not UTF-8 text") from None
-    except OSError as err:
-        raise YamlProblem(f"cannot read: {err.strerror or err}") from None
-
-
 def _parse(path: Path) -> ParsedYaml:
-    parsed = parse_yaml(_read(path))
+    # Imported here, not at the top: a catalogue served from the cache never loads YAML.
+    from tpdevice.therapy.profile_yaml import parse_yaml
+
+    parsed = parse_yaml(read_profile_text(path))
     if parsed.data is None:
         raise YamlProblem("file is empty (expected a mapping of profile fields)", 1)
     if not isinstance(parsed.data, dict):
@@ -156,11 +157,14 @@ def load_profile(path: Path, *, check_stem: bool = True) -> Profile:
 
 
 def profile_files(directory: Path) -> list[Path]:
-    """The *.yaml / *.yml files directly in `directory`, sorted by name."""
+    """The *.yaml / *.yml entries directly in `directory` but dirs, sorted by name.
+
+    Special files and broken links are kept, so that reading them reports them.
+    """
     return sorted(
         path
         for path in directory.iterdir()
-        if path.suffix in PROFILE_SUFFIXES and path.is_file() and not path.name.startswith(".")
+        if path.suffix in PROFILE_SUFFIXES and not path.is_dir() and not path.name.startswith(".")
     )
 
 
@@ -225,13 +229,14 @@ class Catalogue:
 class _CatalogueBuilder:
     """Adds files in priority order; the first file with an id wins, later ones are errors."""
 
-    def __init__(self) -> None:
+    def __init__(self, cache: ProfileCache | None) -> None:
+        self.cache = cache
         self.entries: dict[str, LoadedProfile] = {}
         self.problems: list[ProfileProblem] = []
         self.advice: list[ProfileProblem] = []
 
     def add_file(self, path: Path, source: ProfileSource) -> None:
-        result = check_file(path)
+        result = self._check(path)
         self.problems.extend(result.problems)
         self.advice.extend(result.advice)
         if result.profile is None:
@@ -248,6 +253,15 @@ class _CatalogueBuilder:
             )
             return
         self.entries[result.profile.id] = LoadedProfile(result.profile, path, source)
+
+    def _check(self, path: Path) -> FileCheck:
+        if self.cache is None:
+            return check_file(path)
+        result = self.cache.get(path)
+        if result is None:
+            result = check_file(path)
+            self.cache.put(result)
+        return result
 
     def add_dir(self, directory: Path, source: ProfileSource, *, must_exist: bool) -> None:
         if not directory.is_dir():
@@ -273,9 +287,13 @@ def load_catalogue(
     user_dir: Path | None = None,
     include_shipped: bool = True,
     include_user: bool = True,
+    cache: ProfileCache | None = None,
 ) -> Catalogue:
-    """Shipped, then user, then each extra dir; a bad file or duplicate id becomes a problem."""
-    builder = _CatalogueBuilder()
+    """Shipped, then user, then each extra dir; a bad file or duplicate id becomes a problem.
+
+    With a cache, files unchanged since they were last found valid are not parsed again.
+    """
+    builder = _CatalogueBuilder(cache)
     seen: set[Path] = set()
     for directory, source, must_exist in _dirs(
         extra_dirs, shipped_dir, user_dir, include_shipped, include_user
@@ -286,6 +304,8 @@ def load_catalogue(
         seen.add(key)
         builder.add_dir(directory, source, must_exist=must_exist)
     catalogue = builder.build()
+    if cache is not None:
+        cache.save()
     _LOGGER.debug("%d profiles, %d problems", len(catalogue), len(catalogue.problems))
     return catalogue
 
@@ -314,7 +334,7 @@ def check_files(paths: Sequence[Path]) -> tuple[list[FileCheck], list[ProfilePro
     for path in paths:
         if path.is_dir():
             results.extend(check_file(file) for file in profile_files(path))
-        elif not path.exists():
+        elif not os.path.lexists(path):
             missing = ProfileProblem("no such file or directory", display_path(path))
             results.append(FileCheck(path, None, (missing,)))
         else:

@@ -20,6 +20,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
 from tpdevice.therapy.profile_errors import ProfileError
+from tpdevice.therapy.profile_text import multi_line_text, single_line_text
 
 __all__ = [
     "DEFER_CHECKS",
@@ -137,7 +138,10 @@ DurationS = Annotated[float, Strict(), _Range(1, 600, "s")]
 WorkS = Annotated[float, Strict(), _Range(1, 3600, "s")]
 RecoveryH = Annotated[float, Strict(), _Range(0, 168, "h")]
 Cycles = Annotated[int, Strict(), _Range(1, 6, "")]
-Text = Annotated[str, Strict(), Field(min_length=1, max_length=2000)]
+Text = Annotated[
+    str, Strict(), Field(min_length=1, max_length=2000), AfterValidator(single_line_text)
+]
+LongText = Annotated[str, Strict(), AfterValidator(multi_line_text)]
 ProfileId = Annotated[
     str, Strict(), Field(min_length=1, max_length=64, pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")
 ]
@@ -220,7 +224,7 @@ class SweepStep(_Model):
     force_tolerance_n: ForceN
     force_ramp_n_per_s: RampNPerS = 0.0
     duration_s: DurationS
-    cue: str = ""
+    cue: LongText = ""
 
     def band(self, cycle: int = 0) -> ForceBand | None:
         """The pressure band (the same for every cycle)."""
@@ -244,7 +248,7 @@ class ReleaseStep(_Model):
     force_tolerance_n: ForceN = 0.0
     force_ramp_n_per_s: RampNPerS = 0.0
     duration_s: DurationS
-    cue: str = ""
+    cue: LongText = ""
 
     def band(self, cycle: int = 0) -> ForceBand | None:
         """The pressure band, or None when the step coaches no pressure."""
@@ -267,7 +271,7 @@ class RestStep(_Model):
     kind: Literal["rest"]
     freq_hz: RestFreqHz = 0.0
     duration_s: DurationS
-    cue: str = ""
+    cue: LongText = ""
 
     def band(self, cycle: int = 0) -> ForceBand | None:
         """None: a rest coaches no pressure."""
@@ -296,7 +300,7 @@ class HoldStep(_Model):
     cycles: Cycles = 1
     progression: Progression | None = None
     hold_timer: HoldTimer = HoldTimer()
-    cue: str = ""
+    cue: LongText = ""
 
     def force_target_for_cycle(self, cycle: int) -> float:
         """Target of hold cycle `cycle` (0-based) after progression."""
@@ -343,8 +347,8 @@ class Profile(_Model):
     muscles: tuple[Text, ...] = Field(min_length=1)
     laterality: Laterality
     attachment: Attachment
-    description: str = ""
-    referral: str = ""
+    description: LongText = ""
+    referral: LongText = ""
     avoid_zones: tuple[Text, ...]
     contraindications: tuple[Text, ...]
     sources: tuple[Text, ...] = ()

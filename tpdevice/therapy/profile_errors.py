@@ -6,8 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tpdevice.errors import TpDeviceError
+from tpdevice.therapy.profile_text import escape_controls
 
-__all__ = ["ProfileError", "ProfileProblem"]
+__all__ = ["MAX_PROFILE_BYTES", "ProfileError", "ProfileProblem", "YamlProblem"]
+
+# Profiles are a few kB; a bigger file is a mistake (and parsing it could stall a daemon).
+MAX_PROFILE_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +28,8 @@ class ProfileProblem:
         if where and self.line > 0:
             where = f"{where}:{self.line}"
         label = "warning: " if self.warning else ""
-        return f"{where}: {label}{self.message}" if where else f"{label}{self.message}"
+        text = f"{where}: {label}{self.message}" if where else f"{label}{self.message}"
+        return escape_controls(text)  # names and values from a file never drive the terminal
 
 
 class ProfileError(TpDeviceError):
@@ -39,3 +44,12 @@ class ProfileError(TpDeviceError):
         first = str(self.problems[0]) if self.problems else "bad profile"
         more = len(self.problems) - 1
         super().__init__(f"{first} (and {more} more)" if more > 0 else first)
+
+
+class YamlProblem(Exception):
+    """The file's text is not usable YAML; `line` is 1-based (0 = unknown)."""
+
+    def __init__(self, message: str, line: int = 0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line

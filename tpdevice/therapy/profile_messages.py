@@ -137,6 +137,7 @@ def error_message(data: Any, error: ErrorDetails) -> str:
 _TEMPLATES = {  # each follows the dotted path
     "out_of_range": " = {value} {msg}",
     "rest_freq": " = {value} {msg}",
+    "control_char": " = {value} {msg}",
     "string_pattern_mismatch": " = {value} may use only a-z, 0-9 and single '-' between words",
     "enum": " = {value} is not one of {expected}",
     "union_tag_invalid": ".kind = {tag!r} is not a step kind (allowed sweep, hold, release, rest)",

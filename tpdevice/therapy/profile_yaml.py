@@ -6,34 +6,26 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
+from yaml._yaml import CParser
+from yaml.composer import Composer, ComposerError
+from yaml.constructor import ConstructorError, SafeConstructor
+from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.parser import Parser
+from yaml.reader import Reader
+from yaml.resolver import Resolver
+from yaml.scanner import Scanner
 
-__all__ = ["MAX_PROFILE_BYTES", "ParsedYaml", "YamlProblem", "parse_yaml"]
+from tpdevice.therapy.profile_errors import MAX_PROFILE_BYTES, YamlProblem
 
-# Profiles are a few kB; a bigger file is a mistake (and parsing it could stall a daemon).
-MAX_PROFILE_BYTES = 256 * 1024
+__all__ = ["MAX_NESTING", "MAX_PROFILE_BYTES", "ParsedYaml", "YamlProblem", "parse_yaml"]
 
-
-class YamlProblem(Exception):
-    """The text is not usable YAML; `line` is 1-based (0 = unknown)."""
-
-    def __init__(self, message: str, line: int = 0) -> None:
-        super().__init__(message)
-        self.message = message
-        self.line = line
+# A profile nests about five levels (profile, steps, step, progression); far deeper is an attack.
+MAX_NESTING = 32
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys and aliases (profiles need neither)."""
-
-    def compose_node(self, parent: Node | None, index: int) -> Node | None:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()  # type: ignore[no-untyped-call]
-            raise yaml.composer.ComposerError(
-                None, None, "aliases (*name) are not allowed in a profile", event.start_mark
-            )
-        node: Node | None = super().compose_node(parent, index)
-        return node
+class _StrictConstructor(SafeConstructor):
+    """SafeConstructor that refuses duplicate keys and integers too long to convert."""
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
         first_line: dict[object, int] = {}
@@ -43,7 +35,7 @@ class _StrictLoader(yaml.SafeLoader):
             key = self.construct_object(key_node, deep=True)
             line = key_node.start_mark.line + 1
             if key in first_line:
-                raise yaml.constructor.ConstructorError(
+                raise ConstructorError(
                     None,
                     None,
                     f"duplicate key {key!r} (first at line {first_line[key]})",
@@ -51,6 +43,51 @@ class _StrictLoader(yaml.SafeLoader):
                 )
             first_line[key] = line
         return super().construct_mapping(node, deep=deep)
+
+    def construct_yaml_int(self, node: ScalarNode) -> int:
+        try:
+            value: int = super().construct_yaml_int(node)
+        except ValueError:
+            digits = sum(char.isdigit() for char in str(node.value))
+            raise ConstructorError(
+                None, None, f"a number with {digits} digits is too long", node.start_mark
+            ) from None
+        return value
+
+
+_StrictConstructor.add_constructor(  # type: ignore[type-var]
+    "tag:yaml.org,2002:int", _StrictConstructor.construct_yaml_int
+)
+
+
+class _FastLoader(CParser, _StrictConstructor, Resolver):
+    """libyaml's parser and composer (node marks kept), with the strict constructor."""
+
+    def __init__(self, stream: str) -> None:
+        CParser.__init__(self, stream)
+        _StrictConstructor.__init__(self)
+        Resolver.__init__(self)
+
+
+class _StrictLoader(Reader, Scanner, Parser, Composer, _StrictConstructor, Resolver):
+    """The pure-Python loader, which also refuses aliases at the line they appear."""
+
+    def __init__(self, stream: str) -> None:
+        Reader.__init__(self, stream)
+        Scanner.__init__(self)
+        Parser.__init__(self)
+        Composer.__init__(self)
+        _StrictConstructor.__init__(self)
+        Resolver.__init__(self)
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        if self.check_event(AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise ComposerError(
+                None, None, "aliases (*name) are not allowed in a profile", event.start_mark
+            )
+        node: Node | None = super().compose_node(parent, index)
+        return node
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,17 +129,52 @@ def parse_yaml(text: str) -> ParsedYaml:
     """Parse one YAML document; YamlProblem (with the line) for anything malformed."""
     if len(text.encode()) > MAX_PROFILE_BYTES:
         raise YamlProblem(f"file is larger than {MAX_PROFILE_BYTES // 1024} kB")
-    loader = _StrictLoader(text)
+    if "*" not in text:  # no alias possible: libyaml, many times faster
+        try:
+            return _load(_FastLoader(text))
+        except YamlProblem as err:
+            if "nesting depth" in err.message:
+                raise  # libyaml's limit; the pure-Python loader would recurse instead
+            # otherwise the pure-Python loader words the error the way the docs show it
+    return _load(_StrictLoader(text))
+
+
+def _load(loader: _FastLoader | _StrictLoader) -> ParsedYaml:
     try:
         root = loader.get_single_node()
+        if root is not None:
+            _check_depth(root)
         data = None if root is None else loader.construct_document(root)
     except yaml.MarkedYAMLError as err:
         raise _marked_problem(err) from None
     except yaml.YAMLError as err:
         raise YamlProblem(f"invalid YAML: {' '.join(str(err).split())}") from None
+    except RecursionError:
+        message = f"invalid YAML: nested more than {MAX_NESTING} levels deep"
+        raise YamlProblem(message, _deepest_line(loader)) from None
     finally:
         loader.dispose()
     return ParsedYaml(data, root)
+
+
+def _check_depth(root: Node) -> None:
+    """YamlProblem at the first node nested deeper than a profile ever needs."""
+    stack: list[tuple[Node, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            message = f"invalid YAML: nested more than {MAX_NESTING} levels deep"
+            raise YamlProblem(message, node.start_mark.line + 1)
+        if isinstance(node, SequenceNode):
+            stack.extend((child, depth + 1) for child in node.value)
+        elif isinstance(node, MappingNode):
+            stack.extend((child, depth + 1) for pair in node.value for child in pair)
+
+
+def _deepest_line(loader: _FastLoader | _StrictLoader) -> int:
+    """The line the loader had reached (where nesting ran too deep), 0 when unknown."""
+    mark = getattr(loader, "get_mark", None)
+    return 0 if mark is None else int(mark().line) + 1
 
 
 def _marked_problem(err: yaml.MarkedYAMLError) -> YamlProblem:

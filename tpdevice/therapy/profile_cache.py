@@ -1,0 +1,131 @@
+"""A cache of valid profiles, keyed by file path, size and mtime, so start-up skips YAML.
+
+The cache is only ever a shortcut: a missing, corrupt, stale or unwritable cache file means
+the profiles are read and checked again, never an error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from tpdevice import __version__
+from tpdevice.therapy.loader import FileCheck, display_path
+from tpdevice.therapy.profile import DEFER_CHECKS, Profile
+from tpdevice.therapy.profile_errors import ProfileProblem
+
+__all__ = ["CACHE_DIR_ENV", "ProfileCache", "default_cache_file"]
+
+_LOGGER = logging.getLogger(__name__)
+
+CACHE_DIR_ENV = "XDG_CACHE_HOME"
+_FORMAT = 1
+
+
+def default_cache_file() -> Path:
+    """$XDG_CACHE_HOME/tpdevice/profiles.json (default ~/.cache/tpdevice/profiles.json)."""
+    base = os.environ.get(CACHE_DIR_ENV) or str(Path.home() / ".cache")
+    return Path(base) / "tpdevice" / "profiles.json"
+
+
+def _code_stamp() -> list[list[int] | None]:
+    """Stamps of the modules that decide validity: a changed rule drops the whole cache."""
+    here = Path(__file__).parent
+    names = ("profile.py", "profile_checks.py", "profile_text.py", "loader.py", "profile_yaml.py")
+    return [_stamp(here / name) for name in names]
+
+
+def _stamp(path: Path) -> list[int] | None:
+    """[size, mtime_ns, ctime_ns, inode] of a file, None when it cannot be stat'ed."""
+    try:
+        info = path.stat()
+    except (OSError, ValueError):
+        return None
+    return [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino]
+
+
+class ProfileCache:
+    """Valid profiles by absolute path; `save()` writes back what changed."""
+
+    def __init__(self, file: Path) -> None:
+        self.file = file
+        self._entries: dict[str, dict[str, Any]] = _read_entries(file)
+        self._dirty = False
+
+    def get(self, path: Path) -> FileCheck | None:
+        """The cached check of `path` when its size and mtime still match, else None."""
+        entry = self._entries.get(str(path.absolute()))
+        if entry is None or entry.get("stamp") != _stamp(path):
+            return None
+        try:
+            profile = Profile.model_validate_json(entry["profile"], context={DEFER_CHECKS: True})
+            advice = tuple(
+                ProfileProblem(str(message), display_path(path), int(line), warning=True)
+                for message, line in entry["advice"]
+            )
+            id_line = int(entry["id_line"])
+        except (KeyError, TypeError, ValueError):  # pydantic's ValidationError is a ValueError
+            return None
+        return FileCheck(path, profile, (), advice, id_line)
+
+    def put(self, result: FileCheck) -> None:
+        """Remember a valid file's profile (invalid files are always checked again)."""
+        stamp = _stamp(result.path)
+        if not result.ok or result.profile is None or stamp is None:
+            return
+        self._entries[str(result.path.absolute())] = {
+            "stamp": stamp,
+            "profile": result.profile.model_dump_json(),
+            "advice": [[item.message, item.line] for item in result.advice],
+            "id_line": result.id_line,
+        }
+        self._dirty = True
+
+    def save(self) -> None:
+        """Write the cache when it changed; any failure only leaves it unwritten."""
+        if not self._dirty:
+            return
+        document = {
+            "format": _FORMAT,
+            "version": __version__,
+            "code": _code_stamp(),
+            "entries": self._entries,
+        }
+        try:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(dir=self.file.parent, prefix=".profiles-", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as stream:
+                    json.dump(document, stream)
+                os.replace(temp, self.file)
+            except BaseException:
+                Path(temp).unlink(missing_ok=True)
+                raise
+        except OSError as err:
+            _LOGGER.debug("profile cache %s not written: %s", self.file, err)
+            return
+        self._dirty = False
+
+
+def _read_entries(file: Path) -> dict[str, dict[str, Any]]:
+    """The entries of a cache file of this format and version; {} for anything else."""
+    try:
+        with file.open(encoding="utf-8") as stream:
+            document = json.load(stream)
+    except (OSError, ValueError) as err:
+        _LOGGER.debug("profile cache %s not used: %s", file, err)
+        return {}
+    if not isinstance(document, dict):
+        return {}
+    if (document.get("format"), document.get("version")) != (_FORMAT, __version__):
+        return {}
+    if document.get("code") != _code_stamp():
+        return {}
+    entries = document.get("entries")
+    if not isinstance(entries, dict):
+        return {}
+    return {key: value for key, value in entries.items() if isinstance(value, dict)}
