@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from tpdevice.daemon.config import DaemonConfig, DeviceConfig
-from tpdevice.daemon.service import DaemonService, ServiceOptions
+from tpdevice.daemon.service import DaemonService, Extension, ServiceOptions
 
 
 @contextlib.asynccontextmanager
 async def running_daemon(
-    folder: Path, guns: int = 3, time_scale: float = 200.0
+    folder: Path, guns: int = 3, time_scale: float = 200.0, extensions: Sequence[Extension] = ()
 ) -> AsyncIterator[tuple[DaemonService, httpx.AsyncClient]]:
     """`guns` in-process simulated guns (sim-1..N) at `time_scale`, the API on a Unix socket."""
     config = DaemonConfig(
@@ -24,7 +24,7 @@ async def running_daemon(
     )
     options = ServiceOptions(
         socket_path=folder / "run" / "api.sock", journal_path=folder / "journal.sqlite3",
-        time_scale=time_scale,
+        time_scale=time_scale, extensions=extensions,
     )  # fmt: skip
     service = DaemonService(config, options)
     task = asyncio.create_task(service.run())

@@ -12,7 +12,7 @@ from tpdevice.daemon.config import DaemonConfig, DeviceConfig, default_journal_p
 from tpdevice.daemon.paths import default_socket_path
 
 if TYPE_CHECKING:  # the service (uvicorn, FastAPI) is imported only when the daemon runs
-    from tpdevice.daemon.service import DaemonService
+    from tpdevice.daemon.service import DaemonService, Extension
 
 __all__ = ["check_config", "run_daemon"]
 
@@ -54,9 +54,21 @@ def run_daemon(
     options = ServiceOptions(
         socket_path=socket or config.api.socket or default_socket_path(),
         journal_path=journal or config.journal or default_journal_path(),
-        mqtt_url=mqtt_url, time_scale=time_scale,
+        time_scale=time_scale, extensions=_extensions(config, mqtt_url),
     )  # fmt: skip
     asyncio.run(_serve(DaemonService(config, options)))
+
+
+def _extensions(config: DaemonConfig, mqtt_url: str | None) -> list[Extension]:
+    """The MQTT bridge when a broker is given (its URL checked now, before anything starts)."""
+    url = mqtt_url or (config.mqtt.url if config.mqtt else None)
+    if url is None:
+        return []
+    from tpdevice.mqtt.extension import mqtt_extension
+    from tpdevice.mqtt.settings import MqttSettings
+
+    MqttSettings.from_url(url)
+    return [mqtt_extension(url)]
 
 
 async def _serve(service: DaemonService) -> None:

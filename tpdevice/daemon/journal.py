@@ -159,6 +159,11 @@ class Journal:
             self._thread.join()
             self._thread = None
 
+    def last_seqs(self) -> dict[str, int]:
+        """Per device, the sequence number of the last event recorded."""
+        with self._lock:
+            return dict(self._device_seq)
+
     @property
     def devices(self) -> list[str]:
         """Every device that has journaled events."""

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import signal
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, Protocol
 
 from tpdevice.daemon.api import create_app
 from tpdevice.daemon.config import DaemonConfig, default_journal_path
@@ -23,9 +22,20 @@ from tpdevice.daemon.sdnotify import Notifier
 from tpdevice.daemon.server import ApiServer
 from tpdevice.errors import TpDeviceError
 
-__all__ = ["DaemonService", "ServiceOptions"]
+__all__ = ["Closeable", "DaemonService", "Extension", "ServiceOptions"]
 
 _LOGGER = logging.getLogger(__name__)
+
+
+class Closeable(Protocol):
+    """Something started beside the daemon that closes when it stops."""
+
+    async def close(self) -> None:
+        """Stop it."""
+        ...
+
+
+Extension = Callable[[DaemonConfig, GunDaemon, Journal], Awaitable[Closeable]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,9 +44,10 @@ class ServiceOptions:
 
     socket_path: Path = field(default_factory=default_socket_path)
     journal_path: Path = field(default_factory=default_journal_path)
-    mqtt_url: str | None = None
     time_scale: float = 1.0
     client_options: dict[str, Any] = field(default_factory=dict)
+    # What runs beside the guns (the MQTT bridge): started after the API, closed before it.
+    extensions: Sequence[Extension] = ()
 
 
 class DaemonService:
@@ -63,7 +74,7 @@ class DaemonService:
             stack.callback(journal.close)
             guns = self.guns = await self._guns(stack, journal)
             await self._serve_api(stack, guns)
-            await self._bridge(stack, guns, journal)
+            await self._extensions(stack, guns, journal)
             self._handle_signals()
             stack.callback(self._unhandle_signals)
             self._notifier.ready(f"{len(guns.slots)} guns")
@@ -101,26 +112,12 @@ class DaemonService:
             await remote.start()
             stack.push_async_callback(remote.close)
 
-    async def _bridge(
+    async def _extensions(
         self, stack: contextlib.AsyncExitStack, guns: GunDaemon, journal: Journal
     ) -> None:
-        url = self.options.mqtt_url or (self.config.mqtt.url if self.config.mqtt else None)
-        if url is None:
-            return
-        from tpdevice.mqtt.bridge import MqttBridge
-        from tpdevice.mqtt.settings import MqttSettings
-
-        settings = MqttSettings.from_url(url)
-        if self.config.node and "node=" not in urlsplit(url).query:  # the URL's own node wins
-            settings = dataclasses.replace(settings, node=self.config.node)
-        mqtt = self.config.mqtt
-        bridge = MqttBridge(
-            guns, settings, journal,
-            telemetry_hz=mqtt.telemetry_hz if mqtt else 2.0,
-            discovery_prefix="homeassistant" if mqtt and mqtt.discovery else None,
-        )  # fmt: skip
-        await bridge.start()
-        stack.push_async_callback(bridge.close)
+        for extension in self.options.extensions:
+            started = await extension(self.config, guns, journal)
+            stack.push_async_callback(started.close)
 
     def _handle_signals(self) -> None:
         loop = asyncio.get_running_loop()

@@ -63,6 +63,7 @@ class MqttBridge:
             subscriptions=subscriptions,
         )  # fmt: skip
         self.outbox = EventOutbox(self.link, journal)
+        self._journal = journal
         self.router = RequestRouter(self.link, self._handle)
         self._tasks: list[asyncio.Task[None]] = []
         self.announced = asyncio.Event()  # set once every retained message is out after a connect
@@ -71,7 +72,7 @@ class MqttBridge:
         """Connect (in the background: the daemon never waits for a broker) and serve."""
         self._devices = {device.id: device for device in self._control.devices()}
         for work in (self.link.run(), self.outbox.run(), self._follow_devices(),
-                     self._follow_telemetry()):  # fmt: skip
+                     self._follow_telemetry(), self._follow_events()):  # fmt: skip
             self._tasks.append(asyncio.create_task(work))
 
     async def close(self) -> None:
@@ -138,6 +139,11 @@ class MqttBridge:
             topics.append(self._config_topic(device.id))
         for topic in topics:
             await self.link.publish(topic, b"", qos=1, retain=True)
+
+    async def _follow_events(self) -> None:
+        """Live events into the outbox (what the journal held before, the outbox replays)."""
+        async for envelope in self._control.events(self._journal.last_seqs()):
+            self.outbox.offer(envelope.device_id, envelope.device_seq, envelope.event)
 
     async def _follow_telemetry(self) -> None:
         async for sample in self._control.telemetry():
