@@ -1,0 +1,70 @@
+"""Requests the engine depends on survive lost answers: a lost TIME_SYNC is sent afresh."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from engine_helpers import FakeGun, fake_caps, fake_session, run_until
+
+from tpdevice.device.errors import DeviceTimeoutError
+from tpdevice.device.state import ConnectionState
+from tpdevice.protocol import Feature
+from tpdevice.therapy.clock import VirtualClock
+from tpdevice.therapy.engine import ExecutionMode
+from tpdevice.therapy.timesync import _MAX_LOST, _SAMPLES
+
+
+class _LossyTimeGun(FakeGun):
+    """A fake with TIME_SYNC whose first `lost` answers never come."""
+
+    def __init__(self, clock: VirtualClock, lost: int) -> None:
+        features = Feature.FORCE_SENSOR | Feature.PROGRAM | Feature.TIME_SYNC
+        super().__init__(clock, fake_caps(features=int(features)))
+        self.lost = lost
+
+    async def time_sync(self, now_s: Any = None) -> tuple[float, float]:
+        self._call("time_sync")
+        if self.lost > 0:
+            self.lost -= 1
+            raise DeviceTimeoutError("fake: no answer to TIME_SYNC after 1 attempts (0.25 s)")
+        return 0.0, 0.004
+
+
+async def test_lost_time_sync_answers_at_the_start_are_retried_not_a_failure() -> None:
+    gun = _LossyTimeGun(VirtualClock(), lost=4)
+    gun.hold_steady()
+    summary = await fake_session(gun, mode=ExecutionMode.FIRMWARE).run()
+    gun.shutdown()
+    assert summary.outcome == "completed", summary.reason
+    assert len(gun.calls("time_sync")) == 4 + _SAMPLES  # each lost one sent afresh
+
+
+@pytest.mark.parametrize("mode", [ExecutionMode.HOST, ExecutionMode.FIRMWARE], ids=str)
+async def test_lost_time_sync_answers_after_a_reconnect_are_retried(mode: ExecutionMode) -> None:
+    gun = _LossyTimeGun(VirtualClock(), lost=0)
+    gun.hold_steady()
+    session, run = await run_until(gun, "hold.started", mode=mode)
+    synced = len(gun.calls("time_sync"))
+    gun.set_state(ConnectionState.DISCONNECTED)
+    await gun.clock.sleep(1.0)
+    gun.lost = 5
+    gun.set_state(ConnectionState.READY)
+    summary = await run
+    gun.shutdown()
+    assert summary.outcome == "completed", summary.reason
+    assert len(gun.calls("time_sync")) == synced + 5 + _SAMPLES
+    assert "session.resumed" in [e.type for e in session.events]
+
+
+async def test_a_device_that_never_answers_time_sync_fails_with_the_cause() -> None:
+    gun = _LossyTimeGun(VirtualClock(), lost=10_000)
+    gun.hold_steady()
+    session = fake_session(gun, mode=ExecutionMode.FIRMWARE)
+    summary = await session.run()
+    gun.shutdown()
+    assert summary.outcome == "failed"
+    assert len(gun.calls("time_sync")) == _MAX_LOST + 1
+    failed = [e for e in session.events if e.type == "session.failed"]
+    assert "no answer to TIME_SYNC" in failed[0].error  # type: ignore[attr-defined]
+    assert not gun.running
