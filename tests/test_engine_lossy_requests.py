@@ -68,3 +68,20 @@ async def test_a_device_that_never_answers_time_sync_fails_with_the_cause() -> N
     failed = [e for e in session.events if e.type == "session.failed"]
     assert "no answer to TIME_SYNC" in failed[0].error  # type: ignore[attr-defined]
     assert not gun.running
+
+
+@pytest.mark.parametrize("mode", [ExecutionMode.HOST, ExecutionMode.FIRMWARE], ids=str)
+async def test_a_new_link_is_beaten_at_once(mode: ExecutionMode) -> None:
+    """A motor still running from before a short outage is fed the moment the link is back,
+    not an interval later (its watchdog would trip after the session resumed)."""
+    gun = _LossyTimeGun(VirtualClock(), lost=0)
+    gun.hold_steady()
+    _, run = await run_until(gun, "hold.started", mode=mode)
+    gun.set_state(ConnectionState.DISCONNECTED)
+    await gun.clock.sleep(0.61)
+    back_s = gun.clock.now_s()
+    gun.set_state(ConnectionState.READY)
+    summary = await run
+    gun.shutdown()
+    assert summary.outcome == "completed", summary.reason
+    assert back_s in gun.beats

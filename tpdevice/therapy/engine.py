@@ -314,4 +314,9 @@ class Session(SessionReaders):
         return True
 
     def _on_link_state(self, old: ConnectionState, new: ConnectionState) -> None:
+        if new is ConnectionState.READY and self._link_lost:
+            # Beat at once on a new link: a motor still running from before the outage is
+            # fed now, not one interval later, when its watchdog may already have tripped.
+            self._next_beat_s = self.clock.now_s()
+            self._beat_if_due()
         self._wake()

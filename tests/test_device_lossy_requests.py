@@ -1,4 +1,5 @@
-"""Program upload on a lossy link: a stalled upload is begun again, a lost link ends it at once."""
+"""Commands on a lossy link: lost answers are retransmitted, a stalled upload is begun again,
+a link lost during an upload ends it at once."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import time
 import pytest
 from fakes import FakeDevice, FakeTransport, connected_client, fast_options
 
-from tpdevice.device import DeviceClient
+from tpdevice.device import ClientOptions, DeviceClient
 from tpdevice.device.errors import ConnectionLostError, DeviceTimeoutError
 from tpdevice.device.program import UPLOAD_ATTEMPTS
 from tpdevice.protocol import Message, MsgType, ProgramBegin, ProgramStep, StepKind
@@ -86,4 +87,16 @@ async def test_a_link_lost_while_waiting_for_a_pull_ends_the_upload_at_once() ->
     with pytest.raises(ConnectionLostError):
         await upload
     assert time.monotonic() - began < 5.0  # not the 30 s pull timeout
+    await client.close()
+
+
+async def test_a_command_survives_several_lost_answers_with_default_options() -> None:
+    device = FakeDevice()
+    options = ClientOptions(request_timeout_s=0.02)  # the default number of retransmissions
+    client = DeviceClient("fake://gun", lambda: FakeTransport(device), options)
+    await client.connect()
+    device.faults.drop_response_types[MsgType.START] = 6
+    await client.start()
+    assert len(device.acted_on(MsgType.START)) == 1  # copies answered from the window
+    assert len(device.frames(MsgType.START)) == 7
     await client.close()
