@@ -12,6 +12,7 @@ from tpdevice.device.state import ConnectionState
 from tpdevice.protocol import Feature
 from tpdevice.therapy.clock import VirtualClock
 from tpdevice.therapy.engine import ExecutionMode
+from tpdevice.therapy.firmware_mode import FALLBACK_REASON
 from tpdevice.therapy.timesync import _MAX_LOST, _SAMPLES
 
 
@@ -85,3 +86,60 @@ async def test_a_new_link_is_beaten_at_once(mode: ExecutionMode) -> None:
     gun.shutdown()
     assert summary.outcome == "completed", summary.reason
     assert back_s in gun.beats
+
+
+class _StallingUploadGun(FakeGun):
+    """A fake whose uploads stall (no progress on a live link) from the `stall_from`-th on."""
+
+    def __init__(self, clock: VirtualClock, stall_from: int) -> None:
+        super().__init__(clock, fake_caps(features=int(Feature.FORCE_SENSOR | Feature.PROGRAM)))
+        self.stall_from = stall_from
+        self.uploads = 0
+
+    async def upload_program(self, steps: Any) -> int:
+        self.uploads += 1
+        if self.uploads >= self.stall_from:
+            self._call("upload_stalled")
+            raise DeviceTimeoutError(
+                "fake: program upload stalled: no PROGRAM_PULL for 3 s after 2 of 7 steps"
+            )
+        return await super().upload_program(steps)
+
+
+def _fallback_cues(session: Any) -> list[Any]:
+    return [e for e in session.events if e.type == "cue" and e.reason == FALLBACK_REASON]
+
+
+async def test_firmware_mode_that_cannot_upload_goes_on_in_host_mode() -> None:
+    gun = _StallingUploadGun(VirtualClock(), stall_from=1)
+    gun.hold_steady()
+    session = fake_session(gun, mode=ExecutionMode.FIRMWARE)
+    summary = await session.run()
+    gun.shutdown()
+    assert summary.outcome == "completed", summary.reason
+    assert summary.steps_completed == len(session.timeline.steps)
+    (cue,) = _fallback_cues(session)
+    assert "no PROGRAM_PULL for 3 s after 2 of 7 steps" in cue.cue
+    assert "host mode" in cue.cue
+    assert gun.calls("program_control") == []  # nothing ran on the device
+    assert len(gun.calls("set_output")) >= len(session.timeline.steps)
+    assert not gun.running
+
+
+async def test_an_upload_stalled_after_a_reconnect_continues_the_step_in_host_mode() -> None:
+    gun = _StallingUploadGun(VirtualClock(), stall_from=2)
+    gun.hold_steady()
+    session, run = await run_until(gun, "hold.started", mode=ExecutionMode.FIRMWARE)
+    gun.set_state(ConnectionState.DISCONNECTED)
+    await gun.clock.sleep(2.0)
+    gun.set_state(ConnectionState.READY)
+    summary = await run
+    gun.shutdown()
+    assert summary.outcome == "completed", summary.reason
+    assert summary.steps_completed == len(session.timeline.steps)
+    assert len(_fallback_cues(session)) == 1
+    hold = next(s for s in summary.steps if s.kind == "hold")
+    assert hold.actual_duration_s == pytest.approx(
+        session.timeline.steps[hold.index].duration_s, abs=0.05
+    )
+    assert gun.calls("start")  # host mode started the motor for the rest
