@@ -11,7 +11,7 @@ from tpdevice.device.errors import DeviceTimeoutError
 from tpdevice.device.state import ConnectionState
 from tpdevice.protocol import Feature
 from tpdevice.therapy.clock import VirtualClock
-from tpdevice.therapy.engine import ExecutionMode
+from tpdevice.therapy.engine import ExecutionMode, SessionOptions
 from tpdevice.therapy.firmware_mode import FALLBACK_REASON
 from tpdevice.therapy.timesync import _MAX_LOST, _SAMPLES
 
@@ -143,3 +143,21 @@ async def test_an_upload_stalled_after_a_reconnect_continues_the_step_in_host_mo
         session.timeline.steps[hold.index].duration_s, abs=0.05
     )
     assert gun.calls("start")  # host mode started the motor for the rest
+
+
+async def test_a_link_back_but_lost_before_resuming_names_that_in_the_cause() -> None:
+    gun = _LossyTimeGun(VirtualClock(), lost=0)
+    gun.hold_steady()
+    options = SessionOptions(reconnect_grace_s=5.0)
+    session, run = await run_until(gun, "hold.started", options=options)
+    gun.set_state(ConnectionState.DISCONNECTED)
+    await gun.clock.sleep(1.0)
+    gun.drop_on.add("time_sync")  # the link drops again under the first request
+    gun.set_state(ConnectionState.READY)
+    summary = await run
+    gun.shutdown()
+    assert summary.outcome == "failed" and summary.reason == "link_lost"
+    (failed,) = [e for e in session.events if e.type == "session.failed"]
+    assert failed.error == (  # type: ignore[attr-defined]
+        "fake: the session could not resume within 5 s: the link came back 1 time, lost each time"
+    )

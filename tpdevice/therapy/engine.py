@@ -246,8 +246,13 @@ class Session(SessionReaders):
             if not self._link_lost:
                 self._on_link_lost(now_s)
             elif now_s >= self._grace_end_s:
-                grace = f"{self.options.reconnect_grace_s:g}"
-                text = f"{self.client.address}: the link did not come back within {grace} s"
+                grace = f"{self.options.reconnect_grace_s:g} s"
+                text = f"{self.client.address}: the link did not come back within {grace}"
+                if self._link_returns:  # back, but lost again before the session resumed
+                    text = (
+                        f"{self.client.address}: the session could not resume within {grace}:"
+                        f" the link came back {_times(self._link_returns)}, lost each time"
+                    )
                 return Ending(SessionState.FAILED, "link_lost", text)
             return None
         if self._link_lost:
@@ -256,6 +261,7 @@ class Session(SessionReaders):
 
     def _on_link_lost(self, now_s: float) -> None:
         self._link_lost = True
+        self._link_returns = 0
         self._grace_end_s = now_s + self.options.reconnect_grace_s
         self._runner.link_lost(now_s)
         if not self._user_paused:
@@ -315,8 +321,14 @@ class Session(SessionReaders):
 
     def _on_link_state(self, old: ConnectionState, new: ConnectionState) -> None:
         if new is ConnectionState.READY and self._link_lost:
+            self._link_returns += 1
             # Beat at once on a new link: a motor still running from before the outage is
             # fed now, not one interval later, when its watchdog may already have tripped.
             self._next_beat_s = self.clock.now_s()
             self._beat_if_due()
         self._wake()
+
+
+def _times(count: int) -> str:
+    """'1 time', '3 times'."""
+    return f"{count} time" if count == 1 else f"{count} times"
