@@ -9,7 +9,7 @@ from engine_helpers import FakeGun, fake_caps, fake_session, run_until
 
 from tpdevice.device.errors import DeviceTimeoutError
 from tpdevice.device.state import ConnectionState
-from tpdevice.protocol import Feature
+from tpdevice.protocol import Fault, FaultCode, Feature, StepEvent, StepEventKind
 from tpdevice.therapy.clock import VirtualClock
 from tpdevice.therapy.engine import ExecutionMode, SessionOptions
 from tpdevice.therapy.firmware_mode import FALLBACK_REASON
@@ -161,3 +161,46 @@ async def test_a_link_back_but_lost_before_resuming_names_that_in_the_cause() ->
     assert failed.error == (  # type: ignore[attr-defined]
         "fake: the session could not resume within 5 s: the link came back 1 time, lost each time"
     )
+
+
+def _trip_watchdog(gun: FakeGun, *, program_step: int | None = None) -> None:
+    """The device's watchdog trips (heartbeats lost) while the link stays up."""
+    now_ms = round(gun.clock.now_s() * 1000)
+    gun.running = False
+    if program_step is not None:  # the device aborts its program first, then raises the fault
+        gun._cancel_program()
+        gun.emit(StepEvent(now_ms, program_step, StepEventKind.ABORTED))
+    gun.emit(Fault(now_ms, FaultCode.WATCHDOG, True))
+
+
+@pytest.mark.parametrize("mode", [ExecutionMode.HOST, ExecutionMode.FIRMWARE], ids=str)
+async def test_a_watchdog_trip_on_a_live_link_is_recovered_as_a_short_outage(
+    mode: ExecutionMode,
+) -> None:
+    gun = _LossyTimeGun(VirtualClock(), lost=0)
+    gun.hold_steady()
+    session, run = await run_until(gun, "hold.started", mode=mode)
+    await gun.clock.sleep(3.0)
+    _trip_watchdog(gun, program_step=1 if mode is ExecutionMode.FIRMWARE else None)
+    summary = await run
+    gun.shutdown()
+    assert summary.outcome == "completed", summary.reason
+    assert summary.steps_completed == len(session.timeline.steps)
+    types = [(e.type, getattr(e, "reason", None)) for e in session.events]
+    assert ("session.paused", "link_lost") in types
+    assert ("session.resumed", "reconnected") in types
+    hold = summary.steps[1]
+    assert hold.actual_duration_s == pytest.approx(session.timeline.steps[1].duration_s, abs=0.05)
+
+
+async def test_watchdog_trips_beyond_a_few_end_the_session_aborted() -> None:
+    gun = _LossyTimeGun(VirtualClock(), lost=0)
+    gun.hold_steady()
+    _, run = await run_until(gun, "hold.started")
+    for _ in range(4):
+        await gun.clock.sleep(1.0)
+        _trip_watchdog(gun)
+    summary = await run
+    gun.shutdown()
+    assert summary.outcome == "aborted" and summary.reason == "device_fault"
+    assert not gun.running

@@ -8,6 +8,9 @@ a test run at once in one loop.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
+
+import pytest
 
 from tpdevice.cli.bench_soak import DEFAULT_FAULTS, SoakResult, SoakSettings, soak
 from tpdevice.therapy.engine import ExecutionMode
@@ -18,17 +21,18 @@ MODES = (ExecutionMode.HOST, ExecutionMode.FIRMWARE)
 HARSH = "drop=0.2,corrupt=0.05,disconnect_every_s=2"
 
 
-async def _soak_both(faults: str, guns: int, **changes: object) -> dict[str, SoakResult]:
+async def _soak_both(faults: str, guns: int, **changes: Any) -> dict[str, SoakResult]:
     """One session per gun, `guns` per transport (modes alternating), all at once."""
     spec = parse_fault_spec(faults)
     transports = ("serial", "tcp")
     results = await asyncio.gather(*(
-        soak(SoakSettings(1.0, transport, spec, guns, seed=100 * i, once=True, **changes))  # type: ignore[arg-type]
+        soak(SoakSettings(1.0, transport, spec, guns, seed=100 * i, once=True, **changes))
         for i, transport in enumerate(transports)
     ))  # fmt: skip
     return dict(zip(transports, results, strict=True))
 
 
+@pytest.mark.timeout(120)  # real-time sessions: ~12 s alone, more on a loaded machine
 async def test_every_session_completes_through_drops_corruption_duplicates_and_disconnects() -> (
     None
 ):
@@ -46,6 +50,7 @@ async def test_every_session_completes_through_drops_corruption_duplicates_and_d
         assert sum(r.link_losses for r in records) >= len(records) // 2, transport
 
 
+@pytest.mark.timeout(120)
 async def test_harsh_faults_end_each_session_completed_or_with_a_clear_cause() -> None:
     results = await _soak_both(HARSH, 4, session_s=3.0, reconnect_grace_s=3.0)
     for transport, result in results.items():

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import math
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -21,7 +22,7 @@ from typing import Any
 
 from tpdevice.cli.benchkit import emit, summarize_ms
 from tpdevice.cli.errors import CliError
-from tpdevice.device import open_client
+from tpdevice.device import DeviceClient, open_client
 from tpdevice.errors import TpDeviceError
 from tpdevice.protocol import MotorState
 from tpdevice.therapy.clock import RealClock
@@ -51,6 +52,8 @@ _STOPPED = frozenset({MotorState.IDLE, MotorState.STOPPING, MotorState.FAULTED})
 _CONNECT_GATE = 16  # handshakes at once: many at once would time out on a loaded pty
 _CONNECT_ATTEMPTS = 5
 _TELEMETRY_HZ = 10
+_POLL_S = 0.05
+_BRAKING_S = 1.0  # the simulated motor brakes to 0 Hz in ~0.35 s once stopped
 
 
 def soak_profile(seconds: float) -> Profile:
@@ -94,6 +97,7 @@ class SoakSettings:
     seed: int = 0
     once: bool = False  # one session per gun, whatever `seconds` says
     reconnect_grace_s: float = 30.0
+    watchdog_ms: int = 1000  # asked for in HELLO
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +149,8 @@ async def soak(settings: SoakSettings, progress: Progress | None = None) -> Soak
             for i, gun in enumerate(fleet.guns)
         ]  # fmt: skip
         await asyncio.gather(*workers)
+        # A session whose final STOP was lost leaves the motor to the device's watchdog.
+        await _motors_settled(fleet.guns, settings.watchdog_ms / 1000 + _BRAKING_S)
         result.violations = [str(v) for v in fleet.violations]
         result.motors_running = [g.address for g in fleet.guns if not _motor_stopped(g)]
     return result
@@ -154,6 +160,14 @@ def _note(result: SoakResult, record: SessionRecord, progress: Progress | None) 
     result.records.append(record)
     if progress is not None:
         progress(record, result)
+
+
+async def _motors_settled(guns: Sequence[SimulatedGun], within_s: float) -> None:
+    """Return once every motor is stopped, or after within_s."""
+    for _ in range(max(1, math.ceil(within_s / _POLL_S))):
+        if all(map(_motor_stopped, guns)):
+            return
+        await asyncio.sleep(_POLL_S)
 
 
 def _motor_stopped(gun: SimulatedGun) -> bool:
@@ -190,7 +204,7 @@ async def _one_session(
 ) -> SessionRecord:
     """Connect (retrying: the link may be down right now), run one session, close."""
     try:
-        client = await _connect(address, gate)
+        client = await _connect(address, settings.watchdog_ms, gate)
     except TpDeviceError as err:
         return SessionRecord(address, mode.value, "error", "connect", str(err), ())
     try:
@@ -215,12 +229,14 @@ async def _one_session(
         await client.close()
 
 
-async def _connect(address: str, gate: asyncio.Semaphore) -> Any:
+async def _connect(address: str, watchdog_ms: int, gate: asyncio.Semaphore) -> DeviceClient:
     """open_client(), tried again while injected faults hold the link down."""
     for attempt in range(1, _CONNECT_ATTEMPTS + 1):
         try:
             async with gate:
-                return await open_client(address, telemetry_hz=_TELEMETRY_HZ)
+                return await open_client(
+                    address, telemetry_hz=_TELEMETRY_HZ, watchdog_ms=watchdog_ms
+                )
         except TpDeviceError as err:
             if attempt == _CONNECT_ATTEMPTS:
                 raise

@@ -240,6 +240,9 @@ class Session(SessionReaders):
     async def _check_link(self, now_s: float) -> Ending | None:
         """Pause on a lost link, fail after the grace, recover when it is back."""
         state = self.client.state
+        if self._watchdog_outages > self._outages_taken and state in LINKED:
+            self._outages_taken = self._watchdog_outages  # a watchdog trip: as a lost link
+            self._on_link_lost(now_s)
         if state in _GONE:
             return Ending(SessionState.FAILED, "link_lost", f"{self.client.address}: {state.value}")
         if state not in LINKED:
@@ -320,8 +323,9 @@ class Session(SessionReaders):
         return True
 
     def _on_link_state(self, old: ConnectionState, new: ConnectionState) -> None:
-        if new is ConnectionState.READY and self._link_lost:
-            self._link_returns += 1
+        if new is ConnectionState.READY and old not in LINKED:
+            if self._link_lost:
+                self._link_returns += 1
             # Beat at once on a new link: a motor still running from before the outage is
             # fed now, not one interval later, when its watchdog may already have tripped.
             self._next_beat_s = self.clock.now_s()

@@ -108,6 +108,8 @@ class SessionBase:
         self._t0_s: float | None = None
         self._end_s: float | None = None
         self._link_lost = False
+        self._watchdog_outages = 0  # watchdog trips on a live link, taken as short outages
+        self._outages_taken = 0  # of those, how many the loop has recovered from
         self._link_back_s = -math.inf  # when the link last came back
         self._grace_end_s = math.inf
         self._user_paused = False  # the loop took the user's pause (ctx.pause_wanted: asked)

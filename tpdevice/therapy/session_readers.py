@@ -17,6 +17,8 @@ from tpdevice.therapy.timesync import note_arrival
 __all__ = ["SessionReaders"]
 
 _LOGGER = logging.getLogger(__name__)
+# Watchdog trips on a live link taken as outages the host did not notice; one more aborts.
+_MAX_WATCHDOG_OUTAGES = 3
 
 
 class SessionReaders(SessionBase):
@@ -92,8 +94,24 @@ class SessionReaders(SessionBase):
             DeviceFaultEvent, code=code, active=fault.active, device_time_ms=fault.device_time_ms,
             step_index=index if index is not None else (current.index if current else None),
         )  # fmt: skip
-        if fault.active and not self._expected_fault(fault):
-            self._request_end(Ending(SessionState.ABORTED, "device_fault", code))
+        if not fault.active or self._expected_fault(fault):
+            return
+        if self._outage_missed(fault):
+            self._watchdog_outages += 1
+            self._runner.device_abort = None  # the program stopped for this same trip
+            self._runner.link_lost(self.clock.now_s())  # its later reports are stale
+            self._wake()  # the loop recovers as after a lost link
+            return
+        self._request_end(Ending(SessionState.ABORTED, "device_fault", code))
+
+    def _outage_missed(self, fault: Fault) -> bool:
+        """A watchdog trip on a live link: heartbeats lost in an outage too short to notice."""
+        return (
+            fault.code is FaultCode.WATCHDOG
+            and self._state is SessionState.RUNNING
+            and self._ending is None
+            and self._watchdog_outages < _MAX_WATCHDOG_OUTAGES
+        )
 
     def _expected_fault(self, fault: Fault) -> bool:
         """The watchdog tripping while the link was down (or a late report of that)."""
