@@ -251,6 +251,22 @@ def bench_decode(
     bench.run(frames)
 
 
+@bench_app.command("soak")
+def bench_soak(
+    minutes: Annotated[float | None, typer.Option(help="How long to soak (default 1).")] = None,
+    seconds: Annotated[float | None, typer.Option(help="How long, in seconds instead.")] = None,
+    transport: Annotated[str, typer.Option(help="serial or tcp.")] = "tcp",
+    faults: Annotated[str, typer.Option(help="Link faults (the `sim --faults` syntax).")] = (
+        "drop=0.05,corrupt=0.01,dup=0.02,disconnect_every_s=5"
+    ),
+    sessions: Annotated[int, typer.Option(min=1, max=200, help="Guns soaked at once.")] = 4,
+) -> None:
+    """Sessions back to back through link faults: completed, failed, invariant violations."""
+    from tpdevice.cli import bench_soak as bench
+
+    bench.run(bench.parse_settings(minutes, seconds, transport, faults, sessions))
+
+
 @bench_app.command("timing")
 def bench_timing(
     sessions: Annotated[

@@ -1,4 +1,9 @@
-"""Program upload: BEGIN, answer the device's PULLs with STEPs, then COMMIT with the hash."""
+"""Program upload: BEGIN, answer the device's PULLs with STEPs, then COMMIT with the hash.
+
+A stalled upload (no PULL, or a request unanswered after its retransmissions) is begun
+again, up to UPLOAD_ATTEMPTS times: a new BEGIN empties the device's staging buffer, and a
+failed upload leaves the committed program in place. A lost link ends it at once.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,13 @@ import logging
 from collections.abc import Sequence
 
 from tpdevice.device.connection import DeviceConnection
-from tpdevice.device.errors import DeviceError, DeviceTimeoutError
+from tpdevice.device.errors import (
+    ConnectionLostError,
+    DeviceError,
+    DeviceTimeoutError,
+    RequestAbandonedError,
+)
+from tpdevice.device.state import LinkState
 from tpdevice.protocol import (
     Message,
     MsgType,
@@ -19,9 +30,14 @@ from tpdevice.protocol import (
     program_hash,
 )
 
-__all__ = ["indexed_steps", "upload_program"]
+__all__ = ["UPLOAD_ATTEMPTS", "indexed_steps", "upload_program"]
 
 _LOGGER = logging.getLogger(__name__)
+
+UPLOAD_ATTEMPTS = 3
+# How often a wait for the next PULL looks at the link (a lost link sends no PULL).
+_LINK_POLL_S = 0.05
+_DEAD = frozenset({LinkState.LOST, LinkState.CLOSED})
 
 
 def indexed_steps(steps: Sequence[ProgramStep]) -> list[ProgramStep]:
@@ -35,8 +51,27 @@ async def upload_program(
     """Upload and commit `steps` (already indexed); return the program hash.
 
     DeviceRejectedError when the device refuses BEGIN, a step or the COMMIT;
-    DeviceTimeoutError when it stops pulling for pull_timeout_s.
+    DeviceTimeoutError when every one of UPLOAD_ATTEMPTS uploads stalled (the last cause
+    named); ConnectionLostError when the link drops meanwhile.
     """
+    for attempt in range(1, UPLOAD_ATTEMPTS + 1):
+        try:
+            return await _upload_once(connection, steps, pull_timeout_s)
+        except (DeviceTimeoutError, RequestAbandonedError) as err:
+            if connection.state in _DEAD:
+                raise ConnectionLostError(f"{connection.address}: link lost during upload") from err
+            if attempt == UPLOAD_ATTEMPTS:
+                raise DeviceTimeoutError(
+                    f"{err} ({UPLOAD_ATTEMPTS} uploads tried)", MsgType.PROGRAM_BEGIN
+                ) from None
+            _LOGGER.info("%s; beginning the upload again", err)
+    raise AssertionError("unreachable")
+
+
+async def _upload_once(
+    connection: DeviceConnection, steps: Sequence[ProgramStep], pull_timeout_s: float
+) -> int:
+    """One upload from BEGIN to COMMIT."""
     digest = program_hash(steps)
     pulls: asyncio.Queue[int] = asyncio.Queue()
 
@@ -68,13 +103,12 @@ async def _answer_pulls(
     count = len(steps)
     sent: set[int] = set()
     while True:
-        try:
-            index = await asyncio.wait_for(pulls.get(), pull_timeout_s)
-        except TimeoutError:
+        index = await _next_pull(connection, pulls, pull_timeout_s)
+        if index is None:
             raise DeviceTimeoutError(
                 f"{connection.address}: program upload stalled: no PROGRAM_PULL for "
                 f"{pull_timeout_s:g} s after {len(sent)} of {count} steps"
-            ) from None
+            )
         if index == count:
             return
         if index > count:
@@ -85,3 +119,21 @@ async def _answer_pulls(
             continue  # a repeated pull for a step already acknowledged
         await connection.request(steps[index])
         sent.add(index)
+
+
+async def _next_pull(
+    connection: DeviceConnection, pulls: asyncio.Queue[int], timeout_s: float
+) -> int | None:
+    """The next pulled index; None after timeout_s; ConnectionLostError once the link is lost."""
+    loop = asyncio.get_running_loop()
+    deadline_s = loop.time() + timeout_s
+    while True:
+        if connection.state in _DEAD:
+            raise ConnectionLostError(f"{connection.address}: link lost during upload")
+        left_s = deadline_s - loop.time()
+        if left_s <= 0.0:
+            return None
+        try:
+            return await asyncio.wait_for(pulls.get(), min(left_s, _LINK_POLL_S))
+        except TimeoutError:
+            continue

@@ -34,6 +34,7 @@ import uuid
 from collections.abc import Callable
 
 from tpdevice.device.api import GunClient
+from tpdevice.device.state import ConnectionState
 from tpdevice.errors import TpDeviceError
 from tpdevice.therapy.clock import RealClock, SessionClock
 from tpdevice.therapy.coach import PressureCoach
@@ -47,7 +48,7 @@ from tpdevice.therapy.host_mode import HostRunner
 from tpdevice.therapy.modes import ContactSense, ModeRunner, RunContext
 from tpdevice.therapy.profile import Profile
 from tpdevice.therapy.progress import Progress
-from tpdevice.therapy.session_ending import SessionEnd
+from tpdevice.therapy.session_ending import LINKED, SessionEnd
 from tpdevice.therapy.session_events import SessionEvents
 from tpdevice.therapy.session_heartbeat import SessionHeartbeat
 from tpdevice.therapy.session_link import SessionLink
@@ -273,7 +274,7 @@ class Session:
     async def _run_to_end(self) -> Summary:
         self._loop.arm()
         readers = SessionReaders(self._parts, f"session {self.id}").start()
-        unsubscribe = self.client.subscribe_state(lambda old, new: self._wake())
+        unsubscribe = self.client.subscribe_state(self._on_link_state)
         try:
             ending = await self._guarded_drive()
         finally:
@@ -332,6 +333,12 @@ class Session:
             leave_pause(parts, self.clock.now_s(), "user")
         elif command is SessionCommand.SKIP:
             await runner.skip(now_s)
+
+    def _on_link_state(self, old: ConnectionState, new: ConnectionState) -> None:
+        if new is ConnectionState.READY and old not in LINKED:
+            self._link.came_back()
+            self._heartbeat.beat_now()
+        self._wake()
 
     def _wake(self) -> None:
         self._loop.wake()

@@ -6,7 +6,12 @@ import logging
 from collections.abc import Sequence
 
 from tpdevice.device.api import program_runner
-from tpdevice.device.errors import DeviceRejectedError, DeviceUnsupportedError
+from tpdevice.device.errors import (
+    DeviceRejectedError,
+    DeviceTimeoutError,
+    DeviceUnsupportedError,
+    RequestAbandonedError,
+)
 from tpdevice.protocol import (
     HoldPolicy,
     ProgramAction,
@@ -17,17 +22,19 @@ from tpdevice.protocol import (
     StopReason,
 )
 from tpdevice.therapy.devicetime import unwrap_u32_ms
+from tpdevice.therapy.host_mode import HostRunner
 from tpdevice.therapy.modes import ModeRunner, RunContext
 from tpdevice.therapy.steptimer import StepTimer
 from tpdevice.therapy.timeline import PlannedStep
 from tpdevice.therapy.timesync import sync_time
 
-__all__ = ["FirmwareRunner", "program_step"]
+__all__ = ["FALLBACK_REASON", "FirmwareRunner", "program_step"]
 
 _LOGGER = logging.getLogger(__name__)
 _MIN_S = 0.001  # the wire counts whole milliseconds, at least one
 # Device times are whole ms, and so are the telemetry times an arrival map is built from.
 _QUANTUM_S = 0.002
+FALLBACK_REASON = "host_mode_fallback"  # the cue's reason when firmware mode gives up
 
 
 def program_step(
@@ -69,6 +76,10 @@ class FirmwareRunner(ModeRunner):
     the map's error); after that, anything stamped before that STARTED(0) in device time,
     exact to the ms, is stale. The old program was stopped before the upload began, so its
     events are at least the upload's round trips older than the RUN.
+
+    When an upload cannot make progress on a link that is up (every retried upload stalled),
+    the session goes on in host mode from where it is: a `cue` event (reason
+    host_mode_fallback) names the cause, and from then on a HostRunner does the work.
     """
 
     mode = "firmware"
@@ -86,18 +97,45 @@ class FirmwareRunner(ModeRunner):
         self._continuing = False  # program step 0 continues the frozen step
         self._next_deadline_s = 0.0  # when the next step is due (lateness reference)
         self._program_lost = False  # the link dropped since the last RUN
+        self._host: HostRunner | None = None  # set once firmware mode gave up
+
+    @property
+    def done(self) -> bool:
+        """The last step ended (in host mode after a fallback)."""
+        return self._done if self._host is None else self._host.done
+
+    @done.setter
+    def done(self, value: bool) -> None:
+        self._done = value
 
     async def begin(self) -> float:
-        """Sync time, upload everything, run; t0 is the RUN."""
+        """Sync time, upload everything, run; t0 is the RUN (host mode's t0 after a fallback)."""
         await sync_time(self.ctx)
-        await self._upload(0, [])
+        if not await self._upload_or_fall_back(0, []):
+            assert self._host is not None
+            return await self._host.begin()
         t0_s = self.ctx.progress.t0_s = self.ctx.clock.now_s()
         self._next_deadline_s = t0_s
         await self._run()
         return t0_s
 
+    def next_deadline_s(self) -> float:
+        """None of its own: STEP_EVENTs drive it (host mode's deadline after a fallback)."""
+        return super().next_deadline_s() if self._host is None else self._host.next_deadline_s()
+
+    async def on_time(self, now_s: float) -> None:
+        """Nothing to do in firmware mode; host mode's work after a fallback."""
+        if self._host is not None:
+            await self._host.on_time(now_s)
+
+    def on_contact(self, now_s: float) -> bool:
+        """The device times contact holds itself (host mode does, after a fallback)."""
+        return self._host is not None and self._host.on_contact(now_s)
+
     def on_step_event(self, event: StepEvent) -> None:
         """Mirror one STEP_EVENT into progress (events of an older program are ignored)."""
+        if self._host is not None:
+            return  # a program abandoned for host mode reports nothing that counts
         kind, index = event.kind, event.step_index
         if self._stale(event):
             _LOGGER.debug(
@@ -120,6 +158,9 @@ class FirmwareRunner(ModeRunner):
 
     async def pause(self, now_s: float) -> None:
         """PROGRAM_CONTROL pause (the device stops the motor and freezes its timers)."""
+        if self._host is not None:
+            await self._host.pause(now_s)
+            return
         self.freeze(now_s)
         if self._program_lost:  # whatever still runs after a lost link: STOP it
             await self.halt(StopReason.USER)
@@ -131,6 +172,9 @@ class FirmwareRunner(ModeRunner):
 
     async def resume(self, now_s: float) -> None:
         """PROGRAM_CONTROL resume; re-upload the rest if the program is gone."""
+        if self._host is not None:
+            await self._host.resume(now_s)
+            return
         if self.ctx.halting:
             return
         if self._program_lost:
@@ -146,6 +190,9 @@ class FirmwareRunner(ModeRunner):
 
     async def skip(self, now_s: float) -> None:
         """Abort the program, complete the step (skipped), upload and run the rest."""
+        if self._host is not None:
+            await self._host.skip(now_s)
+            return
         progress = self.ctx.progress
         if progress.timer is None:
             return
@@ -156,18 +203,27 @@ class FirmwareRunner(ModeRunner):
         if progress.finished:
             self.done = True
             return
-        await self._upload(progress.next_index, [])
+        if not await self._upload_or_fall_back(progress.next_index, []):
+            assert self._host is not None
+            await self._host.recover(now_s)  # the next step is due now
+            return
         self._next_deadline_s = now_s
         await self._run()
 
     def link_lost(self, now_s: float) -> None:
         """Freeze; whatever the old program still reports (its abort) is stale from now on."""
+        if self._host is not None:
+            self._host.link_lost(now_s)
+            return
         super().link_lost(now_s)
         self._forget_program()
         self._program_lost = True
 
     async def recover(self, now_s: float) -> None:
         """After a reconnect: STOP whatever still runs, upload the rest and run it."""
+        if self._host is not None:
+            await self._host.recover(now_s)
+            return
         self._forget_program()
         await self.halt(StopReason.HOST)
         await self._continue(self.ctx.clock.now_s())
@@ -176,14 +232,40 @@ class FirmwareRunner(ModeRunner):
         """Upload the frozen step's remainder plus the rest; thaw and run."""
         progress = self.ctx.progress
         timer = progress.timer
+        head = [] if timer is None else [_continued(timer, now_s)]
+        if not await self._upload_or_fall_back(progress.next_index, head):
+            assert self._host is not None
+            await self._host.recover(self.ctx.clock.now_s())  # setpoint, START, thaw
+            return
         if timer is None:
-            await self._upload(progress.next_index, [])
             self._next_deadline_s = now_s
         else:
-            await self._upload(progress.next_index, [_continued(timer, now_s)])
             self._continuing = True
         self.thaw(self.ctx.clock.now_s())
         await self._run()
+
+    async def _upload_or_fall_back(self, first_index: int, head: Sequence[ProgramStep]) -> bool:
+        """_upload(); False (host mode from now on) when uploads make no progress on a live link.
+
+        A lost link is not that: its ConnectionLostError goes up, and recovery uploads again.
+        """
+        try:
+            await self._upload(first_index, head)
+        except (DeviceTimeoutError, RequestAbandonedError) as err:
+            self._fall_back(str(err))
+            return False
+        return True
+
+    def _fall_back(self, cause: str) -> None:
+        """Go on in host mode from where the session is; tell the therapist why."""
+        _LOGGER.warning("%s; the session goes on in host mode", cause)
+        host = self._host = HostRunner(self.ctx)
+        host.frozen_at_s = self.frozen_at_s
+        self._forget_program()
+        self.ctx.progress.notice(
+            FALLBACK_REASON,
+            f"Firmware mode cannot make progress ({cause}); the session goes on in host mode.",
+        )
 
     async def _upload(self, first_index: int, head: Sequence[ProgramStep]) -> None:
         """Upload `head` then the timeline from first_index; program step 0 is `base`."""

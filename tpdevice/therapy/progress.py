@@ -8,6 +8,7 @@ from typing import Any
 
 from tpdevice.therapy.coach import PressureCoach, Verdict
 from tpdevice.therapy.events import (
+    CueEvent,
     Event,
     HoldPaused,
     HoldResumed,
@@ -184,6 +185,11 @@ class Progress:
             cls, **self.fields(step), force_n=force_n, band_low_n=step.band_low_n,
             band_high_n=step.band_high_n,
         )  # fmt: skip
+
+    def notice(self, reason: str, text: str) -> None:
+        """Emit a cue the therapist should know of (at the running step, if any)."""
+        step = self.current
+        self._emit(CueEvent, reason=reason, cue=text, step_index=step.index if step else None)
 
     def note_fault(self, code: str) -> int | None:
         """Record a device fault against the running step; its index."""

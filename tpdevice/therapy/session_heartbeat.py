@@ -35,6 +35,12 @@ class SessionHeartbeat:
         """The first beat is due now."""
         self.next_beat_s = now_s
 
+    def beat_now(self) -> None:
+        """Beat at once (a new link: a motor still running from before the outage is fed now,
+        not one interval later, when its watchdog may already have tripped)."""
+        self.next_beat_s = self._clock.now_s()
+        self.beat_if_due()
+
     def beat_if_due(self) -> None:
         """One heartbeat when due; the next one interval later."""
         now_s = self._clock.now_s()

@@ -26,25 +26,46 @@ class SessionLink:
         """Pause on a lost link, fail after the grace, recover when it is back."""
         parts, link = self._parts, self._parts.link
         state, address = parts.client.state, parts.client.address
+        if link.watchdog_outages > link.outages_taken and state in LINKED:
+            link.outages_taken = link.watchdog_outages  # a watchdog trip: as a lost link
+            self.lost(now_s)
         if state in _GONE:
             return Ending(SessionState.FAILED, EndReason.LINK_LOST, f"{address}: {state.value}")
         if state not in LINKED:
             if not link.lost:
                 self.lost(now_s)
             elif now_s >= link.grace_end_s:
-                text = f"{address}: the link did not come back within {self._grace_s:g} s"
-                if parts.client.last_error is not None:  # what the last attempt met
-                    text += f" ({parts.client.last_error})"
-                return Ending(SessionState.FAILED, EndReason.LINK_LOST, text)
+                return Ending(SessionState.FAILED, EndReason.LINK_LOST, self._grace_text())
             return None
         if link.lost:
             await self._back()
         return None
 
+    def _grace_text(self) -> str:
+        """Why the session gives up on the link: never back, or back but lost each time."""
+        parts, grace = self._parts, f"{self._grace_s:g} s"
+        address, returns = parts.client.address, parts.link.returns
+        if returns:  # back, but lost again before the session resumed
+            times = f"{returns} time" if returns == 1 else f"{returns} times"
+            return (
+                f"{address}: the session could not resume within {grace}:"
+                f" the link came back {times}, lost each time"
+            )
+        text = f"{address}: the link did not come back within {grace}"
+        if parts.client.last_error is not None:  # what the last attempt met
+            text += f" ({parts.client.last_error})"
+        return text
+
+    def came_back(self) -> None:
+        """A new link is up (the loop recovers on its next pass)."""
+        if self._parts.link.lost:
+            self._parts.link.returns += 1
+
     def lost(self, now_s: float) -> None:
         """The link dropped: freeze the step and pause (unless the user's pause is in force)."""
         parts = self._parts
         parts.link.lost = True
+        parts.link.returns = 0
         parts.link.grace_end_s = now_s + self._grace_s
         parts.runner.link_lost(now_s)
         if not parts.pause.taken:

@@ -26,6 +26,9 @@ class LinkWatch:
     lost: bool = False
     back_s: float = -math.inf
     grace_end_s: float = math.inf
+    returns: int = 0  # times the link came back during this outage, lost again before resuming
+    watchdog_outages: int = 0  # watchdog trips on a live link, taken as short outages
+    outages_taken: int = 0  # of those, how many the loop has recovered from
 
 
 @dataclass(slots=True)

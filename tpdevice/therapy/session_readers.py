@@ -18,6 +18,9 @@ from tpdevice.therapy.timesync import note_arrival
 
 __all__ = ["SessionReaders"]
 
+# Watchdog trips on a live link taken as outages the host did not notice; one more aborts.
+_MAX_WATCHDOG_OUTAGES = 3
+
 _LOGGER = logging.getLogger(__name__)
 
 
@@ -107,8 +110,25 @@ class SessionReaders:
             DeviceFaultEvent, code=code, active=fault.active, device_time_ms=fault.device_time_ms,
             step_index=index if index is not None else (current.index if current else None),
         )  # fmt: skip
-        if fault.active and not self._expected_fault(fault):
-            self._end(Ending(SessionState.ABORTED, EndReason.DEVICE_FAULT, code))
+        if not fault.active or self._expected_fault(fault):
+            return
+        if self._outage_missed(fault):
+            parts.link.watchdog_outages += 1
+            parts.runner.device_abort = None  # the program stopped for this same trip
+            parts.runner.link_lost(parts.clock.now_s())  # its later reports are stale
+            parts.wake()  # the loop recovers as after a lost link
+            return
+        self._end(Ending(SessionState.ABORTED, EndReason.DEVICE_FAULT, code))
+
+    def _outage_missed(self, fault: Fault) -> bool:
+        """A watchdog trip on a live link: heartbeats lost in an outage too short to notice."""
+        parts = self._parts
+        return (
+            fault.code is FaultCode.WATCHDOG
+            and parts.end.final is None
+            and not parts.pause.taken
+            and parts.link.watchdog_outages < _MAX_WATCHDOG_OUTAGES
+        )
 
     def _expected_fault(self, fault: Fault) -> bool:
         """The watchdog tripping while the link was down (or a late report of that)."""
