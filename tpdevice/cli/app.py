@@ -203,12 +203,29 @@ def run_profile(
             help="On a real gun, start without pressing Enter after the safety notes (scripts).",
         ),
     ] = False,
+    journal: Annotated[
+        Path | None,
+        typer.Option(metavar="PATH", help="Journal the session here (default: per user)."),
+    ] = None,
+    no_journal: Annotated[
+        bool, typer.Option("--no-journal", help="Keep no record of this session.")
+    ] = False,
 ) -> None:
     """Run a therapy profile with a live view: space pauses, s skips, q or Ctrl-C stops."""
     from tpdevice.cli import run_cmd
+    from tpdevice.daemon.config import default_journal_path
 
     settings = run_cmd.parse_settings(
-        profile, device, side, time_scale, json_out, profiles_dir or [], mode, intensity, yes=yes
+        profile,
+        device,
+        side,
+        time_scale,
+        json_out,
+        profiles_dir or [],
+        mode,
+        intensity,
+        yes=yes,
+        journal=None if no_journal else journal or default_journal_path(),
     )
     run_cmd.run(settings)
 

@@ -93,7 +93,7 @@ def _measure(settings: StartupSettings) -> dict[str, list[float]]:
     floor = [sys.executable, "-c", "pass"]
     listing = tpdevice_argv("profiles", "list")
     running = tpdevice_argv(
-        "run", settings.profile, "--time-scale", "1000", "--json", "--mode", "host"
+        "run", settings.profile, "--time-scale", "1000", "--json", "--mode", "host", "--no-journal"
     )
     jobs: dict[str, Callable[[], float]] = {
         "floor": lambda: _time_to_exit(floor),

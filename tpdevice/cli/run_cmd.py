@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,8 @@ from tpdevice.cli.run_output import (
     output_error,
 )
 from tpdevice.cli.run_view import Reading, RunHeader
+from tpdevice.daemon.journal import Journal, JournalError
+from tpdevice.daemon.journal_feed import SessionJournal
 from tpdevice.device.api import GunClient
 from tpdevice.protocol import Feature
 from tpdevice.therapy.commands import CommandResult, EndReason
@@ -77,6 +80,7 @@ class RunSettings:
     device_given: bool
     loop: str = "auto"
     yes: bool = False  # start a real gun without the Enter key after the safety notes
+    journal: Path | None = None  # where the session is journaled (None: not journaled)
 
 
 class SessionControls(Protocol):
@@ -129,6 +133,7 @@ def parse_settings(
     loop: str = "auto",
     *,
     yes: bool = False,
+    journal: Path | None = None,
 ) -> RunSettings:
     """Check every option before anything connects; CliError (exit 2) names the bad one."""
     if side is not None and side not in SIDES:
@@ -154,7 +159,7 @@ def parse_settings(
     overrides = Overrides(intensity_pct=intensity_pct)
     return RunSettings(
         profile_id, address, side, time_scale, json_out, tuple(profiles_dirs), mode, overrides,
-        device_given=device is not None, loop=loop, yes=yes,
+        device_given=device is not None, loop=loop, yes=yes, journal=journal,
     )  # fmt: skip
 
 
@@ -309,7 +314,9 @@ async def _open(settings: RunSettings) -> GunClient:
     return client
 
 
-async def run_profile(settings: RunSettings, profile: Profile, out: RunOutput) -> Summary:
+async def run_profile(
+    settings: RunSettings, profile: Profile, out: RunOutput, journal: Journal | None = None
+) -> Summary:
     """Connect, show the safety notes, run the session, show the summary; close the link."""
     client = await _open(settings)
     try:
@@ -320,7 +327,7 @@ async def run_profile(settings: RunSettings, profile: Profile, out: RunOutput) -
         _draw(out.safety, profile)  # connected and compiled: the run goes ahead
         session.safety_confirmation = await confirm_start(settings.address, settings.yes)
         watch = _Run(session, out, _header(settings, profile, session))
-        summary, interrupted = await watch.run()
+        summary, interrupted = await _journaled(watch, client, journal)
     finally:
         await client.close()  # sends STOP first if the motor may still run
     if watch.output_error is None:
@@ -330,6 +337,34 @@ async def run_profile(settings: RunSettings, profile: Profile, out: RunOutput) -
     if watch.output_error is not None:
         raise OutputError(f"{watch.output_error}; session {outcome_text(summary)}")
     return summary
+
+
+async def _journaled(
+    watch: _Run, client: GunClient, journal: Journal | None
+) -> tuple[Summary, bool]:
+    """Run the watched session, its events and telemetry journaled when a journal is open."""
+    if journal is None:
+        return await watch.run()
+    feed = SessionJournal(journal, watch.session)
+    feed.attach()
+    follower = asyncio.create_task(
+        feed.follow(client, bool(client.capabilities.features & Feature.FORCE_SENSOR))
+    )
+    try:
+        return await watch.run()
+    finally:
+        follower.cancel()
+        await asyncio.gather(follower, return_exceptions=True)
+
+
+def _open_journal(path: Path | None) -> Journal | None:
+    """The per-user journal, or one line on why it cannot be used (nothing is run then)."""
+    if path is None:
+        return None
+    try:
+        return Journal.open(path, now_wall=time.time())
+    except JournalError as err:
+        raise JournalError(f"journal: {err} (--no-journal runs without it)") from None
 
 
 def _draw(draw: Callable[..., None], *args: Any) -> None:
@@ -348,5 +383,12 @@ def run(settings: RunSettings, out_factory: Callable[[], RunOutput] | None = Non
         out = out_factory()
     else:
         out = JsonRunOutput() if settings.json_out else LiveRunOutput()
-    summary = run_on_loop(run_profile(settings, profile, out), resolve_loop_name(settings.loop))
+    journal = _open_journal(settings.journal)
+    try:
+        summary = run_on_loop(
+            run_profile(settings, profile, out, journal), resolve_loop_name(settings.loop)
+        )
+    finally:
+        if journal is not None:
+            journal.close()
     check_outcome(summary, f"{profile.id} on {settings.address.text}")

@@ -18,13 +18,14 @@ from tpdevice.daemon.control import (
 )
 from tpdevice.daemon.dose import DoseCheck, DoseRefusal, check_dose
 from tpdevice.daemon.guns import GunSlot
-from tpdevice.daemon.journal import Journal, SessionMeta
+from tpdevice.daemon.journal import Journal
+from tpdevice.daemon.journal_feed import SessionJournal
 from tpdevice.daemon.journal_queries import JournalReader
 from tpdevice.errors import TpDeviceError
 from tpdevice.therapy.clock import SessionClock
 from tpdevice.therapy.commands import EndReason, SessionCommand
 from tpdevice.therapy.engine import Session
-from tpdevice.therapy.events import Event, iso_utc
+from tpdevice.therapy.events import Event
 from tpdevice.therapy.loader import Catalogue
 from tpdevice.therapy.profile import Profile
 
@@ -39,8 +40,8 @@ class _Running:
     session: Session
     slot: GunSlot
     client: str | None
+    feed: SessionJournal
     task: asyncio.Task[None] | None = None
-    t0_s: float | None = None  # the session clock at session.started: telemetry's time origin
 
 
 class SessionManager:
@@ -76,13 +77,10 @@ class SessionManager:
             )  # fmt: skip
         except TpDeviceError as err:
             raise ControlError(ErrorCode.INVALID_FIELD, str(err)) from None
-        self._journal.begin_session(SessionMeta(
-            session.id, slot.config.id, profile.id, profile.region, iso_utc(time.time()),
-            request.client, request.override,
-        ))  # fmt: skip
         session.safety_confirmation = "control API"
-        running = _Running(session, slot, request.client)
-        session.add_sink(lambda event: self._record(running, event))
+        feed = SessionJournal(self._journal, session, self._sink)
+        feed.attach(request.client, request.override)
+        running = _Running(session, slot, request.client, feed)
         self._sessions[session.id] = running
         self._by_device[slot.config.id] = session.id
         slot.session_id = session.id
@@ -137,23 +135,15 @@ class SessionManager:
         await asyncio.gather(*(r.session.stop(reason) for r in running), return_exceptions=True)
         await asyncio.gather(*(r.task for r in running if r.task), return_exceptions=True)
 
-    def _record(self, running: _Running, event: Event) -> None:
-        """The session's first sink: journal the event before anyone else sees it."""
-        if running.t0_s is None:
-            running.t0_s = event.mono_s
-        self._sink(event)
-
     def on_telemetry(self, sample: TelemetrySample) -> None:
         """Keep the telemetry of a gun that runs a session (the journal thins it to 5 Hz)."""
-        slot_session = self._by_device.get(sample.device_id)
-        running = self._sessions.get(slot_session) if slot_session else None
-        if running is None or running.t0_s is None:
-            return
-        t_s = running.session.clock.now_s() - running.t0_s
-        self._journal.record_telemetry(
-            running.session.id, t_s, sample.freq_hz, sample.force_n, sample.contact,
-            sample.battery_pct, sample.motor_temp_c,
-        )  # fmt: skip
+        session_id = self._by_device.get(sample.device_id)
+        running = self._sessions.get(session_id) if session_id else None
+        if running is not None:
+            running.feed.sample(
+                sample.freq_hz, sample.force_n, sample.contact, sample.battery_pct,
+                sample.motor_temp_c,
+            )  # fmt: skip
 
     async def _run(self, running: _Running) -> None:
         try:
