@@ -9,6 +9,7 @@ from typing import Any
 
 __all__ = ["apply_event"]
 
+_ON_REQUEST = frozenset({"user", "host", "cancelled"})
 _ENDINGS = {
     "session.completed": "completed",
     "session.aborted": "aborted",
@@ -87,8 +88,9 @@ def _pause_change(outcome: str) -> Callable[[sqlite3.Connection, dict[str, Any]]
 
 
 def _session_ended(conn: sqlite3.Connection, body: dict[str, Any]) -> None:
-    detail = body.get("error") or body.get("detail") or ""
     reason = body.get("reason", "")
+    # Stopped on request: the reason is the whole story (the detail only says "stopped").
+    detail = "" if reason in _ON_REQUEST else body.get("error") or body.get("detail") or ""
     cause = f"{reason}: {detail}" if reason and detail else reason or detail
     conn.execute(
         "UPDATE sessions SET outcome = ?, cause = ?, ended_wall = ?, summary = ?"
