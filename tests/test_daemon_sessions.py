@@ -76,7 +76,8 @@ async def test_commands_from_a_second_terminal(tmp_path: Path) -> None:
 
 
 async def test_stop_ends_every_session_with_the_motors_stopped(tmp_path: Path) -> None:
-    async with running_daemon(tmp_path) as (service, http):
+    # 20x: the sessions last 43 s, long past a slow machine's `tpdevice stop` start-up.
+    async with running_daemon(tmp_path, time_scale=20.0) as (service, http):
         ids = [await _start(http, f"sim-{i}", profile="piriformis") for i in (1, 2, 3)]
         code, out, err = await _cli(service.options.socket_path, "stop")
         assert (code, out, err) == (0, "stopped 3 guns\n", "")
