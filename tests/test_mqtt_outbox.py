@@ -38,7 +38,7 @@ async def _daemon_side(
 ) -> AsyncIterator[tuple[Journal, EventOutbox, MqttLink]]:
     """A journal, a link to the broker and an outbox, running; closed after."""
     journal = Journal.open(db, now_wall=time.time())
-    link = MqttLink(MqttSettings.from_url(broker.url()), Topics("node-a"), backoff_s=(0.5, 0.5))
+    link = MqttLink(MqttSettings.from_url(broker.url()), Topics("node-a"), backoff_s=(1.5, 1.5))
     outbox = EventOutbox(link, journal, memory_limit=memory_limit)
     tasks = [asyncio.create_task(link.run()), asyncio.create_task(outbox.run())]
     try:
@@ -102,7 +102,7 @@ async def test_a_broker_outage_delays_events_and_loses_none(
         for event in events[half:]:  # the session goes on while the broker is away
             _record(journal, outbox, event)
         broker.start()
-        await subscriber.start()  # before the link's backoff (0.25-0.5 s) brings it back
+        await subscriber.start()  # before the link's backoff (0.75-1.5 s) brings it back
         await subscriber.wait_for(len(events), "/events", timeout_s=15)
         assert link.reconnects == 1
     unique = list(dict.fromkeys(seq for _, seq, _ in _delivered(subscriber)))
