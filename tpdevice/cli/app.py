@@ -31,7 +31,9 @@ app = typer.Typer(
 bench_app = typer.Typer(help="Measure latency and throughput; the last line is one JSON object.")
 app.add_typer(bench_app, name="bench")
 app.add_typer(profiles_app, name="profiles")
-devices_app = typer.Typer(help="Guns: scan for them over BLE, list the configured ones.")
+devices_app = typer.Typer(
+    help="Guns: scan for them over BLE, list, add and remove the daemon's guns."
+)
 app.add_typer(devices_app, name="devices")
 register_daemon_commands(app)
 
@@ -41,6 +43,18 @@ LoopOpt = Annotated[
     typer.Option(
         "--loop", metavar="NAME", help="Event loop: auto (uvloop when installed), asyncio, uvloop."
     ),
+]
+ConfigFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        metavar="FILE",
+        help="The daemon's config file (default: ~/.config/tpdevice/daemon.yaml).",
+    ),
+]
+DaemonSocketOpt = Annotated[
+    Path | None,
+    typer.Option("--socket", metavar="PATH", help="The daemon's control socket."),
 ]
 TimeScaleOpt = Annotated[
     float, typer.Option(metavar="X", help="Run X times faster (the built-in simulator only).")
@@ -345,11 +359,26 @@ def devices_scan(
         ),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON array.")] = False,
+    add: Annotated[
+        bool, typer.Option("--add", help="Add the guns heard to the config (and the daemon).")
+    ] = False,
+    device_id: Annotated[
+        str | None, typer.Option("--id", metavar="ID", help="With --add: the id of the one gun.")
+    ] = None,
+    config: ConfigFileOpt = None,
+    socket: DaemonSocketOpt = None,
 ) -> None:
-    """Scan for guns over BLE: name, address, RSSI, driver."""
+    """Scan for guns over BLE: name, address, RSSI, driver; --add adopts them."""
     from tpdevice.cli import devices_cmd
+    from tpdevice.cli.errors import CliError
 
-    devices_cmd.run_scan(timeout, hci, json_out)
+    if device_id is not None and not add:
+        raise CliError("--id needs --add")
+    results = devices_cmd.run_scan(timeout, hci, json_out)
+    if add:
+        from tpdevice.cli.devices_edit import add_scanned
+
+        add_scanned(results, device_id, config, socket)
 
 
 @devices_app.command("list")
@@ -364,6 +393,38 @@ def devices_list(
     from tpdevice.cli import devices_cmd
 
     devices_cmd.list_devices(json_out, socket)
+
+
+@devices_app.command("add")
+def devices_add(
+    device_id: Annotated[str, typer.Argument(metavar="ID", help="The gun's id (gun-1).")],
+    address: Annotated[
+        str, typer.Argument(metavar="ADDRESS", help="serial:///dev/..., tcp://host:port, ble://...")
+    ],
+    name: Annotated[str, typer.Option(metavar="NAME", help="A name people know it by.")] = "",
+    auto_connect: Annotated[
+        bool, typer.Option(help="Connect when the daemon starts (or at once).")
+    ] = True,
+    config: ConfigFileOpt = None,
+    socket: DaemonSocketOpt = None,
+) -> None:
+    """Add a gun to the daemon's config; a running daemon drives it at once."""
+    from tpdevice.cli import devices_edit
+
+    device = devices_edit.device_config(device_id, address, name, auto_connect)
+    devices_edit.add_device(device, config, socket)
+
+
+@devices_app.command("remove")
+def devices_remove(
+    device_id: Annotated[str, typer.Argument(metavar="ID", help="The gun's id.")],
+    config: ConfigFileOpt = None,
+    socket: DaemonSocketOpt = None,
+) -> None:
+    """Remove a gun from the daemon's config; a running daemon drops it (not mid-session)."""
+    from tpdevice.cli import devices_edit
+
+    devices_edit.remove_device(device_id, config, socket)
 
 
 @app.command()

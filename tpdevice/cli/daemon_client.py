@@ -57,6 +57,10 @@ class DaemonClient:
         """POST (JSON) and return the JSON body."""
         return self._call("POST", path, body)
 
+    def delete(self, path: str) -> Any:
+        """DELETE and return the JSON body."""
+        return self._call("DELETE", path)
+
     def stream(self, path: str) -> Iterator[dict[str, Any]]:
         """The `data:` objects of a Server-Sent Events stream, as they come."""
         try:

@@ -20,8 +20,8 @@ from tpdevice.transport.ble_scan import ScanResult, scan
 __all__ = ["list_devices", "render_table", "run_scan"]
 
 
-def run_scan(timeout_s: float, hci: str | None, json_out: bool) -> None:
-    """Scan for `timeout_s` and print the guns heard: a table, or one JSON array."""
+def run_scan(timeout_s: float, hci: str | None, json_out: bool) -> list[ScanResult]:
+    """Scan for `timeout_s`, print the guns heard (a table, or one JSON array), return them."""
     if not (math.isfinite(timeout_s) and timeout_s > 0):
         raise CliError(f"--timeout: {timeout_s:g} must be a number of seconds > 0")
     spec = _hci_spec(hci)
@@ -31,8 +31,9 @@ def run_scan(timeout_s: float, hci: str | None, json_out: bool) -> None:
     results = run_on_loop(scan(timeout_s, spec), resolve_loop_name(None))
     if json_out:
         sys.stdout.write(json.dumps([result.as_dict() for result in results]) + "\n")
-        return
+        return results
     render_table(results, timeout_s, Console(highlight=False))
+    return results
 
 
 def _hci_spec(hci: str | None) -> str | None:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from tpdevice.daemon.config import DaemonConfig
+from tpdevice.daemon.config import DaemonConfig, DeviceConfig
 from tpdevice.daemon.control import (
     CommandReply,
     ControlError,
@@ -61,21 +61,55 @@ class GunDaemon:
         self._device_updates: Fanout[DeviceInfo] = Fanout(1024, "devices")
         self._telemetry: Fanout[TelemetrySample] = Fanout(64, "telemetry")
         self._events: Fanout[EventEnvelope] = Fanout(100_000, "events")
-        self.slots = {
-            device.id: GunSlot(
-                device,
-                on_change=self._changed,
-                on_telemetry=self._on_telemetry,
-                client_options=client_options,
-                sim_options=sim_options,
-            )
-            for device in config.devices
-        }
+        self._client_options = client_options
+        self._sim_options = sim_options
+        self.slots = {device.id: self._new_slot(device) for device in config.devices}
         self.metrics.guns_configured.set(len(self.slots))
         self.session_manager = SessionManager(
             journal, lambda: self.catalogue, self.record,
             clock or (lambda: session_clock(time_scale)), self._changed,
         )  # fmt: skip
+
+    def _new_slot(self, device: DeviceConfig) -> GunSlot:
+        return GunSlot(
+            device, on_change=self._changed, on_telemetry=self._on_telemetry,
+            client_options=self._client_options, sim_options=self._sim_options,
+        )  # fmt: skip
+
+    async def add_device(self, device: DeviceConfig) -> DeviceInfo:
+        """Adopt a gun now; ControlError(DEVICE_EXISTS) when its id or address is driven."""
+        for slot in self.slots.values():
+            if device.id == slot.config.id or device.address == slot.config.address:
+                raise ControlError(
+                    ErrorCode.DEVICE_EXISTS,
+                    f"{slot.config.id} already drives {slot.config.address}"
+                    if device.address == slot.config.address
+                    else f"a gun with id {device.id!r} is already driven ({slot.config.address})",
+                )
+        slot = self.slots[device.id] = self._new_slot(device)
+        self.config = self.config.model_copy(update={"devices": [*self.config.devices, device]})
+        self.metrics.guns_configured.set(len(self.slots))
+        if device.auto_connect:
+            await slot.open()
+        else:
+            self._changed(slot)
+        return slot.info()
+
+    async def remove_device(self, device_id: str) -> DeviceInfo:
+        """Drop a gun (its link closed, which stops the motor); refused while a session runs."""
+        slot = self.slot(device_id)
+        if slot.session_id is not None:
+            raise ControlError(
+                ErrorCode.DEVICE_BUSY, f"{device_id} is running session {slot.session_id}"
+            )
+        del self.slots[device_id]
+        devices = [d for d in self.config.devices if d.id != device_id]
+        self.config = self.config.model_copy(update={"devices": devices})
+        self.metrics.guns_configured.set(len(self.slots))
+        await slot.close()
+        info = slot.info()
+        self._changed(slot)
+        return info
 
     async def start(self) -> None:
         """Open every auto-connect gun (each connects in the background)."""

@@ -99,7 +99,7 @@ class DaemonService:
             return guns.metrics.render()
 
         local = ApiServer.on_unix_socket(
-            create_app(guns, metrics=metrics), self.options.socket_path
+            create_app(guns, metrics=metrics, admin=guns), self.options.socket_path
         )
         await local.start()
         stack.push_async_callback(local.close)
@@ -107,7 +107,7 @@ class DaemonService:
         if api.tcp is not None and api.token_file is not None:
             token = _read_token(api.token_file)
             host, _, port = api.tcp.rpartition(":")
-            app = create_app(guns, token=token, metrics=metrics)
+            app = create_app(guns, token=token, metrics=metrics, admin=guns)
             remote = ApiServer.on_tcp(app, host, int(port))
             await remote.start()
             stack.push_async_callback(remote.close)

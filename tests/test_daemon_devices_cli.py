@@ -1,0 +1,119 @@
+"""`tpdevice devices add|remove` against a running daemon: the config rewritten, the gun live."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from daemon_proc import cli, daemon_process, until_ready
+from daemon_run import until_session
+
+from tpdevice.daemon.config import DeviceConfig
+from tpdevice.daemon.config_edit import add_device_to_file, remove_device_from_file
+
+CONFIG = """\
+# the clinic's guns
+node: room-2
+devices:
+  - id: gun-1   # the first one
+    address: sim?id=1
+"""
+
+
+async def test_add_start_refuse_remove_while_the_daemon_runs(tmp_path: Path) -> None:
+    config = tmp_path / "clinic.yaml"
+    config.write_text(CONFIG)
+    async with daemon_process(tmp_path, "--config", str(config)) as (env, http):
+        code, out, err = await cli(
+            env, "devices", "add", "gun-2", "sim?id=2", "--name", "Room 3", "--config", str(config)
+        )
+        assert (code, err) == (0, "") and "the daemon drives it now" in out
+        await until_ready(http, "gun-2")
+        code, out, _ = await cli(env, "session", "start", "piriformis", "--device", "gun-2")
+        assert code == 0
+        session_id = out.strip()
+        code, _, err = await cli(env, "devices", "remove", "gun-2", "--config", str(config))
+        assert code == 2 and session_id in err and err.count("\n") == 1
+        assert {d["id"] for d in (await http.get("/v1/devices")).json()} == {"gun-1", "gun-2"}
+        text = config.read_text()
+        assert text.startswith(CONFIG) and "id: gun-2" in text and "name: Room 3" in text
+        await http.post(f"/v1/sessions/{session_id}/stop")
+        await until_session(http, session_id, "aborted")
+        code, out, _ = await cli(env, "devices", "remove", "gun-2", "--config", str(config))
+        assert code == 0 and "the daemon dropped it" in out
+        assert [d["id"] for d in (await http.get("/v1/devices")).json()] == ["gun-1"]
+    assert config.read_text() == CONFIG
+
+
+async def test_duplicates_and_unknown_ids_are_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "clinic.yaml"
+    config.write_text(CONFIG)
+    async with daemon_process(tmp_path, "--config", str(config), "--sim", "1") as (env, http):
+        for args, words in [
+            (("add", "gun-9", "sim?id=1"), "already configured as gun-1"),
+            (("add", "sim-1", "sim?id=7"), "'sim-1' is already configured"),
+            (("add", "Gun", "sim?id=7"), "ID: 'Gun'"),
+            (("remove", "gun-9"), "no gun 'gun-9'"),
+        ]:
+            code, out, err = await cli(env, "devices", *args, "--config", str(config))
+            assert (code, out) == (2, "") and words in err and err.count("\n") == 1, err
+        code, out, _ = await cli(env, "devices", "remove", "sim-1", "--config", str(config))
+        assert code == 0 and "sim-1 is not in" in out and "the daemon dropped it" in out
+        assert [d["id"] for d in (await http.get("/v1/devices")).json()] == ["gun-1"]
+    assert config.read_text() == CONFIG
+
+
+async def test_without_a_daemon_the_default_config_is_edited_and_read(tmp_path: Path) -> None:
+    socket = tmp_path / "none.sock"
+    from daemon_proc import cli_env
+
+    env = cli_env(tmp_path, socket)
+    code, out, _ = await cli(env, "devices", "add", "gun-1", "sim?id=1")
+    default = tmp_path / "config" / "tpdevice" / "daemon.yaml"
+    assert code == 0 and f"to {default}; the daemon is not running" in out
+    async with daemon_process(tmp_path) as (env, http):  # no --config: the per-user file
+        await until_ready(http, "gun-1")
+
+
+def test_other_guns_and_sections_survive_every_edit(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("api:\n  socket: /tmp/x.sock\ndevices: [{id: a, address: sim}]\n")
+    add_device_to_file(path, DeviceConfig(id="b", name="x: y", address="sim?id=2"))
+    remove_device_from_file(path, "a")
+    add_device_to_file(path, DeviceConfig(id="c", address="tcp://127.0.0.1:9", auto_connect=False))
+    data = yaml.safe_load(path.read_text())
+    assert data["api"] == {"socket": "/tmp/x.sock"}
+    assert data["devices"] == [
+        {"id": "b", "name": "x: y", "address": "sim?id=2"},
+        {"id": "c", "address": "tcp://127.0.0.1:9", "auto_connect": False},
+    ]
+    assert not [p.name for p in tmp_path.iterdir() if p.name != "c.yaml"]  # no temp file left
+
+
+@pytest.mark.parametrize("text", ["devices:\n  - id: a\n    address: sim\n", ""])
+def test_a_file_that_cannot_be_replaced_is_left_alone(tmp_path: Path, text: str) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    path = folder / "c.yaml"
+    path.write_text(text)
+    folder.chmod(0o500)
+    try:
+        from tpdevice.daemon.config import ConfigError
+
+        if (folder / "probe").exists() or _writable(folder):
+            pytest.skip("running with permissions that ignore the folder's mode")
+        with pytest.raises(ConfigError, match="cannot write"):
+            add_device_to_file(path, DeviceConfig(id="b", address="sim?id=2"))
+    finally:
+        folder.chmod(0o700)
+    assert path.read_text() == text
+
+
+def _writable(folder: Path) -> bool:
+    try:
+        (folder / "probe").write_text("")
+    except OSError:
+        return False
+    (folder / "probe").unlink()
+    return True
