@@ -40,13 +40,15 @@ async def cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
 
 @contextlib.asynccontextmanager
 async def daemon_process(
-    tmp_path: Path, *args: str, time_scale: float = 50.0
+    tmp_path: Path, *args: str, time_scale: float | None = 50.0
 ) -> AsyncIterator[tuple[dict[str, str], httpx.AsyncClient]]:
-    """`tpdevice daemon ARGS` serving on a socket in tmp_path; the CLI's env and HTTP to it."""
+    """`tpdevice daemon ARGS` serving on a socket in tmp_path (simulated guns `time_scale` times
+    faster; None: real time); the CLI's env and HTTP to it."""
     socket = tmp_path / "run" / "api.sock"
     env = cli_env(tmp_path, socket)
     process = await spawn(
-        env, "daemon", *args, "--time-scale", str(time_scale), "--socket", str(socket),
+        env, "daemon", *args, *(() if time_scale is None else ("--time-scale", str(time_scale))),
+        "--socket", str(socket),
         "--journal", str(tmp_path / "journal.sqlite3"),
     )  # fmt: skip
     assert process.stderr is not None

@@ -182,7 +182,11 @@ def run_profile(
     ],
     device: Annotated[
         str | None,
-        typer.Option(metavar="ADDRESS", help="Gun address (default: the built-in simulator, sim)."),
+        typer.Option(
+            metavar="ADDRESS|ID",
+            help="Gun address (default: the built-in simulator, sim), or a configured gun id"
+            " (through the daemon when it runs).",
+        ),
     ] = None,
     side: Annotated[
         str | None,
@@ -226,9 +230,16 @@ def run_profile(
     ] = False,
 ) -> None:
     """Run a therapy profile with a live view: space pauses, s skips, q or Ctrl-C stops."""
-    from tpdevice.cli import run_cmd
+    from tpdevice.cli import run_cmd, run_route
     from tpdevice.daemon.config import default_journal_path
 
+    device, daemon_gun = run_route.route(device)
+    if daemon_gun is not None:
+        run_route.run_on_daemon(
+            daemon_gun, profile, side, json_out=json_out, yes=yes, time_scale=time_scale,
+            mode=mode, intensity_pct=intensity, profiles_dirs=profiles_dir or [],
+        )  # fmt: skip
+        return
     settings = run_cmd.parse_settings(
         profile,
         device,
