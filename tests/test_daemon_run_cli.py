@@ -6,11 +6,19 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from cli_helpers import write_sweeps
 from daemon_proc import cli, cli_env, daemon_process, spawn, until_ready
+from daemon_run import until_session
+
+from tpdevice.cli.daemon_async import AsyncDaemon
+from tpdevice.cli.keys import KeyAction
+from tpdevice.cli.remote_run import DaemonWatch
+from tpdevice.cli.run_output import JsonRunOutput
+from tpdevice.cli.run_view import RunHeader
 
 CONFIG = "devices:\n  - id: gun-1\n    address: sim?id=1\n"
 FAR = "  - id: far\n    address: tcp://127.0.0.1:9\n    auto_connect: false\n"
@@ -125,3 +133,36 @@ async def test_a_configured_id_runs_standalone_when_no_daemon_runs(tmp_path: Pat
     assert _lines(out)[-1]["outcome"] == "completed"
     code, _, err = await cli(env, "run", "three-sweeps", "--device", "gun-b")
     assert code == 2 and f"nor is it a gun id in {default}" in err and err.count("\n") == 1
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    for _ in range(1500):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition never held")
+
+
+async def test_keys_pause_resume_skip_and_stop_the_daemons_session(tmp_path: Path) -> None:
+    config = _setup(tmp_path)
+    async with daemon_process(tmp_path, "--config", str(config), time_scale=5) as (env, http):
+        await until_ready(http, "gun-1")
+        body = {"device": "gun-1", "profile": "long-sweeps"}
+        session_id = (await http.post("/v1/sessions", json=body)).json()["id"]
+        async with AsyncDaemon(Path(env["TPDEVICE_SOCKET"])) as daemon:
+            watch = DaemonWatch(daemon, session_id, "gun-1", JsonRunOutput())
+            header = RunHeader("long-sweeps", "Test sweeps", "test region", "midline", "gun-1")
+            run = asyncio.create_task(watch.run(header))
+            await _until(lambda: watch.now_s() > 0)
+            watch.on_key(KeyAction.TOGGLE_PAUSE)
+            await _until(lambda: watch.paused)
+            watch.on_key(KeyAction.TOGGLE_PAUSE)
+            await _until(lambda: not watch.paused)
+            watch.on_key(KeyAction.SKIP)
+            await until_session(http, session_id, "running")
+            await _until(lambda: watch.now_s() > 0)
+            watch.on_key(KeyAction.STOP)
+            summary, interrupted = await asyncio.wait_for(run, 30)
+    assert not interrupted
+    assert (summary.outcome, summary.reason, summary.steps_skipped) == ("aborted", "user", 1)
+    assert summary.paused_s > 0

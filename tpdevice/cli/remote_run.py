@@ -25,7 +25,7 @@ from tpdevice.therapy.runner import check_outcome, outcome_text
 from tpdevice.therapy.summary import Summary
 from tpdevice.transport import parse_address
 
-__all__ = ["RemoteRun", "follow_on_daemon"]
+__all__ = ["DaemonWatch", "RemoteRun", "follow_on_daemon"]
 
 _LOGGER = logging.getLogger(__name__)
 REFRESH_S = 0.25
@@ -77,7 +77,7 @@ async def _follow(settings: RemoteRun, out: RunOutput) -> Summary:
             settings.profile.id, settings.profile.title, settings.profile.region,
             str(info["side"]), f"{settings.device_id} · {device['address']}",
         )  # fmt: skip
-        watch = _Watch(daemon, str(info["id"]), settings.device_id, out)
+        watch = DaemonWatch(daemon, str(info["id"]), settings.device_id, out)
         summary, interrupted = await watch.run(header)
     if watch.output_error is None:
         _draw(out.summary, summary)
@@ -104,7 +104,7 @@ def _draw(draw: Callable[..., None], *args: Any) -> None:
         raise output_error(err) from None
 
 
-class _Watch:
+class DaemonWatch:
     """One daemon session on one output; keys become commands, Ctrl-C stops it, and an output
     nobody reads any more stops it too (a motor never runs on with nobody watching)."""
 
