@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 from daemon_proc import cli, daemon_process, until_ready
-from daemon_run import until_session
+from daemon_run import running_daemon, until_session
 
 from tpdevice.daemon.config import DeviceConfig
 from tpdevice.daemon.config_edit import add_device_to_file, remove_device_from_file
@@ -117,3 +117,25 @@ def _writable(folder: Path) -> bool:
         return False
     (folder / "probe").unlink()
     return True
+
+
+async def test_watchers_hear_of_an_adopted_and_a_removed_gun(tmp_path: Path) -> None:
+    async with running_daemon(tmp_path, guns=1) as (service, http):
+        assert service.guns is not None
+        watch = service.guns.watch_devices()
+        assert (await anext(watch)).id == "sim-1"
+        added = await http.post("/v1/devices", json={"id": "sim-2", "address": "sim?id=2"})
+        assert (added.status_code, added.json()["id"]) == (201, "sim-2")
+        again = await http.post("/v1/devices", json={"id": "sim-3", "address": "sim?id=2"})
+        assert (again.status_code, again.json()["code"]) == (409, "device_exists")
+        assert "sim-2 already drives sim?id=2" in again.json()["error"]
+        assert (await http.delete("/v1/devices/sim-2")).json()["state"] == "removed"
+        states = []
+        async for info in watch:
+            states.append((info.id, info.state))
+            if info.state == "removed":
+                break
+        assert {device_id for device_id, _ in states} == {"sim-2"}
+        assert states[-1] == ("sim-2", "removed")
+        unknown = await http.delete("/v1/devices/sim-2")
+        assert (unknown.status_code, unknown.json()["code"]) == (404, "unknown_device")

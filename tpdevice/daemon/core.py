@@ -38,6 +38,7 @@ __all__ = ["GunDaemon"]
 
 _LOGGER = logging.getLogger(__name__)
 _STOP_TIMEOUT_S = 2.0
+REMOVED_STATE = "removed"  # a watched gun's last state once it left the configuration
 
 
 class GunDaemon:
@@ -107,9 +108,10 @@ class GunDaemon:
         self.config = self.config.model_copy(update={"devices": devices})
         self.metrics.guns_configured.set(len(self.slots))
         await slot.close()
-        info = slot.info()
-        self._changed(slot)
-        return info
+        self.metrics.guns_connected.set(sum(s.connected for s in self.slots.values()))
+        removed = slot.info().model_copy(update={"state": REMOVED_STATE})
+        self._device_updates.publish(removed)  # watchers (the MQTT bridge) forget the gun
+        return removed
 
     async def start(self) -> None:
         """Open every auto-connect gun (each connects in the background)."""
