@@ -118,6 +118,11 @@ async def test_bad_devices_are_one_line(tmp_path: Path) -> None:
             assert (code, out) == (2, "") and words in err and err.count("\n") == 1, err
         code, _, err = await cli(env, "run", "three-sweeps", "--device", "far", "--yes")
         assert code == 1 and "far is not connected" in err and err.count("\n") == 1, err
+        body = {"device": "gun-1", "profile": "long-sweeps"}
+        session_id = (await http.post("/v1/sessions", json=body)).json()["id"]
+        code, _, err = await cli(env, "run", "three-sweeps", "--device", "gun-1", "--json")
+        assert code == 1 and f"gun-1 is running session {session_id}" in err, err
+        assert err.count("\n") == 1
 
 
 async def test_a_configured_id_runs_standalone_when_no_daemon_runs(tmp_path: Path) -> None:
@@ -166,3 +171,21 @@ async def test_keys_pause_resume_skip_and_stop_the_daemons_session(tmp_path: Pat
     assert not interrupted
     assert (summary.outcome, summary.reason, summary.steps_skipped) == ("aborted", "user", 1)
     assert summary.paused_s > 0
+
+
+async def test_a_follower_whose_reader_goes_away_stops_the_session(tmp_path: Path) -> None:
+    config = _setup(tmp_path)
+    async with daemon_process(tmp_path, "--config", str(config), time_scale=5) as (env, http):
+        await until_ready(http, "gun-1")
+        process = await spawn(
+            env, "session", "start", "long-sweeps", "--device", "gun-1", "--follow", "--json"
+        )
+        assert process.stdout is not None and process.stderr is not None
+        first = json.loads(await asyncio.wait_for(process.stdout.readline(), 30))
+        transport = process._transport  # type: ignore[attr-defined]
+        transport.get_pipe_transport(1).close()  # the reader of stdout goes away
+        err = await asyncio.wait_for(process.stderr.read(), 30)
+        assert await process.wait() == 1
+        assert b"broken pipe" in err, err
+        session = (await http.get("/v1/sessions")).json()[0]
+        assert (session["id"], session["state"]) == (first["session_id"], "aborted")

@@ -78,7 +78,11 @@ async def _follow(settings: RemoteRun, out: RunOutput) -> Summary:
             str(info["side"]), f"{settings.device_id} · {device['address']}",
         )  # fmt: skip
         watch = DaemonWatch(daemon, str(info["id"]), settings.device_id, out)
-        summary, interrupted = await watch.run(header)
+        try:
+            summary, interrupted = await watch.run(header)
+        except BaseException:  # the view failed or the daemon went away: nobody watches it
+            await asyncio.shield(watch.command("stop"))
+            raise
     if watch.output_error is None:
         _draw(out.summary, summary)
     if interrupted:
@@ -132,16 +136,16 @@ class DaemonWatch:
             draw(*args)
         except (OutputError, OSError) as err:
             self.output_error = err if isinstance(err, OutputError) else output_error(err)
-            self._spawn(self._command("stop"))
+            self._spawn(self.command("stop"))
 
     def redraw(self) -> None:
         self.out.refresh(self.now_s(), self._reading)
 
     def on_key(self, action: KeyAction) -> None:
         name = _KEY_COMMANDS.get(action) or ("resume" if self.paused else "pause")
-        self._spawn(self._command(name))
+        self._spawn(self.command(name))
 
-    async def _command(self, name: str) -> None:
+    async def command(self, name: str) -> None:
         """A refused command (the session already ended, say) changes nothing: no error."""
         try:
             await self.daemon.post(f"/v1/sessions/{self.session_id}/{name}")
@@ -175,7 +179,7 @@ class DaemonWatch:
 
     async def _stop(self, pump: asyncio.Task[Summary]) -> None:
         """STOP now (aborted by the user), then wait for the session to report its end."""
-        await self._command("stop")
+        await self.command("stop")
         await asyncio.wait([pump], timeout=_STOP_WAIT_S)
         if not pump.done():
             pump.cancel()
