@@ -73,7 +73,9 @@ def list_devices(json_out: bool, socket: Path | None = None) -> None:
         sys.stdout.write(json.dumps(devices) + "\n")
         return
     if not devices:
-        sys.stderr.write("tpdevice devices: the daemon drives no guns (add them to its config)\n")
+        sys.stderr.write(
+            "tpdevice devices: the daemon drives no guns (tpdevice devices add ID ADDRESS)\n"
+        )
         return
     table = Table(title="guns of the daemon", title_justify="left")
     for column in ("id", "name", "driver", "state", "battery", "firmware", "session"):

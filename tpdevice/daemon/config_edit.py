@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +25,28 @@ def default_config_path() -> Path:
     return Path(base) / "tpdevice" / "daemon.yaml"
 
 
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """One edit at a time: two commands adding guns at once must not lose either."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path.parent / f".{path.name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot write ({err.strerror or err})") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def add_device_to_file(path: Path, device: DeviceConfig) -> None:
     """Add `device` (a new file if there is none); ConfigError on a duplicate id or address."""
+    with _locked(path):
+        _add(path, device)
+
+
+def _add(path: Path, device: DeviceConfig) -> None:
     text = _read(path) if path.exists() else ""
     config = load_config(path) if text.strip() else DaemonConfig()
     for other in config.devices:
@@ -38,6 +60,12 @@ def add_device_to_file(path: Path, device: DeviceConfig) -> None:
 
 def remove_device_from_file(path: Path, device_id: str) -> DeviceConfig:
     """Remove the gun `device_id` and return it; ConfigError if the file has no such gun."""
+    load_config(path)  # a missing or broken file: said before anything is created
+    with _locked(path):
+        return _remove(path, device_id)
+
+
+def _remove(path: Path, device_id: str) -> DeviceConfig:
     config = load_config(path)
     device = config.device(device_id)
     if device is None:
