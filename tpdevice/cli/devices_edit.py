@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tpdevice.cli.daemon_client import DaemonClient, NoDaemonError
+from tpdevice.cli.daemon_client import DaemonClient, DaemonRefusedError, NoDaemonError
 from tpdevice.cli.errors import CliError
 from tpdevice.daemon.config import DeviceConfig, load_config
 from tpdevice.daemon.config_edit import (
@@ -67,7 +67,12 @@ def add_device(device: DeviceConfig, config: Path | None, socket: Path | None) -
         if live is None:
             print(f"added {device.id} ({device.address}) to {path}; the daemon is not running")
             return
-        client.post("/v1/devices", device.model_dump(mode="json"))
+        try:
+            client.post("/v1/devices", device.model_dump(mode="json"))
+        except DaemonRefusedError as err:
+            raise DaemonRefusedError(
+                f"added {device.id} to {path}, but the daemon refused it: {err}"
+            ) from None
         print(f"added {device.id} ({device.address}) to {path}; the daemon drives it now")
     finally:
         client.close()
@@ -85,9 +90,13 @@ def remove_device(device_id: str, config: Path | None, socket: Path | None) -> N
                 f"{device_id} is running session {held['session_id']}: stop it first"
                 f" (tpdevice session stop {held['session_id']})"
             )
-        in_file = _remove_from_file(path, device_id, required=held is None)
-        if held is not None:
+        in_file = _in_file(path, device_id)
+        if held is None and not in_file:
+            raise CliError(f"no gun {device_id!r} in {path} or the running daemon")
+        if held is not None:  # first: the daemon refuses a gun that a session just took
             client.delete(f"/v1/devices/{device_id}")
+        if in_file:
+            remove_device_from_file(path, device_id)
         where = f"removed {device_id} from {path}" if in_file else f"{device_id} is not in {path}"
         tail = "the daemon is not running" if live is None else "the daemon dropped it"
         print(f"{where}; {tail}")
@@ -95,15 +104,8 @@ def remove_device(device_id: str, config: Path | None, socket: Path | None) -> N
         client.close()
 
 
-def _remove_from_file(path: Path, device_id: str, *, required: bool) -> bool:
-    """True when the file held the gun; a gun the daemon alone drives may be absent."""
-    configured = path.is_file() and load_config(path).device(device_id) is not None
-    if not configured:
-        if required:
-            raise CliError(f"no gun {device_id!r} in {path} or the running daemon")
-        return False
-    remove_device_from_file(path, device_id)
-    return True
+def _in_file(path: Path, device_id: str) -> bool:
+    return path.is_file() and load_config(path).device(device_id) is not None
 
 
 def id_from_name(name: str | None, taken: set[str]) -> str:
