@@ -12,7 +12,7 @@ from typing import Any
 
 from cli_helpers import write_sweeps
 from daemon_proc import cli, cli_env, daemon_process, spawn, until_ready
-from daemon_run import until_session
+from daemon_run import running_daemon, until_session
 
 from tpdevice.cli.daemon_async import AsyncDaemon
 from tpdevice.cli.keys import KeyAction
@@ -189,3 +189,26 @@ async def test_a_follower_whose_reader_goes_away_stops_the_session(tmp_path: Pat
         assert b"broken pipe" in err, err
         session = (await http.get("/v1/sessions")).json()[0]
         assert (session["id"], session["state"]) == (first["session_id"], "aborted")
+
+
+async def test_a_session_stream_replays_its_events_and_ends_with_the_session(
+    tmp_path: Path,
+) -> None:
+    async with running_daemon(tmp_path, guns=2) as (_, http):
+        unknown = await http.get("/v1/sessions/nope/events")
+        assert (unknown.status_code, unknown.json()["code"]) == (404, "unknown_session")
+        other = await http.post("/v1/sessions", json={"device": "sim-2", "profile": "piriformis"})
+        body = {"device": "sim-1", "profile": "upper-trapezius", "side": "left"}
+        session_id = (await http.post("/v1/sessions", json=body)).json()["id"]
+        await until_session(http, session_id, "completed")
+        events = []
+        async with http.stream("GET", f"/v1/sessions/{session_id}/events") as reply:
+            async for line in reply.aiter_lines():  # ends by itself after the session's end
+                if line.startswith("data: "):
+                    events.append(json.loads(line[6:]))
+        await http.post(f"/v1/sessions/{other.json()['id']}/stop")
+    kinds = [envelope["event"]["type"] for envelope in events]
+    assert kinds[0] == "session.started" and kinds[-1] == "session.completed"
+    assert {envelope["event"]["session_id"] for envelope in events} == {session_id}
+    seqs = [envelope["event"]["seq"] for envelope in events]
+    assert seqs == list(range(1, len(seqs) + 1))

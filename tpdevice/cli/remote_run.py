@@ -187,10 +187,8 @@ class DaemonWatch:
 
     async def _pump(self) -> Summary:
         """Show this session's events; its summary when it ends."""
-        async for envelope in self.daemon.stream("/v1/events"):
+        async for envelope in self.daemon.stream(f"/v1/sessions/{self.session_id}/events"):
             data = envelope["event"]
-            if data.get("session_id") != self.session_id:
-                continue
             kind = data["type"]
             if kind == "session.started":
                 self._started_mono_s = float(data["mono_s"])

@@ -14,13 +14,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from tpdevice import __version__
-from tpdevice.daemon.api_events import parse_cursor, sse_stream
+from tpdevice.daemon.api_events import parse_cursor, session_sse, sse_stream
 from tpdevice.daemon.config import DeviceConfig
 from tpdevice.daemon.control import (
     CommandReply,
     ControlError,
+    DaemonAdmin,
     DaemonControl,
-    DeviceAdmin,
     DeviceInfo,
     ErrorCode,
     SessionCommand,
@@ -58,7 +58,7 @@ class ErrorBody(BaseModel):
 
 def create_app(
     control: DaemonControl, *, token: str | None = None, metrics: Metrics | None = None,
-    admin: DeviceAdmin | None = None,
+    admin: DaemonAdmin | None = None,
 ) -> FastAPI:  # fmt: skip
     """The API over `control` (and `admin`: guns adopted and dropped live); with `token`, every
     route wants `Authorization: Bearer <token>`."""
@@ -93,11 +93,22 @@ def _device_routes(app: FastAPI, control: DaemonControl) -> None:
         return await control.stop_all()
 
 
-def _admin_routes(app: FastAPI, admin: DeviceAdmin) -> None:
+def _admin_routes(app: FastAPI, admin: DaemonAdmin) -> None:
     @app.post("/v1/devices", status_code=201, operation_id="add_device")
     async def add_device(device: DeviceConfig) -> DeviceInfo:
         """Adopt a gun now (it connects in the background when auto_connect)."""
         return await admin.add_device(device)
+
+    @app.get(
+        "/v1/sessions/{session_id}/events",
+        operation_id="stream_session_events",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}}}},
+    )
+    async def stream_session_events(session_id: str) -> StreamingResponse:
+        """Server-Sent Events of one session: those so far, then live; ends with the session."""
+        stream = admin.session_events(session_id)  # an unknown one is refused here
+        return StreamingResponse(session_sse(stream), media_type="text/event-stream")
 
     @app.delete("/v1/devices/{device_id}", operation_id="remove_device")
     async def remove_device(device_id: str) -> DeviceInfo:

@@ -15,8 +15,8 @@ from tpdevice.therapy.commands import SessionCommand
 __all__ = [
     "CommandReply",
     "ControlError",
+    "DaemonAdmin",
     "DaemonControl",
-    "DeviceAdmin",
     "DeviceInfo",
     "ErrorCode",
     "EventEnvelope",
@@ -206,8 +206,9 @@ class DaemonControl(Protocol):
         ...
 
 
-class DeviceAdmin(Protocol):
-    """Guns adopted and dropped while the daemon runs (the control API only, not MQTT)."""
+class DaemonAdmin(Protocol):
+    """What the control API offers beyond DaemonControl (not MQTT): guns adopted and dropped
+    while the daemon runs, and one session's event stream."""
 
     async def add_device(self, device: DeviceConfig) -> DeviceInfo:
         """Adopt a gun (connecting in the background if auto-connect); ControlError when its id
@@ -217,4 +218,9 @@ class DeviceAdmin(Protocol):
     async def remove_device(self, device_id: str) -> DeviceInfo:
         """Drop a gun (motor stopped, link closed); ControlError DEVICE_BUSY while a session
         holds it, naming the session."""
+        ...
+
+    def session_events(self, session_id: str) -> AsyncIterator[EventEnvelope]:
+        """The session's events so far, then live ones, ending with its end event;
+        ControlError(UNKNOWN_SESSION) if there is none."""
         ...

@@ -38,6 +38,7 @@ __all__ = ["GunDaemon"]
 
 _LOGGER = logging.getLogger(__name__)
 _STOP_TIMEOUT_S = 2.0
+_SESSION_ENDS = frozenset({"session.completed", "session.aborted", "session.failed"})
 REMOVED_STATE = "removed"  # a watched gun's last state once it left the configuration
 
 
@@ -227,6 +228,29 @@ class GunDaemon:
                 seen[envelope.device_id] = envelope.device_seq
                 yield envelope
 
+    def session_events(self, session_id: str) -> AsyncIterator[EventEnvelope]:
+        """One session's events, journaled ones first, then live, ending with its end event;
+        ControlError(UNKNOWN_SESSION) at once if there is no such session."""
+        return self._session_events(session_id, self.session(session_id).device_id)
+
+    async def _session_events(
+        self, session_id: str, device_id: str
+    ) -> AsyncIterator[EventEnvelope]:
+        live = self._events.subscribe()  # first, so nothing falls between replay and live
+        await asyncio.to_thread(self.journal.flush)
+        seen = 0
+        for _, seq, body in await asyncio.to_thread(_of_session, self.journal.path, session_id):
+            seen = seq
+            yield EventEnvelope(device_id=device_id, device_seq=seq, event=body)
+            if body.get("type") in _SESSION_ENDS:
+                return
+        async for envelope in live:
+            if envelope.event.get("session_id") == session_id and envelope.device_seq > seen:
+                seen = envelope.device_seq
+                yield envelope
+                if envelope.event.get("type") in _SESSION_ENDS:
+                    return
+
     def _on_telemetry(self, sample: TelemetrySample) -> None:
         self.session_manager.on_telemetry(sample)
         self._telemetry.publish(sample)
@@ -237,6 +261,14 @@ class GunDaemon:
             self._device_updates.publish(slot.info())
         except TpDeviceError as err:  # a half-open client: report on the next change
             _LOGGER.debug("%s: %s", slot.config.id, err)
+
+
+def _of_session(path: Path, session_id: str) -> list[tuple[str, int, dict[str, Any]]]:
+    reader = JournalReader(path)
+    try:
+        return reader.events(session_id=session_id, limit=10**9)
+    finally:
+        reader.close()
 
 
 def _journaled(path: Path, after: dict[str, int]) -> list[tuple[str, int, dict[str, Any]]]:
