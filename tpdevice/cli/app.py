@@ -12,6 +12,8 @@ import typer
 
 from tpdevice import __version__
 from tpdevice.cli.daemon_app import register as register_daemon_commands
+from tpdevice.cli.devices_app import ConfigFileOpt, DaemonSocketOpt
+from tpdevice.cli.devices_app import register as register_device_edits
 from tpdevice.cli.help_text import tidy_help
 from tpdevice.cli.profiles_cmd import profiles_app
 from tpdevice.errors import TpDeviceError
@@ -43,18 +45,6 @@ LoopOpt = Annotated[
     typer.Option(
         "--loop", metavar="NAME", help="Event loop: auto (uvloop when installed), asyncio, uvloop."
     ),
-]
-ConfigFileOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        metavar="FILE",
-        help="The daemon's config file (default: ~/.config/tpdevice/daemon.yaml).",
-    ),
-]
-DaemonSocketOpt = Annotated[
-    Path | None,
-    typer.Option("--socket", metavar="PATH", help="The daemon's control socket."),
 ]
 TimeScaleOpt = Annotated[
     float, typer.Option(metavar="X", help="Run X times faster (the built-in simulator only).")
@@ -406,36 +396,7 @@ def devices_list(
     devices_cmd.list_devices(json_out, socket)
 
 
-@devices_app.command("add")
-def devices_add(
-    device_id: Annotated[str, typer.Argument(metavar="ID", help="The gun's id (gun-1).")],
-    address: Annotated[
-        str, typer.Argument(metavar="ADDRESS", help="serial:///dev/..., tcp://host:port, ble://...")
-    ],
-    name: Annotated[str, typer.Option(metavar="NAME", help="A name people know it by.")] = "",
-    auto_connect: Annotated[
-        bool, typer.Option(help="Connect when the daemon starts (or at once).")
-    ] = True,
-    config: ConfigFileOpt = None,
-    socket: DaemonSocketOpt = None,
-) -> None:
-    """Add a gun to the daemon's config; a running daemon drives it at once."""
-    from tpdevice.cli import devices_edit
-
-    device = devices_edit.device_config(device_id, address, name, auto_connect)
-    devices_edit.add_device(device, config, socket)
-
-
-@devices_app.command("remove")
-def devices_remove(
-    device_id: Annotated[str, typer.Argument(metavar="ID", help="The gun's id.")],
-    config: ConfigFileOpt = None,
-    socket: DaemonSocketOpt = None,
-) -> None:
-    """Remove a gun from the daemon's config; a running daemon drops it (not mid-session)."""
-    from tpdevice.cli import devices_edit
-
-    devices_edit.remove_device(device_id, config, socket)
+register_device_edits(devices_app)  # after scan and list: the help lists them in this order
 
 
 @app.command()
