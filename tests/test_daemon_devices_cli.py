@@ -123,3 +123,17 @@ async def test_watchers_hear_of_an_adopted_and_a_removed_gun(tmp_path: Path) -> 
         assert states[-1] == ("sim-2", "removed")
         unknown = await http.delete("/v1/devices/sim-2")
         assert (unknown.status_code, unknown.json()["code"]) == (404, "unknown_device")
+
+
+def test_the_per_user_config_is_read_without_config_and_sim(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from tpdevice.cli.daemon_cmd import build_config
+    from tpdevice.cli.errors import CliError
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    with pytest.raises(CliError, match="tpdevice devices add"):
+        build_config(None, 0)
+    add_device_to_file(tmp_path / "tpdevice" / "daemon.yaml", DeviceConfig(id="a", address="sim"))
+    assert [d.id for d in build_config(None, 0).devices] == ["a"]
+    assert [d.id for d in build_config(None, 2).devices] == ["sim-1", "sim-2"]

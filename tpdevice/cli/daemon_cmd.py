@@ -28,11 +28,11 @@ def check_config(path: Path) -> None:
 
 
 def build_config(path: Path | None, sim_count: int) -> DaemonConfig:
-    """The config file's guns (without one: the per-user file, if any) plus `sim_count`
-    simulated ones (sim-1, sim-2, ...)."""
+    """The config file's guns plus `sim_count` simulated ones (sim-1, sim-2, ...); with
+    neither, the per-user config file's guns."""
     if not 0 <= sim_count <= MAX_SIM_GUNS:
         raise CliError(f"--sim: {sim_count} must be 0..{MAX_SIM_GUNS}")
-    if path is None and default_config_path().is_file():
+    if path is None and sim_count == 0 and default_config_path().is_file():
         path = default_config_path()
     config = load_config(path) if path is not None else DaemonConfig()
     if path is None and sim_count == 0:
