@@ -220,7 +220,9 @@ class GunDaemon:
         live = self._events.subscribe()  # first, so nothing falls between replay and live
         seen = dict(after)
         await asyncio.to_thread(self.journal.flush)
-        for device_id, seq, body in await asyncio.to_thread(_journaled, self.journal.path, seen):
+        devices = sorted(set(self.journal.devices) | set(after))
+        replay = await asyncio.to_thread(_journaled, self.journal.path, seen, devices)
+        for device_id, seq, body in replay:
             seen[device_id] = seq
             yield EventEnvelope(device_id=device_id, device_seq=seq, event=body)
         async for envelope in live:
@@ -271,17 +273,12 @@ def _of_session(path: Path, session_id: str) -> list[tuple[str, int, dict[str, A
         reader.close()
 
 
-def _journaled(path: Path, after: dict[str, int]) -> list[tuple[str, int, dict[str, Any]]]:
+def _journaled(
+    path: Path, after: dict[str, int], devices: list[str]
+) -> list[tuple[str, int, dict[str, Any]]]:
+    """Every event past `after` of each of `devices`, read by index from each cursor on."""
     reader = JournalReader(path)
     try:
-        devices = sorted({device for device, *_ in reader.events(limit=1)} | set(after))
-        return _all_after(reader, after, devices)
+        return reader.events_after(after, devices, limit=None)
     finally:
         reader.close()
-
-
-def _all_after(
-    reader: JournalReader, after: dict[str, int], devices: list[str]
-) -> list[tuple[str, int, dict[str, Any]]]:
-    found = reader.events(after_device_seq=0, limit=10**9)
-    return [item for item in found if item[1] > after.get(item[0], 0)]
