@@ -12,6 +12,7 @@ import pytest
 from tpdevice.daemon import core
 from tpdevice.daemon.journal import Journal
 from tpdevice.daemon.journal_queries import EVENTS_AFTER_SQL, JournalReader
+from tpdevice.therapy.events import CueEvent
 
 _DEVICES = ("gun-1", "gun-2", "gun-3")
 _PER_DEVICE = 3000
@@ -76,3 +77,20 @@ def test_the_replay_query_plan_uses_the_index(db: Path) -> None:
         plan = conn.execute(f"EXPLAIN QUERY PLAN {EVENTS_AFTER_SQL}", ("gun-1", 5, -1)).fetchall()
     (detail,) = [row[-1] for row in plan]
     assert detail.startswith("SEARCH events USING INDEX"), detail
+
+
+def test_each_committed_event_reports_its_journal_lag(tmp_path: Path) -> None:
+    journal = Journal.open(tmp_path / "journal.sqlite3", now_wall=time.time())
+    lags_s: list[float] = []
+    journal.on_event_lag = lags_s.append
+    try:
+        for seq in range(1, 6):
+            journal.record(CueEvent(
+                session_id="s-1", seq=seq, mono_s=float(seq), wall_time="2026-01-01T00:00:00Z",
+                profile_id="p", device="gun-1", reason="bench", cue="cue",
+            ))  # fmt: skip
+        journal.set_cursor("mqtt", "gun-1", 3)  # not an event: no lag
+        journal.flush()
+    finally:
+        journal.close()
+    assert len(lags_s) == 5 and all(0 <= lag < 60 for lag in lags_s)

@@ -30,6 +30,7 @@ from tpdevice.daemon.sessions import SessionManager
 from tpdevice.errors import TpDeviceError
 from tpdevice.therapy.clock import SessionClock
 from tpdevice.therapy.commands import SessionCommand
+from tpdevice.therapy.engine import ExecutionMode
 from tpdevice.therapy.events import Event
 from tpdevice.therapy.loader import Catalogue, load_catalogue
 from tpdevice.therapy.runner import session_clock
@@ -54,12 +55,14 @@ class GunDaemon:
         sim_options: dict[str, Any] | None = None,
         catalogue: Catalogue | None = None,
         clock: Callable[[], SessionClock] | None = None,
+        session_mode: ExecutionMode = ExecutionMode.AUTO,
     ) -> None:
         self.config = config
         self.journal = journal
         self.catalogue = catalogue or load_catalogue()
         time_scale = float((sim_options or {}).get("time_scale", 1.0))
         self.metrics = DaemonMetrics()
+        journal.on_event_lag = self.metrics.event_lag.observe
         self._device_updates: Fanout[DeviceInfo] = Fanout(1024, "devices")
         self._telemetry: Fanout[TelemetrySample] = Fanout(64, "telemetry")
         self._events: Fanout[EventEnvelope] = Fanout(100_000, "events")
@@ -69,7 +72,7 @@ class GunDaemon:
         self.metrics.guns_configured.set(len(self.slots))
         self.session_manager = SessionManager(
             journal, lambda: self.catalogue, self.record,
-            clock or (lambda: session_clock(time_scale)), self._changed,
+            clock or (lambda: session_clock(time_scale)), self._changed, session_mode,
         )  # fmt: skip
 
     def _new_slot(self, device: DeviceConfig) -> GunSlot:
