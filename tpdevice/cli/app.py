@@ -333,6 +333,35 @@ def bench_timing(
     bench.run(bench.TimingSettings(sessions, transport, loop, seconds, profile, spin_ms, aligned))
 
 
+@bench_app.command("scale")
+def bench_scale(
+    devices: Annotated[int, typer.Option(metavar="N", help="Simulated guns in the daemon.")] = 200,
+    transport: Annotated[
+        str, typer.Option(metavar="NAME", help="serial (ptys of a child simulator) or sim.")
+    ] = "serial",
+    seconds: Annotated[
+        float, typer.Option(metavar="SECONDS", help="Length of each session (2-64 s).")
+    ] = 10.0,
+    time_scale: Annotated[
+        float, typer.Option(metavar="X", help="Run the guns and sessions X times as fast.")
+    ] = 1.0,
+    find_max: Annotated[
+        bool, typer.Option(help="Double N until the goal is missed; report the largest N.")
+    ] = False,
+    max_devices: Annotated[
+        int, typer.Option(metavar="N", help="With --find-max, the most guns to try.")
+    ] = 1000,
+    loop: LoopOpt = "auto",
+) -> None:
+    """N guns in one daemon: CPU and memory per gun, journal lag, step lateness vs floor."""
+    from tpdevice.cli import bench_scale as bench
+
+    settings = bench.ScaleSettings(
+        devices, transport, seconds, time_scale, find_max, max_devices, loop
+    )
+    bench.run(settings)
+
+
 @bench_app.command("startup")
 def bench_startup(
     runs: Annotated[
