@@ -51,6 +51,7 @@ class CpuWindow:
     wall_s: float = 0.0
     own_cpu_s: float = 0.0
     helper_cpu_s: float | None = None
+    telemetry_samples: int = 0  # taken in by the daemon during the window
     _marks: tuple[float, float, float | None] = field(default=(0.0, 0.0, None))
 
     def start(self) -> None:

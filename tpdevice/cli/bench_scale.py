@@ -200,17 +200,26 @@ async def _measure(settings: ScaleSettings, count: int) -> dict[str, Any]:
         await daemon.start()
         await _until_connected(daemon, count)
         rss_after = rss_kib()
+        samples = [0]
+        counting = asyncio.create_task(_count_telemetry(daemon, samples))
+        stack.callback(counting.cancel)
         window = CpuWindow(sim_pid)
         window.start()
-        profile = timing_profile(settings.seconds)
-        ids = await _run_sessions(daemon, clock, offsets_s, profile)
+        ids = await _run_sessions(daemon, clock, offsets_s, timing_profile(settings.seconds))
         window.stop()
+        window.telemetry_samples = samples[0]
         await asyncio.to_thread(journal.flush)
         late_ms, incomplete = _lateness_ms(journal.path, daemon, ids)
     memory = (rss_before, rss_after)
     return result(
         settings, count, late_ms, floor_s, lags_s, window, memory, incomplete, cpus is not None
     )
+
+
+async def _count_telemetry(daemon: GunDaemon, samples: list[int]) -> None:
+    """Count the telemetry samples the daemon takes in, as an API reader of them would."""
+    async for _ in daemon.telemetry():
+        samples[0] += 1
 
 
 def _also(kept: list[float], observe: Callable[[float], None] | None) -> Callable[[float], None]:

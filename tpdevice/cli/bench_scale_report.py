@@ -24,6 +24,11 @@ def _per_gun_pct(cpu_s: float | None, wall_s: float, devices: int) -> float | No
     return round(100 * cpu_s / wall_s / devices, 4)
 
 
+def _rate(window: CpuWindow, devices: int) -> float | None:
+    """Telemetry samples a gun a second that the daemon took in during the window."""
+    return round(window.telemetry_samples / window.wall_s / devices, 2) if window.wall_s else None
+
+
 def _figures_ms(samples_s: list[float], prefix: str) -> dict[str, float | None]:
     if not samples_s:
         return {f"{prefix}_p50_ms": None, f"{prefix}_p99_ms": None, f"{prefix}_max_ms": None}
@@ -52,7 +57,8 @@ def result(
     return {
         "bench": "scale", "n": len(late_ms), "devices": devices, "transport": settings.transport,
         "loop": settings.loop, "mode": "host", "time_scale": settings.time_scale,
-        "telemetry_hz": 20, "steps_per_session": len(late_ms) // devices,
+        "telemetry_hz": 20, "telemetry_hz_per_gun": _rate(window, devices),
+        "steps_per_session": len(late_ms) // devices,
         **timing, "floor_p50_ms": floor["p50_ms"], "floor_p99_ms": floor["p99_ms"],
         "floor_max_ms": floor["max_ms"], "floor_n": len(floor_s),
         "ratio_p50": ratio(timing["p50_ms"], floor["p50_ms"]), "ratio_p99": ratio_p99,
@@ -84,7 +90,8 @@ def summarize(final: dict[str, Any]) -> None:
         )
     console.print(
         f"bench scale: {final['devices']} {final['transport']} guns in one daemon"
-        f"{' on one CPU' if final['daemon_one_cpu'] else ''}, telemetry 20 Hz, host-timed "
+        f"{' on one CPU' if final['daemon_one_cpu'] else ''}, telemetry 20 Hz "
+        f"({_text(final['telemetry_hz_per_gun'], ' Hz')} taken in a gun), host-timed "
         f"sessions ({final['steps_per_session']} steps each), time scale {final['time_scale']:g}x"
     )
     console.print(
