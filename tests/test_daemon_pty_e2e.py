@@ -182,8 +182,11 @@ def _steps(clinic: Clinic, session_id: str) -> list[StepRecord]:
         reader.close()
 
 
-async def test_start_pause_resume_skip_stop_from_a_second_terminal(clinic: Clinic) -> None:
-    code, out, _ = await _cli(clinic, "session", "start", "e2e-long", "--device", "gun-1")
+@pytest.mark.parametrize("gun", ["gun-1", "gun-3"], ids=["pty-serial", "tcp"])
+async def test_start_pause_resume_skip_stop_from_a_second_terminal(
+    clinic: Clinic, gun: str
+) -> None:
+    code, out, _ = await _cli(clinic, "session", "start", "e2e-long", "--device", gun)
     assert code == 0
     session_id = out.strip()
     await until_session(clinic.http, session_id, "running")
