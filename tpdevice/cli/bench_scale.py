@@ -4,8 +4,8 @@ running a session, the daemon timing every step itself (host mode).
 It reports the daemon's CPU and memory per gun, the lag from an event to its journal commit,
 and step lateness against the timer floor of the same run (measured as `bench timing` does:
 one task per session sleeping to absolute deadlines on the same loop and clock, no device).
-The daemon runs on one CPU; serial guns are served by a child `tpdevice sim` on the other
-CPUs, so the simulator's CPU is measured apart; in-process (`sim`) guns share the daemon's CPU
+The daemon runs on one CPU; serial guns are served by a child `tpdevice sim` moved to the
+other CPUs, so the simulator's CPU is measured apart; in-process (`sim`) guns share the daemon's CPU
 and are included in its figures. `--find-max` doubles N until the goal is missed.
 """
 
@@ -182,7 +182,7 @@ async def _measure(settings: ScaleSettings, count: int) -> dict[str, Any]:
     """One run at `count` guns: the floor, then the daemon, its guns and their sessions."""
     async with AsyncExitStack() as stack:
         addresses, sim_pid = await _fleet(settings, count, stack)
-        cpus = pin_to_one_cpu() if settings.one_cpu else None  # the child keeps every CPU
+        cpus = pin_to_one_cpu(sim_pid) if settings.one_cpu else None
         if cpus is not None:
             stack.callback(os.sched_setaffinity, 0, cpus)
         clock = session_clock(settings.time_scale)
