@@ -183,7 +183,7 @@ class FirmwareCore:
             self.faults.clear(code)
             self._emit_fault(code, False, now_s)
         self._feed(now_s)
-        self._force_guard.reset()
+        # No guard reset: a motor stopped and restarted at one instant never stopped pressing.
         self._set_state(MotorState.RUNNING, now_s, why)
         self._apply_output(now_s)
 
