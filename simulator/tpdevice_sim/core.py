@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import Counter
 from collections.abc import Iterable
 
 from tpdevice.protocol import (
@@ -75,6 +76,7 @@ class FirmwareCore:
         self.state = MotorState.IDLE
         self.output = SetOutput(0.0)
         self.faults = FaultTable()
+        self.trips: Counter[FaultCode] = Counter()  # how often each fault stopped the motor
         self.watchdog = Watchdog(config.watchdog_default_ms, config.time_scale)
         self.telemetry_hz = 0
         self.hello_done = False
@@ -181,7 +183,7 @@ class FirmwareCore:
             self.faults.clear(code)
             self._emit_fault(code, False, now_s)
         self._feed(now_s)
-        self._force_guard.reset()
+        # No guard reset: a motor stopped and restarted at one instant never stopped pressing.
         self._set_state(MotorState.RUNNING, now_s, why)
         self._apply_output(now_s)
 
@@ -367,6 +369,7 @@ class FirmwareCore:
     def _trip(self, code: FaultCode, now_s: float) -> None:
         """Stop the motor and any program, raise the fault, hold the FAULTED state."""
         _LOGGER.warning("%s: %s at %.3f s", self.config.serial, code.name.lower(), now_s)
+        self.trips[code] += 1
         self._abort_program(now_s)
         self._force_guard.reset()
         if self.faults.raise_fault(code):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tpdevice.protocol import (
@@ -88,6 +89,8 @@ class Violation:
 
 class InvariantMonitor:
     """Records every violation of the device's safety invariants with device time and text."""
+
+    on_violation: Callable[[Violation], None] | None = None  # told of each one as it happens
 
     def __init__(
         self,
@@ -225,4 +228,6 @@ class InvariantMonitor:
 
     def _record(self, now_s: float, text: str) -> None:
         _LOGGER.warning("invariant violated at %.3f s: %s", now_s, text)
-        self.violations.append(Violation(now_s, text))
+        self.violations.append(violation := Violation(now_s, text))
+        if self.on_violation is not None:
+            self.on_violation(violation)
