@@ -1,4 +1,4 @@
-"""A million mutated frames into the host's and the simulator's decoders: nothing escapes."""
+"""A million mutated frames into each of the host's and the simulator's decoders: none escape."""
 
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ from tpdevice.therapy.clock import VirtualClock
 from tpdevice_sim.gun import SimulatedGun
 from tpdevice_sim.links import LoopbackLink
 
-HOST_FRAMES = 500_000
-SIM_FRAMES = 500_000
+HOST_FRAMES = 1_000_000
+SIM_FRAMES = 1_000_000
 HEAD = b"\x01\x03\x00\x00\x00"  # version 1, HEARTBEAT, seq 0, flags 0: the length follows
 
 
