@@ -32,8 +32,9 @@ STEP_S = 1.0  # the shortest step a profile may have
 SHORT_STEPS = 6
 # A late step is one the daemon's loop failed to serve: a stalled loop (a blocking reconnect,
 # a failing session taking others down) costs seconds. Load on a shared CI machine costs tens
-# of milliseconds, so the bound is generous and grows with the same run's own pre-drop lateness.
-LATE_BOUND_MS = 300.0
+# of milliseconds, a few hundred when other tests start processes beside it: the bound is
+# generous, stays under the guns' 1 s watchdog, and grows with the run's own pre-drop lateness.
+LATE_BOUND_MS = 700.0
 PRE_DROP_MULTIPLE = 3.0
 Proc = asyncio.subprocess.Process
 
