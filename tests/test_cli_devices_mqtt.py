@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
+import aiomqtt
 import pytest
 from cli_helpers import run_main
 from mqtt_broker import Broker, free_port, require_mosquitto
 
 from tpdevice.mqtt.fleet import guns_of
+from tpdevice.mqtt.settings import MqttSettings
 
 DEVICES = json.dumps([{"id": "gun-1", "name": "Room 2", "address": "sim?id=1",
                        "driver": "native", "model": None, "firmware": "1.4"}]).encode()  # fmt: skip
@@ -77,3 +80,34 @@ def test_a_broker_without_daemons_lists_nothing(
     code, out, err = run_main(capsys, "devices", "list", "--mqtt", broker.url("reader"))
     assert (code, out) == (0, "")
     assert err.startswith("tpdevice devices: no daemon publishes guns on mqtt://")
+
+
+async def _retain(broker: Broker, messages: dict[str, bytes]) -> None:
+    settings = MqttSettings.from_url(broker.url())
+    async with aiomqtt.Client(
+        settings.host, settings.port, username=settings.username, password=settings.password,
+        protocol=aiomqtt.ProtocolVersion.V5 if settings.protocol == 5
+        else aiomqtt.ProtocolVersion.V311,
+    ) as client:  # fmt: skip
+        for topic, payload in messages.items():
+            await client.publish(topic, payload, qos=1, retain=True)
+
+
+def test_the_table_has_a_row_per_gun_of_every_node(
+    broker: Broker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asyncio.run(_retain(broker, {
+        "tpdevice/room-2/bridge/state": ONLINE,
+        "tpdevice/room-2/bridge/devices": DEVICES,
+        "tpdevice/room-2/gun-1": b'{"state":"running","session":null}',
+        "tpdevice/room-2/gun-1/availability": ONLINE,
+        "tpdevice/room-3/bridge/state": ONLINE,
+        "tpdevice/room-3/bridge/devices": DEVICES,
+    }))  # fmt: skip
+    code, out, err = run_main(capsys, "devices", "list", "--mqtt", broker.url("reader"))
+    assert (code, err) == (0, "")
+    rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in out.splitlines()]
+    assert [row for row in rows if row and row[1] == "gun-1"] == [
+        ["room-2", "gun-1", "Room 2", "native", "running", "online"],
+        ["room-3", "gun-1", "Room 2", "native", "unknown", "offline"],
+    ]
