@@ -418,10 +418,25 @@ def devices_list(
         Path | None,
         typer.Option("--socket", metavar="PATH", help="The daemon's control socket."),
     ] = None,
+    mqtt: Annotated[
+        str | None,
+        typer.Option(
+            "--mqtt",
+            metavar="URL",
+            help="List every daemon's guns on this broker (mqtt[s]://user:password@host:port).",
+        ),
+    ] = None,
 ) -> None:
-    """The running daemon's guns: state, battery, firmware and the session holding each."""
+    """The daemon's guns (state, battery, firmware, session); with --mqtt, every daemon's."""
     from tpdevice.cli import devices_cmd
 
+    if mqtt is not None:
+        if socket is not None:
+            from tpdevice.cli.errors import CliError
+
+            raise CliError("--mqtt and --socket: give one (a broker or a daemon's socket)")
+        devices_cmd.list_mqtt_devices(mqtt, json_out)
+        return
     devices_cmd.list_devices(json_out, socket)
 
 

@@ -31,6 +31,7 @@ __all__ = ["MqttBridge"]
 
 _LOGGER = logging.getLogger(__name__)
 REMOVED = "removed"  # the state a watched gun reports once it left the configuration
+ONLINE_STATES = frozenset({"ready", "running", "faulted"})  # a gun's link states with a live link
 
 
 def _json(value: Any) -> bytes:
@@ -163,7 +164,7 @@ class MqttBridge:
         return True
 
     async def _publish_device(self, device: DeviceInfo) -> None:
-        online = device.state == "connected"
+        online = device.state in ONLINE_STATES
         await self._retain(
             self.topics.device(device.id, "availability"),
             {"state": "online" if online else "offline"},
