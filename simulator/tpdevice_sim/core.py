@@ -77,7 +77,9 @@ class FirmwareCore:
         self.faults = FaultTable()
         self.watchdog = Watchdog(config.watchdog_default_ms, config.time_scale)
         self.telemetry_hz = 0
-        self.hello_done = False
+        self.hello_done = False  # on this connection
+        self.session = 0  # bumped by each new connection and each HELLO
+        self.owner: int | None = None  # the session whose START / run drives the motor
         self.program: Program | None = None
         self.upload: ProgramUpload | None = None
         self.runner: ProgramRunner | None = None
@@ -181,6 +183,7 @@ class FirmwareCore:
             self.faults.clear(code)
             self._emit_fault(code, False, now_s)
         self._feed(now_s)
+        self.owner = self.session
         self._force_guard.reset()
         self._set_state(MotorState.RUNNING, now_s, why)
         self._apply_output(now_s)
@@ -365,10 +368,12 @@ class FirmwareCore:
         self._track_condition(FaultCode.LOW_BATTERY, self._reading.low_battery, now_s)
 
     def _trip(self, code: FaultCode, now_s: float) -> None:
-        """Stop the motor and any program, raise the fault, hold the FAULTED state."""
+        """Stop the motor and any program, drop the setpoint, raise the fault, hold FAULTED."""
         _LOGGER.warning("%s: %s at %.3f s", self.config.serial, code.name.lower(), now_s)
         self._abort_program(now_s)
         self._force_guard.reset()
+        self.output = SetOutput(0.0)  # a START after a fault needs a fresh SET_OUTPUT
+        self.owner = None
         if self.faults.raise_fault(code):
             self._emit_fault(code, True, now_s)
         self._set_state(MotorState.FAULTED, now_s, code.name.lower())

@@ -184,6 +184,7 @@ class TcpLink(FrameLink):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._client = transport
         self.decoder = StreamDecoder()
+        self._connected()
         return True
 
     def _detach(self, transport: asyncio.Transport) -> None:
@@ -250,6 +251,7 @@ class LoopbackLink(FrameLink):
             self._drop()
         self._deliver, self._on_close = deliver, on_close
         self.decoder = StreamDecoder()
+        self._connected()
 
     def receive(self, data: bytes) -> None:
         """Bytes written by the host."""
