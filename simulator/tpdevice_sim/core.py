@@ -37,7 +37,7 @@ from tpdevice_sim.program import (
 from tpdevice_sim.reliable import RETRY_INTERVAL_S, ReliableOutbox
 from tpdevice_sim.safety import FaultTable, ForceCapGuard, Watchdog
 
-__all__ = ["FirmwareCore"]
+__all__ = ["CONTACT_DEBOUNCE_S", "FirmwareCore"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -46,6 +46,8 @@ _BUSY = frozenset({MotorState.RUNNING, MotorState.STOPPING, MotorState.PAUSED})
 _DEVICE = FrameFlag.FROM_DEVICE
 _RETRANSMIT = FrameFlag.FROM_DEVICE | FrameFlag.RETRANSMIT
 _CONTACT_HYSTERESIS_N = 1.0
+# A contact change counts once it has held this long: noise must not flicker a hold.
+CONTACT_DEBOUNCE_S = 0.1
 _EPSILON_S = 1e-6
 # A request steps physics first only if it lags by 1 ms or more (or the watchdog expired):
 # requests arrive far more often than physics needs steps, so the command->ACK path stays short.
@@ -89,7 +91,9 @@ class FirmwareCore:
         self._seq = 0
         self._active = self.output  # what the motor follows: manual output or the program step
         self._hand_n = 0.0
-        self._contact = False  # as the program's hold timer sees it
+        self._contact = False  # as the program's hold timer sees it (debounced)
+        self._contact_seen = False  # the reading before the debounce
+        self._contact_seen_s = start_s  # when that reading began
         self._physics_s = start_s
         self._telemetry_due_s = math.inf
         self._telemetry_origin_s = start_s
@@ -310,6 +314,8 @@ class FirmwareCore:
         if runner is not None:
             in_contact = self._contact
             deadlines.append(runner.next_deadline_s(self._physics_s, in_contact))
+            if self._contact_seen != in_contact:
+                deadlines.append(self._contact_seen_s + CONTACT_DEBOUNCE_S)
         after_s = self._physics_s
         return min((d for d in deadlines if d is not None and d > after_s), default=math.inf)
 
@@ -388,7 +394,7 @@ class FirmwareCore:
                 self._set_state(self._stopped_state(), now_s, f"{code.name.lower()} cleared")
 
     def _advance_program(self, runner: ProgramRunner, dt_s: float, now_s: float) -> None:
-        self._contact = self._in_contact(runner.step)
+        self._contact = self._debounced_contact(runner.step, now_s)
         changes = runner.advance(dt_s, now_s, self._contact)
         if not changes:
             return
@@ -397,6 +403,18 @@ class FirmwareCore:
             self.runner = None
             self._set_state(self._stopped_state(), now_s, "program done")
         self._apply_output(now_s)
+
+    def _debounced_contact(self, step: ProgramStep, now_s: float) -> bool:
+        """The reading once it has held for the debounce time; until then the last state."""
+        reading = self._in_contact(step)
+        if reading == self._contact:
+            self._contact_seen = reading
+            return reading
+        if reading != self._contact_seen:
+            self._contact_seen, self._contact_seen_s = reading, now_s
+        if now_s - self._contact_seen_s >= CONTACT_DEBOUNCE_S - _EPSILON_S:
+            return reading
+        return self._contact
 
     def _in_contact(self, step: ProgramStep) -> bool:
         """Head on the tissue: the step's force threshold (with hysteresis), or the sensor."""
