@@ -18,12 +18,16 @@ from tpdevice.protocol import (
     Heartbeat,
     MotorState,
     MsgType,
+    ProgramBegin,
+    ProgramStep,
     ResultCode,
     SetOutput,
     Start,
+    StepKind,
     StreamDecoder,
     decode_message,
     encode_stream,
+    program_hash,
 )
 from tpdevice_sim.firmware import Firmware
 from tpdevice_sim.gun import SimulatorFleet
@@ -68,6 +72,12 @@ class _OrphanFeedingFirmware(Firmware):
     def _stop_for_new_host(self, now_s: float) -> None:
         return
 
+    def _forget_host(self, now_s: float) -> None:
+        output = self.output
+        super()._forget_host(now_s)
+        self.output = output
+        self._apply_output(now_s)
+
     def _on_heartbeat(self, heartbeat: Heartbeat, frame: Frame, now_s: float) -> Ack:
         self._feed(now_s)
         return Ack(frame.msg_type)
@@ -98,6 +108,15 @@ def test_a_new_connection_must_hello_before_any_motor_command() -> None:
     host.hello()
     assert host.ack(SetOutput(35.0)).result is ResultCode.OK
     assert host.ack(Start()).result is ResultCode.OK
+
+
+def test_a_hello_abandons_an_open_upload() -> None:
+    host = FirmwareHarness()
+    host.hello()
+    step = ProgramStep(0, StepKind.HOLD, 35.0, 20.0, 5.0, 60.0, 10.0, 1000)
+    assert host.ack(ProgramBegin(1, program_hash([step]))).result is ResultCode.OK
+    host.hello()
+    assert host.ack(step).result is ResultCode.BAD_STATE  # no upload open any more
 
 
 async def test_start_without_hello_on_a_new_tcp_connection_is_refused() -> None:

@@ -166,12 +166,12 @@ class Firmware(FirmwareCore):
         return self._capabilities()
 
     def _forget_host(self, now_s: float) -> None:
-        """Clear the window and both orders; an idle gun also drops the last host's setpoint."""
+        """Clear the window, both orders, an open upload and the setpoint (nothing runs now)."""
         self._window.clear()
         self._setpoint_seq = self._stop_seq = None
-        if self.runner is None and self.state is not MotorState.RUNNING:
-            self.output = SetOutput(0.0)
-            self._apply_output(now_s)
+        self.upload = None  # the last host's upload: its pulls would go to the new one
+        self.output = SetOutput(0.0)
+        self._apply_output(now_s)
 
     def _capabilities(self) -> Capabilities:
         config, spec = self.config, self.config.spec
