@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
+import sys
 from collections.abc import Callable
 
 import pytest
@@ -32,6 +34,22 @@ from tpdevice.protocol import (
 from tpdevice_sim.firmware import Firmware
 from tpdevice_sim.gun import SimulatorFleet
 from tpdevice_sim.testing import FirmwareHarness
+
+# A `tpdevice run`-like controller in its own process, with the longest watchdog the gun grants:
+# only the rule under test, not the watchdog, can stop its motor before the test ends.
+_CONTROLLER = """
+import asyncio, sys
+from tpdevice.device import open_client, run_heartbeat
+
+async def main():
+    client = await open_client(sys.argv[1], watchdog_ms=10000, reconnect=False)
+    await client.set_output(33.0)
+    await client.start()
+    print("running", flush=True)
+    await run_heartbeat(client)
+
+asyncio.run(main())
+"""
 
 
 async def _until(condition: Callable[[], bool], timeout_s: float = 3.0) -> None:
@@ -63,6 +81,31 @@ async def test_a_second_host_stops_an_orphaned_motor_and_never_feeds_it(transpor
         finally:
             beater.cancel()
             await second.close()
+    assert fleet.violations == []
+
+
+@pytest.mark.parametrize("transport", ["serial", "tcp"])
+async def test_kill_9_then_tpdevice_probe_at_once_stops_the_motor(transport: str) -> None:
+    async with SimulatorFleet(transport, 1, seed=9) as fleet:
+        gun, address = fleet.guns[0], fleet.addresses[0]
+        child = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", _CONTROLLER, address, stdout=asyncio.subprocess.PIPE
+        )
+        assert child.stdout is not None
+        async with asyncio.timeout(10):
+            assert (await child.stdout.readline()).strip() == b"running"
+        child.send_signal(signal.SIGKILL)
+        await child.wait()
+        assert gun.firmware.state is MotorState.RUNNING
+        probe = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tpdevice", "probe", address, "--seconds", "0.3",
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, err = await probe.communicate()
+        assert probe.returncode == 0, err
+        assert gun.firmware.state is MotorState.FAULTED  # type: ignore[comparison-overlap]
+        assert FaultCode.NEW_HOST in gun.firmware.faults
+        assert FaultCode.WATCHDOG not in gun.firmware.faults  # stopped by the probe's HELLO
     assert fleet.violations == []
 
 
