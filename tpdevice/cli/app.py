@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-import os
-import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
@@ -14,14 +12,16 @@ from tpdevice import __version__
 from tpdevice.cli.daemon_app import register as register_daemon_commands
 from tpdevice.cli.devices_app import ConfigFileOpt, DaemonSocketOpt
 from tpdevice.cli.devices_app import register as register_device_edits
+from tpdevice.cli.guard import (
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    fail,
+    finish,
+    guarded,
+    quiet_library_logs,
+)
 from tpdevice.cli.help_text import tidy_help
 from tpdevice.cli.profiles_cmd import profiles_app
-from tpdevice.errors import TpDeviceError
-
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_INTERNAL = 70
-EXIT_INTERRUPTED = 130
 
 app = typer.Typer(
     name="tpdevice",
@@ -220,29 +220,21 @@ def run_profile(
     ] = False,
 ) -> None:
     """Run a therapy profile with a live view: space pauses, s skips, q or Ctrl-C stops."""
-    from tpdevice.cli import run_cmd, run_route
-    from tpdevice.daemon.config import default_journal_path
+    from tpdevice.cli.hot import start_run
 
-    device, daemon_gun = run_route.route(device)
-    if daemon_gun is not None:
-        run_route.run_on_daemon(
-            daemon_gun, profile, side, json_out=json_out, yes=yes, time_scale=time_scale,
-            mode=mode, intensity_pct=intensity, profiles_dirs=profiles_dir or [],
-        )  # fmt: skip
-        return
-    settings = run_cmd.parse_settings(
+    start_run(
         profile,
         device,
         side,
         time_scale,
         json_out,
-        profiles_dir or [],
+        profiles_dir,
         mode,
         intensity,
         yes=yes,
-        journal=None if no_journal else journal or default_journal_path(),
+        journal=journal,
+        no_journal=no_journal,
     )
-    run_cmd.run(settings)
 
 
 @bench_app.command("link")
@@ -449,70 +441,27 @@ def version() -> None:
     typer.echo(__version__)
 
 
-QUIET_LOGGERS = ("tpdevice", "tpdevice_sim", "bumble", "bleak", "bleak_retry_connector", "asyncio")
-
-
-def quiet_library_logs() -> None:
-    """Without -v, library log records must not reach stderr: failures are one line.
-
-    asyncio is among them: its "Exception in callback ... Traceback" is not for the user.
-    TPDEVICE_DEBUG=1 leaves every logger alone (warnings and errors reach stderr).
-    """
-    if os.environ.get("TPDEVICE_DEBUG"):
-        return
-    for name in QUIET_LOGGERS:
-        logger = logging.getLogger(name)
-        if not logger.handlers:
-            logger.addHandler(logging.NullHandler())
-
-
-def fail(message: str, code: int) -> NoReturn:
-    """Print one line to stderr and exit with the code."""
-    sys.stderr.write(f"tpdevice: {message}\n")
-    raise SystemExit(code)
-
-
 def _usage_text(err: typer.TyperException) -> str:
     """One line out of a usage error, naming the option when typer knows it."""
     text = getattr(err, "format_message", lambda: str(err))()
     return " ".join(str(text).split())
 
 
-def _exit_code(err: TpDeviceError) -> int:
-    """2 for usage mistakes (a mistyped address among them), else the error's code or 1."""
-    from tpdevice.transport.errors import AddressError  # not at import: startup stays fast
-
-    if isinstance(err, AddressError):
-        return EXIT_USAGE
-    code: int = getattr(err, "exit_code", EXIT_ERROR)
-    return code
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Entry point: never lets a traceback reach the user (TPDEVICE_DEBUG=1 shows one)."""
-    quiet_library_logs()
+def _run_typer(argv: list[str] | None) -> object:
+    """Parse with typer and run the command; typer's own errors become one line."""
     try:
         command = tidy_help(typer.main.get_command(app))
-        code = command.main(args=argv, prog_name="tpdevice", standalone_mode=False)
-    except TpDeviceError as err:
-        if not getattr(err, "is_error", True):  # SIGTERM, a cancel: said plainly
-            fail(str(err), _exit_code(err))
-        fail(f"error: {err}", _exit_code(err))
-    except (KeyboardInterrupt, typer.Abort):
+        return command.main(args=argv, prog_name="tpdevice", standalone_mode=False)
+    except typer.Abort:
         fail("interrupted", EXIT_INTERRUPTED)
     except typer.TyperException as err:
         text = _usage_text(err)
         if not text:  # `tpdevice` alone: the help was printed, nothing more to say
             raise SystemExit(EXIT_USAGE) from None
         fail(f"error: {text}", EXIT_USAGE)
-    except Exception as err:
-        if os.environ.get("TPDEVICE_DEBUG"):
-            raise
-        fail(
-            f"internal error: {type(err).__name__}: {err} (TPDEVICE_DEBUG=1 shows more)",
-            EXIT_INTERNAL,
-        )
-    if isinstance(code, int) and code == EXIT_INTERRUPTED:  # typer's answer to Ctrl-C
-        fail("interrupted", code)
-    if isinstance(code, int) and code != 0:
-        raise SystemExit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: never lets a traceback reach the user (TPDEVICE_DEBUG=1 shows one)."""
+    quiet_library_logs()
+    finish(guarded(lambda: _run_typer(argv)))

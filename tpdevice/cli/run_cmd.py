@@ -165,7 +165,7 @@ def parse_settings(
 
 def load_run_profile(profile_id: str, profiles_dirs: tuple[Path, ...], side: str | None) -> Profile:
     """The profile an id or a file path names, checked for the side; files skipped on stderr."""
-    from tpdevice.cli.profiles_cmd import load_cli_catalogue, print_skipped, require_profile
+    from tpdevice.cli.catalogue import load_cli_catalogue, print_skipped, require_profile
     from tpdevice.therapy.profile_errors import ProfileError
 
     catalogue = load_cli_catalogue(profiles_dirs)
