@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tpdevice.therapy.loader import Catalogue, LoadedProfile
@@ -50,12 +50,33 @@ def plural(count: int, noun: str) -> str:
 
 def list_profiles(profiles_dirs: Sequence[Path] | None, json_out: bool) -> int:
     """`profiles list`: the table (or JSON) on stdout, skipped files on stderr; the exit code."""
-    from tpdevice.cli.profiles_view import catalogue_json, print_catalogue
+    from tpdevice.cli.listing_view import print_rows, rows_json
 
-    catalogue = load_cli_catalogue(profiles_dirs)
+    rows, catalogue = _listing(list(profiles_dirs or ()))
     if json_out:
-        sys.stdout.write(catalogue_json(catalogue) + "\n")
+        sys.stdout.write(rows_json(rows) + "\n")
     else:
-        print_catalogue(catalogue)
+        print_rows(rows)
+    if catalogue is None:
+        return 0
     print_skipped(catalogue)
     return 1 if catalogue.problems else 0
+
+
+def _listing(profiles_dirs: list[Path]) -> tuple[list[dict[str, Any]], Catalogue | None]:
+    """The summary rows, and the catalogue when it was loaded (stored when it has no problem)."""
+    from tpdevice.therapy.listing_cache import ListingCache, listing_key
+    from tpdevice.therapy.profile_dirs import default_cache_file
+
+    cache = ListingCache(default_cache_file().with_name("listing.json"))
+    key = listing_key(profiles_dirs)
+    rows = None if key is None else cache.get(key)
+    if rows is not None:
+        return rows, None
+    from tpdevice.cli.listing_view import catalogue_rows
+
+    catalogue = load_cli_catalogue(profiles_dirs)
+    rows = catalogue_rows(catalogue)
+    if key is not None and not catalogue.problems:
+        cache.put(key, rows)
+    return rows, catalogue
