@@ -150,7 +150,7 @@ def _imported(*argv: str) -> set[str]:
     }
 
 
-def test_profiles_list_and_run_import_no_typer() -> None:
+def test_profiles_list_and_a_json_run_import_no_typer() -> None:
     _imported("profiles", "list")  # fills the profile cache
     listing = _imported("profiles", "list")
     assert "tpdevice.cli.catalogue" in listing
@@ -162,3 +162,4 @@ def test_profiles_list_and_run_import_no_typer() -> None:
     for imported in (listing, running):
         tops = {name.split(".")[0] for name in imported}
         assert not tops & {"typer", "click", "yaml", "fastapi", "httpx"}, sorted(tops)
+    assert not {name for name in running if name.split(".")[0] == "rich"}  # JSON: no live view
