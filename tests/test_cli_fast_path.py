@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -135,6 +136,39 @@ def test_other_argv_goes_to_typer(
 def test_completion_goes_to_typer(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("_TPDEVICE_COMPLETE", "bash_complete")
     assert parse_fast(["profiles", "list"]) is None
+
+
+TYPER_MAIN = "import sys; from tpdevice.cli.app import main; main(sys.argv[1:])"
+
+
+def _to_closed_pipe(*argv: str) -> tuple[int, str]:
+    """Exit code and stderr of the CLI writing to a pipe whose reader is already gone."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, *argv], stdout=write_end, stderr=subprocess.PIPE,
+            text=True, timeout=60, check=False, env={**os.environ, "COLUMNS": "80"},
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    return done.returncode, done.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["profiles", "list", "--json"],
+        ["profiles", "list"],
+        ["run", "upper-trapezius", "--json", "--time-scale", "1000", "--no-journal"],
+    ],
+    ids=" ".join,
+)
+def test_a_reader_gone_ends_both_paths_alike(argv: list[str]) -> None:
+    assert parse_fast(argv) is not None
+    fast = _to_closed_pipe("-m", "tpdevice", *argv)
+    assert fast == _to_closed_pipe("-c", TYPER_MAIN, *argv)
+    assert fast[0] == 1
 
 
 def _imported(*argv: str) -> set[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
 import sys
@@ -71,13 +73,29 @@ def guarded(command: Callable[[], object]) -> object:
         fail(f"error: {err}", exit_code(err))
     except KeyboardInterrupt:
         fail("interrupted", EXIT_INTERRUPTED)
+    except EOFError:  # as typer ends it: a blank line, then the one line
+        sys.stderr.write("\n")
+        fail("interrupted", EXIT_INTERRUPTED)
     except Exception as err:
+        if isinstance(err, OSError) and err.errno == errno.EPIPE:
+            _silence_stdout()  # as typer ends it: quietly, exit 1
+            raise SystemExit(EXIT_ERROR) from None
         if os.environ.get("TPDEVICE_DEBUG"):
             raise
         fail(
             f"internal error: {type(err).__name__}: {err} (TPDEVICE_DEBUG=1 shows more)",
             EXIT_INTERNAL,
         )
+
+
+def _silence_stdout() -> None:
+    """stdout's reader went away: later writes and the exit-time flush go to /dev/null."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        finally:
+            os.close(devnull)
 
 
 def finish(code: object) -> None:
