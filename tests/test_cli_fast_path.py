@@ -56,6 +56,7 @@ def _fast_argvs(profiles: Path, tmp_path: Path) -> list[list[str]]:
         ["run", "upper-trapezius", "--time-scale", "2", "--device", "tcp://127.0.0.1:9"],
         ["run", "upper-trapezius", "--intensity", "121"],
         ["run", "upper-trapezius", "--device", "bogus://x"],
+        ["run", "upper-trapezius", "--device", "no-such-gun"],  # neither address nor gun id
         ["run", "upper-trapezius", "--profiles-dir", str(tmp_path / "missing")],
         ["run", "broken", *extra],
         ["run", str(profiles / "broken.yaml")],
@@ -103,6 +104,8 @@ def test_plain_argv_takes_the_fast_path_and_ends_as_typer_does(
     tmp_path: Path,
 ) -> None:
     monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))  # no daemon
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # no configured guns
     for argv in _fast_argvs(profiles, tmp_path):
         assert parse_fast(argv) is not None, argv
         fast = _outcome(capsys, entry.main, argv)
