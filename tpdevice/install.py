@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from importlib import metadata
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -29,6 +28,8 @@ def _direct_url() -> str:
 
     A source checkout on sys.path also shows its egg-info, which has no such record.
     """
+    from importlib import metadata  # costs ~10 ms: only an error message needs it
+
     for dist in metadata.distributions(name=DISTRIBUTION):
         record = dist.read_text("direct_url.json")
         if record:

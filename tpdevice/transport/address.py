@@ -10,11 +10,8 @@ from typing import Literal, get_args
 from urllib.parse import parse_qsl
 
 from tpdevice.transport.base import Transport
-from tpdevice.transport.ble import ble_transport_for
 from tpdevice.transport.errors import AddressError, TransportError
 from tpdevice.transport.registry import DEFAULT_DRIVER, get_driver, registered
-from tpdevice.transport.serial import SerialTransport
-from tpdevice.transport.tcp import TcpTransport
 
 __all__ = [
     "DEFAULT_BAUD",
@@ -115,11 +112,18 @@ def parse_address(text: str) -> DeviceAddress:
 
 def open_transport(address: DeviceAddress) -> Transport:
     """Build the (unopened) transport for a serial, tcp or ble address."""
+    # Imported here: parsing an address (every `run`) must not pay for pyserial or BLE.
     if address.scheme == "serial" and address.path is not None:
+        from tpdevice.transport.serial import SerialTransport
+
         return SerialTransport(address.path, address.baud, address=address.text)
     if address.scheme == "tcp" and address.host is not None and address.port is not None:
+        from tpdevice.transport.tcp import TcpTransport
+
         return TcpTransport(address.host, address.port, address=address.text)
     if address.scheme == "ble":
+        from tpdevice.transport.ble import ble_transport_for
+
         return ble_transport_for(address)
     if address.scheme == "sim":
         raise TransportError(
