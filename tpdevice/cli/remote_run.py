@@ -16,12 +16,12 @@ from tpdevice.cli.bench_loop import resolve_loop_name, run_on_loop
 from tpdevice.cli.daemon_async import AsyncDaemon, DaemonLostError
 from tpdevice.cli.keys import KeyAction, KeyReader
 from tpdevice.cli.run_confirm import check_can_confirm, confirm_start
-from tpdevice.cli.run_output import OutputError, RunOutput, output_error
+from tpdevice.cli.run_output import OutputError, RunOutput, draw_outside, finish_run, output_error
 from tpdevice.cli.run_view import Reading, RunHeader
 from tpdevice.errors import TpDeviceError
 from tpdevice.therapy.events import parse_event
 from tpdevice.therapy.profile import Profile
-from tpdevice.therapy.runner import check_outcome, outcome_text
+from tpdevice.therapy.runner import check_outcome
 from tpdevice.therapy.summary import Summary
 from tpdevice.transport import parse_address
 
@@ -69,7 +69,7 @@ async def _follow(settings: RemoteRun, out: RunOutput) -> Summary:
         if settings.confirm:
             address = parse_address(device["address"])
             check_can_confirm(address, settings.yes)
-            _draw(out.safety, settings.profile)
+            draw_outside(out.safety, settings.profile)
             await confirm_start(address, settings.yes)
         info = await daemon.post("/v1/sessions", settings.request())
         sys.stderr.write(f"tpdevice: session {info['id']} on {settings.device_id} (daemon)\n")
@@ -83,13 +83,7 @@ async def _follow(settings: RemoteRun, out: RunOutput) -> Summary:
         except BaseException:  # the view failed or the daemon went away: nobody watches it
             await asyncio.shield(watch.command("stop"))
             raise
-    if watch.output_error is None:
-        _draw(out.summary, summary)
-    if interrupted:
-        raise asyncio.CancelledError
-    if watch.output_error is not None:
-        raise OutputError(f"{watch.output_error}; session {outcome_text(summary)}")
-    return summary
+    return finish_run(out, summary, interrupted, watch.output_error)
 
 
 async def _device(daemon: AsyncDaemon, device_id: str) -> dict[str, Any]:
@@ -99,13 +93,6 @@ async def _device(daemon: AsyncDaemon, device_id: str) -> dict[str, Any]:
             return device
     known = ", ".join(d["id"] for d in devices) or "none"
     raise DaemonLostError(f"the daemon has no gun {device_id!r} (its guns: {known})")
-
-
-def _draw(draw: Callable[..., None], *args: Any) -> None:
-    try:
-        draw(*args)
-    except OSError as err:
-        raise output_error(err) from None
 
 
 class DaemonWatch:

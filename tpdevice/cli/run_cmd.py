@@ -16,7 +16,14 @@ from tpdevice.cli.errors import CliError
 from tpdevice.cli.keys import KeyAction, KeyReader
 from tpdevice.cli.run_confirm import check_can_confirm, confirm_start
 from tpdevice.cli.run_data import Reading, RunHeader
-from tpdevice.cli.run_output import JsonRunOutput, OutputError, RunOutput, output_error
+from tpdevice.cli.run_output import (
+    JsonRunOutput,
+    OutputError,
+    RunOutput,
+    draw_outside,
+    finish_run,
+    output_error,
+)
 from tpdevice.daemon.journal import Journal, JournalError
 from tpdevice.daemon.journal_feed import SessionJournal
 from tpdevice.device.api import GunClient
@@ -318,19 +325,13 @@ async def run_profile(
             client, profile, side=settings.side, clock=session_clock(settings.time_scale),
             mode=ExecutionMode(settings.mode), overrides=settings.overrides,
         )  # fmt: skip
-        _draw(out.safety, profile)  # connected and compiled: the run goes ahead
+        draw_outside(out.safety, profile)  # connected and compiled: the run goes ahead
         session.safety_confirmation = await confirm_start(settings.address, settings.yes)
         watch = _Run(session, out, _header(settings, profile, session))
         summary, interrupted = await _journaled(watch, client, journal)
     finally:
         await client.close()  # sends STOP first if the motor may still run
-    if watch.output_error is None:
-        _draw(out.summary, summary)
-    if interrupted:
-        raise asyncio.CancelledError
-    if watch.output_error is not None:
-        raise OutputError(f"{watch.output_error}; session {outcome_text(summary)}")
-    return summary
+    return finish_run(out, summary, interrupted, watch.output_error)
 
 
 async def _journaled(
@@ -359,14 +360,6 @@ def _open_journal(path: Path | None) -> Journal | None:
         return Journal.open(path, now_wall=time.time())
     except JournalError as err:
         raise JournalError(f"journal: {err} (--no-journal runs without it)") from None
-
-
-def _draw(draw: Callable[..., None], *args: Any) -> None:
-    """Draw outside the run; a failed write is an OutputError (one line, exit 1)."""
-    try:
-        draw(*args)
-    except OSError as err:
-        raise output_error(err) from None
 
 
 def _default_output(json_out: bool) -> Callable[[], RunOutput]:

@@ -31,6 +31,8 @@ __all__ = [
     "PipeConsole",
     "RunOutput",
     "check_stdout",
+    "draw_outside",
+    "finish_run",
     "output_error",
     "safety_dict",
     "silence_stdout",
@@ -54,6 +56,31 @@ def output_error(err: OSError) -> OutputError:
         silence_stdout()
         return OutputError("stdout: broken pipe (its reader went away)")
     return OutputError(f"stdout: {err.strerror or err}")
+
+
+def draw_outside(draw: Callable[..., None], *args: Any) -> None:
+    """Draw outside the run; a failed write is an OutputError (one line, exit 1)."""
+    try:
+        draw(*args)
+    except OSError as err:
+        raise output_error(err) from None
+
+
+def finish_run(
+    out: RunOutput, summary: Summary, interrupted: bool, failed_output: OutputError | None
+) -> Summary:
+    """Show the summary (unless the output failed), then end as the run ended."""
+    import asyncio
+
+    from tpdevice.therapy.runner import outcome_text
+
+    if failed_output is None:
+        draw_outside(out.summary, summary)
+    if interrupted:
+        raise asyncio.CancelledError
+    if failed_output is not None:
+        raise OutputError(f"{failed_output}; session {outcome_text(summary)}")
+    return summary
 
 
 def silence_stdout() -> None:
