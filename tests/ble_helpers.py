@@ -5,7 +5,12 @@ Import it before any bumble or bleak import: the BLE stack is the optional ble-s
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import queue
+import threading
+from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 
@@ -41,3 +46,35 @@ def drop_connection(gun: SimulatedGun) -> None:
     """The BLE gun drops its connection, as a gun going out of range does."""
     assert isinstance(gun.link, BlePeripheralLink)
     gun.link.peripheral.drop_connection()
+
+
+@contextlib.contextmanager
+def served_from_a_thread(
+    serve: Callable[[Callable[[str], None], asyncio.Event], Awaitable[None]],
+) -> Iterator[str]:
+    """Run `serve(ready, stop)` on a loop in another thread; yield the value it passes to ready.
+
+    `serve` calls ready(hci_spec) once its radio is up, then waits for stop.
+    """
+    ready: queue.Queue[str | BaseException] = queue.Queue()
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    async def run() -> None:
+        try:
+            await serve(ready.put, stop)
+        except BaseException as err:
+            ready.put(err)
+            raise
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(run(),))
+    thread.start()
+    try:
+        spec = ready.get(timeout=10)
+        if isinstance(spec, BaseException):
+            raise spec
+        yield spec
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(10)
+        loop.close()

@@ -5,12 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import queue
-import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
-from ble_helpers import hide_adapters
+from ble_helpers import hide_adapters, served_from_a_thread
 from cli_helpers import run_main
 from rich.console import Console
 
@@ -129,40 +127,22 @@ def test_the_table_prints_each_address_whole_on_one_line() -> None:
     assert f"  ?    ble://F0:7D:00:00:00:01?hci={spec}" in lines
 
 
-@contextlib.contextmanager
-def radio_in_a_thread() -> Iterator[str]:
+def radio_in_a_thread() -> contextlib.AbstractContextManager[str]:
     """One native gun and a Theragun on a radio served by another thread; yields the HCI spec."""
-    ready: queue.Queue[str | BaseException] = queue.Queue()
-    loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
 
-    async def serve() -> None:
-        try:
-            async with contextlib.AsyncExitStack() as stack:
-                native = await stack.enter_async_context(SimulatorFleet("ble", 1, seed=7))
-                assert isinstance(native.radio, VirtualRadio) and native.radio.hci_spec is not None
-                firmware = TheragunFirmware("Prime")
-                slot = BleSlot(native.radio, theragun_identity(5, "Prime", firmware))
-                theragun = TheragunPeripheral(firmware, slot)
-                await theragun.start()
-                stack.push_async_callback(theragun.stop)
-                ready.put(native.radio.hci_spec)
-                await stop.wait()
-        except BaseException as err:
-            ready.put(err)
-            raise
+    async def serve(ready: Callable[[str], None], stop: asyncio.Event) -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            native = await stack.enter_async_context(SimulatorFleet("ble", 1, seed=7))
+            assert isinstance(native.radio, VirtualRadio) and native.radio.hci_spec is not None
+            firmware = TheragunFirmware("Prime")
+            slot = BleSlot(native.radio, theragun_identity(5, "Prime", firmware))
+            theragun = TheragunPeripheral(firmware, slot)
+            await theragun.start()
+            stack.push_async_callback(theragun.stop)
+            ready(native.radio.hci_spec)
+            await stop.wait()
 
-    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),))
-    thread.start()
-    try:
-        spec = ready.get(timeout=10)
-        if isinstance(spec, BaseException):
-            raise spec
-        yield spec
-    finally:
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(10)
-        loop.close()
+    return served_from_a_thread(serve)
 
 
 def test_devices_scan_cli_lists_guns_as_json_and_table(

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import queue
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
+from ble_helpers import served_from_a_thread
 from cli_helpers import run_main
 
 from tpdevice.cli.devices_edit import id_from_name
@@ -18,34 +17,16 @@ from tpdevice_sim.ble.radio import VirtualRadio
 from tpdevice_sim.gun import SimulatorFleet
 
 
-@contextlib.contextmanager
-def two_guns_on_a_radio() -> Iterator[str]:
+def two_guns_on_a_radio() -> contextlib.AbstractContextManager[str]:
     """Two native BLE guns advertising on a radio served from a thread; its HCI spec."""
-    ready: queue.Queue[str | BaseException] = queue.Queue()
-    loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
 
-    async def serve() -> None:
-        try:
-            async with SimulatorFleet("ble", 2, seed=7) as fleet:
-                assert isinstance(fleet.radio, VirtualRadio) and fleet.radio.hci_spec is not None
-                ready.put(fleet.radio.hci_spec)
-                await stop.wait()
-        except BaseException as err:
-            ready.put(err)
-            raise
+    async def serve(ready: Callable[[str], None], stop: asyncio.Event) -> None:
+        async with SimulatorFleet("ble", 2, seed=7) as fleet:
+            assert isinstance(fleet.radio, VirtualRadio) and fleet.radio.hci_spec is not None
+            ready(fleet.radio.hci_spec)
+            await stop.wait()
 
-    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),))
-    thread.start()
-    try:
-        spec = ready.get(timeout=10)
-        if isinstance(spec, BaseException):
-            raise spec
-        yield spec
-    finally:
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(10)
-        loop.close()
+    return served_from_a_thread(serve)
 
 
 def test_scan_add_writes_each_gun_heard_once(
