@@ -147,3 +147,14 @@ def test_ctrl_c_also_prints_the_record() -> None:
         _, err = proc.communicate(timeout=10)
     assert proc.returncode == 0
     assert err.splitlines()[-1] == "sim: 3 guns, 0 faults injected, 0 watchdog trips, 0 violations"
+
+
+def test_simulated_theraguns_print_the_record_too() -> None:
+    with sim("--transport", "ble", "--model", "theragun-pro", "--count", "2") as proc:
+        assert proc.stdout is not None
+        for _ in range(2):
+            proc.stdout.readline()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert err.splitlines()[-1] == "sim: 2 guns, 0 faults injected, 0 watchdog trips, 0 violations"

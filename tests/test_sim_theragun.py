@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
+from tpdevice_sim.record import report_theragun_violations, theragun_record
 from tpdevice_sim.theragun import KEEPALIVE_S, NOTIFICATION_SIZE, TheragunFirmware
 
 SPEED_2400 = bytes.fromhex("aa 70 01 03 09 60 03")  # cs = 1+3+0x09+0x60+3 = 0x70
@@ -110,3 +113,16 @@ def test_out_of_range_speed_runs_clamped_and_is_recorded() -> None:
 def test_bad_configuration_is_refused(model: str, version: int) -> None:
     with pytest.raises(ValueError, match=r"unknown Theragun model|does not fit"):
         TheragunFirmware(model, version=version)
+
+
+def test_each_violation_is_said_as_it_happens_and_counted_in_the_record() -> None:
+    gun = TheragunFirmware("Pro", keepalive_enabled=False)
+    peripheral = SimpleNamespace(serial="TG-SIM-0000", firmware=gun, violations=gun.violations)
+    said: list[str] = []
+    report_theragun_violations([peripheral], said.append)  # type: ignore[list-item]
+    gun.on_write(SPEED_2400, 0.0)
+    for step in range(1, 9):
+        gun.tick(step * 0.5)
+    assert len(said) == 1 and said[0].startswith("sim: TG-SIM-0000: invariant violated at ")
+    record = theragun_record([peripheral])  # type: ignore[list-item]
+    assert str(record) == "sim: 1 gun, 0 faults injected, 0 watchdog trips, 1 violation"

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tpdevice.protocol import FaultCode
 from tpdevice_sim.gun import SimulatedGun, SimulatorFleet
 from tpdevice_sim.invariants import Violation
 
-__all__ = ["FleetRecord", "GunRecord", "fleet_record", "report_violations"]
+if TYPE_CHECKING:  # the BLE peripheral needs bumble; the record itself does not
+    from tpdevice_sim.ble.theragun_peripheral import TheragunPeripheral
+
+__all__ = [
+    "FleetRecord",
+    "GunRecord",
+    "fleet_record",
+    "report_theragun_violations",
+    "report_violations",
+    "theragun_record",
+]
 
 _INJECTED = ("drop", "corrupt", "dup", "disconnect")
 
@@ -87,3 +98,21 @@ def _line_writer(serial: str, write_line: Callable[[str], None]) -> Callable[[Vi
         write_line(f"sim: {serial}: invariant violated at {violation}")
 
     return write
+
+
+def theragun_record(guns: Sequence[TheragunPeripheral]) -> FleetRecord:
+    """Simulated Theraguns' counts: no link faults are injected; keep-alive stops are trips."""
+    return FleetRecord(
+        tuple(
+            GunRecord(gun.serial, 0, gun.firmware.stats.keepalive_stops, len(gun.violations))
+            for gun in guns
+        )
+    )
+
+
+def report_theragun_violations(
+    guns: Sequence[TheragunPeripheral], write_line: Callable[[str], None]
+) -> None:
+    """Have every simulated Theragun's monitor write one line per violation as it is recorded."""
+    for gun in guns:
+        gun.firmware.monitor.on_violation = _line_writer(gun.serial, write_line)

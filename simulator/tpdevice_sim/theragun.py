@@ -100,6 +100,7 @@ class TheragunMonitor:
         self.preset = preset
         self.keepalive_s = keepalive_s
         self.violations: list[Violation] = []
+        self.on_violation: Callable[[Violation], None] | None = None  # said as it happens
         self._fed_s = 0.0
         self._overrun = False
 
@@ -120,7 +121,10 @@ class TheragunMonitor:
 
     def _record(self, now_s: float, text: str) -> None:
         _LOGGER.warning("theragun invariant violated at %.3f s: %s", now_s, text)
-        self.violations.append(Violation(now_s, text))
+        violation = Violation(now_s, text)
+        self.violations.append(violation)
+        if self.on_violation is not None:
+            self.on_violation(violation)
 
 
 class TheragunFirmware:

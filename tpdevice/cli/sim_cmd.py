@@ -27,9 +27,11 @@ from tpdevice_sim.record import fleet_record, report_violations
 __all__ = ["SimError", "SimSettings", "parse_settings", "run"]
 
 SIM_TRANSPORTS = ("serial", "tcp", "ble")
-# A driver's simulated guns on BLE: (model, count, time_scale, hci, print_address, stop).
+# A driver's simulated guns on BLE: (model, count, time_scale, hci, print_address, stop, say);
+# `say` writes a line on stderr whatever the verbosity (violations, the record at exit).
 BleSimulator = Callable[
-    [str, int, float, str | None, Callable[[str], None], asyncio.Event], Awaitable[None]
+    [str, int, float, str | None, Callable[[str], None], asyncio.Event, Callable[[str], None]],
+    Awaitable[None],
 ]
 
 
@@ -227,7 +229,9 @@ async def _serve_driver_model(
         serve_ble: BleSimulator = getattr(importlib.import_module(module_name), attribute)
     except ImportError:  # the driver's BLE simulator needs bumble
         raise BleUnavailableError(bumble_hint()) from None
-    await serve_ble(played, settings.count, settings.time_scale, settings.hci, _print_address, stop)
+    await serve_ble(
+        played, settings.count, settings.time_scale, settings.hci, _print_address, stop, _print_line
+    )
 
 
 def bumble_hint() -> str:

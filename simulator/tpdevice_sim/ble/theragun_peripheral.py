@@ -54,6 +54,7 @@ class TheragunPeripheral:
         tick_s: float = TICK_S,
     ) -> None:
         self.firmware = firmware
+        self.serial = slot.identity.serial
         self.clock: SimClock = clock or RealClock()
         self.tick_s = tick_s
         self.notify_char: gatt.Characteristic[bytes] = gatt.Characteristic(

@@ -45,8 +45,12 @@ async def serve_ble(
     hci: str | None,
     print_address: Callable[[str], None],
     stop: asyncio.Event,
+    say: Callable[[str], None],
 ) -> None:
-    """Serve `count` simulated guns of `model` (Pro, Elite, Prime) on BLE until stop is set."""
+    """Serve `count` simulated guns of `model` (Pro, Elite, Prime) on BLE until stop is set.
+
+    Every invariant violation is said as it happens, and the run's record when it ends.
+    """
     from tpdevice_sim.ble.spec import BUMBLE_HINT, BleUnavailableError
 
     try:
@@ -54,5 +58,18 @@ async def serve_ble(
         from tpdevice_sim.ble.theragun_peripheral import serve as serve_fleet
     except ImportError:
         raise BleUnavailableError(BUMBLE_HINT) from None
+    from tpdevice_sim.record import report_theragun_violations, theragun_record
+
     fleet = TheragunFleet(count, model=model, time_scale=time_scale, ble_hci=hci)
-    await serve_fleet(fleet, print_address, stop)
+    report_theragun_violations(fleet.guns, say)
+    served: list[str] = []
+
+    def print_and_note(address: str) -> None:
+        served.append(address)
+        print_address(address)
+
+    try:
+        await serve_fleet(fleet, print_and_note, stop)
+    finally:
+        if served:  # a fleet that never started has nothing to report
+            say(str(theragun_record(fleet.guns)))
