@@ -333,6 +333,28 @@ def bench_startup(
     bench.run(bench.StartupSettings(runs, profile))
 
 
+@bench_app.command("mqtt")
+def bench_mqtt(
+    devices: Annotated[int, typer.Option(metavar="N", min=1, max=500, help="Simulated guns.")] = 50,
+    rate_hz: Annotated[
+        float, typer.Option(metavar="HZ", min=0.1, max=20, help="Telemetry per gun.")
+    ] = 20.0,
+    seconds: Annotated[float, typer.Option(metavar="SECONDS", min=1, help="Measured time.")] = 10.0,
+    broker: Annotated[
+        str | None, typer.Option(metavar="URL", help="A broker to use instead of a private one.")
+    ] = None,
+    replay_events: Annotated[
+        int, typer.Option(metavar="N", min=10, help="Events journaled offline, then replayed.")
+    ] = 5000,
+    ramp: Annotated[bool, typer.Option(help="Also find the largest sustained events/s.")] = False,
+) -> None:
+    """Daemon telemetry and events, publish -> subscriber, against a bare aiomqtt floor."""
+    from tpdevice.cli import bench_mqtt as bench
+
+    bench.run(bench.MqttBenchSettings(devices, rate_hz, seconds, broker,
+                                      replay_events=replay_events, ramp=ramp))  # fmt: skip
+
+
 @devices_app.command("scan")
 def devices_scan(
     timeout: Annotated[float, typer.Option(metavar="SECONDS", help="Seconds to listen.")] = 5.0,
