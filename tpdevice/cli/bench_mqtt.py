@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
 from rich.console import Console
 
 from tpdevice.cli.bench_child import BenchError
@@ -31,6 +32,7 @@ from tpdevice.cli.bench_mqtt_parts import (
     measure_ramp,
     measure_replay,
 )
+from tpdevice.cli.bench_timing import timing_profile
 from tpdevice.cli.benchkit import emit, goal_text, ratio, summarize_ms
 from tpdevice.daemon.config import DaemonConfig, DeviceConfig, MqttConfig
 from tpdevice.daemon.control import ControlError, StartRequest
@@ -40,13 +42,14 @@ from tpdevice.daemon.service import Closeable, DaemonService, ServiceOptions
 from tpdevice.mqtt.bridge import MqttBridge
 from tpdevice.mqtt.extension import mqtt_extension
 from tpdevice.mqtt.settings import MqttSettings
+from tpdevice.therapy.loader import Catalogue, LoadedProfile, ProfileSource
 
 __all__ = ["MqttBenchSettings", "run"]
 
 TARGET_P99_MS = 5.0
 TARGET_RATIO = 2.0
 NODE = "bench"
-PROFILE = "upper-trapezius"
+SESSION_S = 16.0  # 1 s steps: a few events a second from every gun
 WARMUP_S = 1.0
 READY_TIMEOUT_S = 30.0
 FLOOR_S = 3.0
@@ -61,7 +64,7 @@ class MqttBenchSettings:
     rate_hz: float = 20.0
     seconds: float = 10.0
     broker: str | None = None  # None: start a private mosquitto
-    time_scale: float = 20.0  # sessions run this much faster, so events flow
+    time_scale: float = 1.0  # simulated guns in real time: their telemetry rate is real too
     replay_events: int = 5000
     ramp: bool = False
     ramp_max_per_s: float = 64_000.0
@@ -70,8 +73,13 @@ class MqttBenchSettings:
 def run(settings: MqttBenchSettings) -> None:
     """Measure, print a summary on stderr, then the JSON line."""
     console = Console(stderr=True, highlight=False)
+    if settings.broker is not None:
+        MqttSettings.from_url(settings.broker)  # a bad URL is named before anything starts
     with _broker(settings.broker) as url:
-        result = asyncio.run(_measure(settings, url, console))
+        try:
+            result = asyncio.run(_measure(settings, url, console))
+        except aiomqtt.MqttError as err:
+            raise BenchError(f"{MqttSettings.from_url(url).safe_url}: {err}") from None
     _report(console, settings, result)
 
 
@@ -119,7 +127,14 @@ async def _measure_daemon(settings: MqttBenchSettings, url: str, folder: Path) -
         _daemon(settings, url, folder, running, stamps) as guns,
         listening(MqttSettings.from_url(url), stamps, filters),
     ):
-        sessions = [asyncio.create_task(_sessions(guns, slot.id)) for slot in guns.devices()]
+        profile = timing_profile(SESSION_S)
+        bench_entry = LoadedProfile(profile, Path("bench"), ProfileSource.FILE)
+        guns.catalogue = Catalogue((bench_entry, *guns.catalogue.entries))
+        devices = guns.devices()
+        sessions = [
+            asyncio.create_task(_sessions(guns, slot.id, profile.id, index / len(devices)))
+            for index, slot in enumerate(devices)
+        ]
         try:
             await asyncio.sleep(WARMUP_S)
             stamps.clear()
@@ -208,12 +223,15 @@ async def _until_ready(
     raise BenchError(f"the daemon's {count} guns and bridge were not ready in {READY_TIMEOUT_S} s")
 
 
-async def _sessions(guns: GunDaemon, device_id: str) -> None:
-    """Sessions back to back on one gun, so that events keep flowing."""
+async def _sessions(guns: GunDaemon, device_id: str, profile_id: str, delay_s: float) -> None:
+    """Sessions back to back on one gun, so that events keep flowing.
+
+    Starts are spread over one step (`delay_s`), as independent guns are: not all at once.
+    """
+    await asyncio.sleep(delay_s)
     while True:
         try:
-            session = await guns.start_session(StartRequest(device=device_id, profile=PROFILE,
-                                                            side="left"))  # fmt: skip
+            session = await guns.start_session(StartRequest(device=device_id, profile=profile_id))
         except ControlError:
             await asyncio.sleep(0.2)  # the gun is between sessions: try again
             continue
