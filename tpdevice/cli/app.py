@@ -347,12 +347,19 @@ def bench_mqtt(
         int, typer.Option(metavar="N", min=10, help="Events journaled offline, then replayed.")
     ] = 5000,
     ramp: Annotated[bool, typer.Option(help="Also find the largest sustained events/s.")] = False,
+    ramp_max: Annotated[
+        float, typer.Option(metavar="N", min=250, help="Events/s where the ramp stops.")
+    ] = 64_000.0,
+    transport: Annotated[
+        str, typer.Option(metavar="NAME", help="tcp or serial (a child simulator), or sim.")
+    ] = "tcp",
 ) -> None:
     """Daemon telemetry and events, publish -> subscriber, against a bare aiomqtt floor."""
     from tpdevice.cli import bench_mqtt as bench
 
     bench.run(bench.MqttBenchSettings(devices, rate_hz, seconds, broker,
-                                      replay_events=replay_events, ramp=ramp))  # fmt: skip
+                                      replay_events=replay_events, ramp=ramp,
+                                      ramp_max_per_s=ramp_max, transport=transport))  # fmt: skip
 
 
 @devices_app.command("scan")

@@ -24,6 +24,7 @@ import aiomqtt
 from rich.console import Console
 
 from tpdevice.cli.bench_child import BenchError
+from tpdevice.cli.bench_fleet import start_fleet
 from tpdevice.cli.bench_mqtt_parts import (
     Stamps,
     listening,
@@ -38,7 +39,7 @@ from tpdevice.daemon.config import DaemonConfig, DeviceConfig, MqttConfig
 from tpdevice.daemon.control import ControlError, StartRequest
 from tpdevice.daemon.core import GunDaemon
 from tpdevice.daemon.journal import Journal
-from tpdevice.daemon.service import Closeable, DaemonService, ServiceOptions
+from tpdevice.daemon.service import Closeable, DaemonService, Extension, ServiceOptions
 from tpdevice.mqtt.bridge import MqttBridge
 from tpdevice.mqtt.extension import mqtt_extension
 from tpdevice.mqtt.settings import MqttSettings
@@ -67,7 +68,8 @@ class MqttBenchSettings:
     time_scale: float = 1.0  # simulated guns in real time: their telemetry rate is real too
     replay_events: int = 5000
     ramp: bool = False
-    ramp_max_per_s: float = 64_000.0
+    transport: str = "tcp"  # tcp: guns in a child `tpdevice sim`; sim: in this process
+    ramp_max_per_s: float = 64_000.0  # the ramp doubles from 250 events/s up to this
 
 
 def run(settings: MqttBenchSettings) -> None:
@@ -95,10 +97,11 @@ def _broker(url: str | None) -> Iterator[str]:
 async def _measure(settings: MqttBenchSettings, url: str, console: Console) -> dict[str, Any]:
     mqtt = MqttSettings.from_url(url)
     rate_per_s = settings.devices * settings.rate_hz
-    console.print(f"floor: bare aiomqtt QoS 1 at {rate_per_s:g} msg/s for {FLOOR_S:g} s")
-    floor = await measure_floor(mqtt, rate_per_s, FLOOR_S)
-    console.print(f"daemon: {settings.devices} guns, telemetry {settings.rate_hz:g} Hz each, "
-                  f"sessions at x{settings.time_scale:g}, {settings.seconds:g} s")  # fmt: skip
+    floor_s = min(FLOOR_S, settings.seconds)
+    console.print(f"floor: bare aiomqtt QoS 1 at {rate_per_s:g} msg/s for {floor_s:g} s")
+    floor = await measure_floor(mqtt, rate_per_s, floor_s)
+    guns = f"{settings.devices} {settings.transport} guns"
+    console.print(f"daemon: {guns}, telemetry {settings.rate_hz:g} Hz each, {settings.seconds:g} s")
     with tempfile.TemporaryDirectory(prefix="tpdevice-bench-mqtt-") as name:
         folder = Path(name)
         measured = await _measure_daemon(settings, url, folder)
@@ -162,6 +165,8 @@ async def _daemon(
     settings: MqttBenchSettings, url: str, folder: Path, running: _Running, stamps: Stamps
 ) -> AsyncIterator[GunDaemon]:
     """The daemon with its bridge, every publish of the bridge stamped; its guns once ready."""
+    if settings.transport not in {"tcp", "serial", "sim"}:
+        raise BenchError(f"--transport: {settings.transport!r} is not one of tcp, serial, sim")
     inner = mqtt_extension(url + ("&" if "?" in url else "?") + f"node={NODE}")
 
     async def extension(config: DaemonConfig, guns: GunDaemon, journal: Journal) -> Closeable:
@@ -171,11 +176,28 @@ async def _daemon(
         running.bridge, running.guns = bridge, guns
         return bridge
 
-    config = DaemonConfig(
-        devices=[DeviceConfig(id=f"gun-{i}", address=f"sim?id={i}")
-                 for i in range(1, settings.devices + 1)],
-        mqtt=MqttConfig(url=url, telemetry_hz=settings.rate_hz),
-    )  # fmt: skip
+    async with contextlib.AsyncExitStack() as stack:
+        addresses = [f"sim?id={i}" for i in range(1, settings.devices + 1)]
+        if settings.transport != "sim":  # guns in a child process, as real guns are elsewhere
+            addresses = await start_fleet(settings.transport, settings.devices, "auto", stack)
+        config = DaemonConfig(
+            devices=[DeviceConfig(id=f"gun-{i}", address=address)
+                     for i, address in enumerate(addresses, 1)],
+            mqtt=MqttConfig(url=url, telemetry_hz=settings.rate_hz),
+        )  # fmt: skip
+        async with _service(settings, config, folder, extension, running) as guns:
+            yield guns
+
+
+@contextlib.asynccontextmanager
+async def _service(
+    settings: MqttBenchSettings,
+    config: DaemonConfig,
+    folder: Path,
+    extension: Extension,
+    running: _Running,
+) -> AsyncIterator[GunDaemon]:
+    """The daemon service running `config`; its guns once they and the bridge are ready."""
     options = ServiceOptions(
         socket_path=folder / "api.sock", journal_path=folder / "daemon.sqlite3",
         time_scale=settings.time_scale, extensions=[extension],
