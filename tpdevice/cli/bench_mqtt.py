@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import resource
 import tempfile
 import time
@@ -54,6 +55,7 @@ SESSION_S = 16.0  # 1 s steps: a few events a second from every gun
 WARMUP_S = 1.0
 READY_TIMEOUT_S = 30.0
 FLOOR_S = 3.0
+LAG_TICK_S = 0.005
 ENDED = {"completed", "aborted", "failed", "interrupted"}
 
 
@@ -142,7 +144,7 @@ async def _measure_daemon(settings: MqttBenchSettings, url: str, folder: Path) -
             await asyncio.sleep(WARMUP_S)
             stamps.clear()
             cpu_before_s, start = _cpu_s(), time.perf_counter()
-            await asyncio.sleep(settings.seconds)
+            loop_lag_s = await _loop_lag(settings.seconds)
             elapsed_s = time.perf_counter() - start
             cpu_s = _cpu_s() - cpu_before_s
             latency = {kind: list(samples) for kind, samples in stamps.latency_s.items()}
@@ -151,8 +153,18 @@ async def _measure_daemon(settings: MqttBenchSettings, url: str, folder: Path) -
             for task in sessions:
                 task.cancel()
             await asyncio.gather(*sessions, return_exceptions=True)
-    return {"latency": latency, "received": received, "elapsed_s": elapsed_s,
+    return {"latency": latency, "received": received, "elapsed_s": elapsed_s, "lag": loop_lag_s,
             "cpu_pct": 100 * cpu_s / elapsed_s}  # fmt: skip
+
+
+async def _loop_lag(seconds: float) -> list[float]:
+    """How late 5 ms sleeps wake for `seconds`: stalls of the loop the bridge shares."""
+    lag_s: list[float] = []
+    end = time.perf_counter() + seconds
+    while (now := time.perf_counter()) < end:
+        await asyncio.sleep(LAG_TICK_S)
+        lag_s.append(time.perf_counter() - now - LAG_TICK_S)
+    return lag_s
 
 
 def _cpu_s() -> float:
@@ -206,6 +218,7 @@ async def _service(
     task = asyncio.create_task(service.run())
     try:
         await _until_ready(service, task, running, settings.devices)
+        gc.freeze()  # as `tpdevice daemon` does once it serves
         assert running.guns is not None
         yield running.guns
     finally:
@@ -292,6 +305,7 @@ def _report(console: Console, settings: MqttBenchSettings, result: dict[str, Any
         **{f"events_{k}": v for k, v in events.items()},
         "telemetry_per_s": round(received.get("telemetry", 0) / elapsed_s, 1),
         "events_per_s": round(events_per_s, 1), "cpu_pct": round(result["cpu_pct"], 1),
+        **{f"loop_lag_{k}": v for k, v in summarize_ms(result["lag"]).items()},
         "replay_events": settings.replay_events,
         "replay_events_per_s": round(result["replay_per_s"], 1),
         "ramp": result["ramp"], "max_sustained_events_per_s": max(sustained, default=None),
