@@ -36,6 +36,7 @@ from tpdevice.cli.bench_mqtt_parts import (
 )
 from tpdevice.cli.bench_timing import timing_profile
 from tpdevice.cli.benchkit import emit, goal_text, ratio, summarize_ms
+from tpdevice.cli.errors import CliError
 from tpdevice.daemon.config import DaemonConfig, DeviceConfig, MqttConfig
 from tpdevice.daemon.control import ControlError, StartRequest
 from tpdevice.daemon.core import GunDaemon
@@ -43,7 +44,7 @@ from tpdevice.daemon.journal import Journal
 from tpdevice.daemon.service import Closeable, DaemonService, Extension, ServiceOptions
 from tpdevice.mqtt.bridge import MqttBridge
 from tpdevice.mqtt.extension import mqtt_extension
-from tpdevice.mqtt.settings import MqttSettings
+from tpdevice.mqtt.settings import MqttSettings, MqttSettingsError
 from tpdevice.therapy.loader import Catalogue, LoadedProfile, ProfileSource
 
 __all__ = ["MqttBenchSettings", "run"]
@@ -77,8 +78,13 @@ class MqttBenchSettings:
 def run(settings: MqttBenchSettings) -> None:
     """Measure, print a summary on stderr, then the JSON line."""
     console = Console(stderr=True, highlight=False)
+    if settings.transport not in {"tcp", "serial", "sim"}:
+        raise CliError(f"--transport: {settings.transport!r} is not one of tcp, serial, sim")
     if settings.broker is not None:
-        MqttSettings.from_url(settings.broker)  # a bad URL is named before anything starts
+        try:  # a bad URL is named before anything starts
+            MqttSettings.from_url(settings.broker)
+        except MqttSettingsError as err:
+            raise CliError(f"--broker: {err}") from None
     with _broker(settings.broker) as url:
         try:
             result = asyncio.run(_measure(settings, url, console))
@@ -177,8 +183,6 @@ async def _daemon(
     settings: MqttBenchSettings, url: str, folder: Path, running: _Running, stamps: Stamps
 ) -> AsyncIterator[GunDaemon]:
     """The daemon with its bridge, every publish of the bridge stamped; its guns once ready."""
-    if settings.transport not in {"tcp", "serial", "sim"}:
-        raise BenchError(f"--transport: {settings.transport!r} is not one of tcp, serial, sim")
     inner = mqtt_extension(url + ("&" if "?" in url else "?") + f"node={NODE}")
 
     async def extension(config: DaemonConfig, guns: GunDaemon, journal: Journal) -> Closeable:
