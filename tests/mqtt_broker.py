@@ -58,7 +58,8 @@ class Broker:
     port: int = field(default_factory=free_port)
     kind: str = field(default_factory=lambda: "mosquitto" if shutil.which("mosquitto") else "amqtt")
     process: subprocess.Popen[bytes] | None = None
-    # With TLS files (CA, server certificate, server key), a second listener speaks mqtts://.
+    # With TLS files (CA, server certificate, server key), a second listener speaks mqtts://;
+    # it asks clients for a certificate signed by that CA too (besides user and password).
     tls_files: tuple[Path, Path, Path] | None = None
     tls_port: int = field(default_factory=free_port)
 
@@ -120,7 +121,7 @@ class Broker:
         if self.tls_files is not None:
             ca, cert, key = self.tls_files
             lines += [f"listener {self.tls_port} 127.0.0.1", f"cafile {ca}",
-                      f"certfile {cert}", f"keyfile {key}"]  # fmt: skip
+                      f"certfile {cert}", f"keyfile {key}", "require_certificate true"]  # fmt: skip
         if os.geteuid() == 0:
             lines.append("user root")
         config = self.folder / "mosquitto.conf"

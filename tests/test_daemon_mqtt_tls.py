@@ -1,5 +1,6 @@
-"""The daemon on `mqtts://`: certificates made by trustme, a session's events over TLS, and a
-broker whose certificate the configured CA did not sign refused in one clear line."""
+"""The daemon on `mqtts://`: certificates made by trustme (the broker's, and the daemon's own as
+a client), a session's events over TLS, and a broker whose certificate the configured CA did
+not sign refused in one clear line."""
 
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ def tls_broker(tmp_path: Path) -> Iterator[tuple[Broker, Path]]:
     ca.cert_pem.write_to_path(str(files[0]))
     server.cert_chain_pems[0].write_to_path(str(files[1]))
     server.private_key_pem.write_to_path(str(files[2]))
+    client = ca.issue_cert("tpdevice-daemon")
+    client.cert_chain_pems[0].write_to_path(str(folder / "client.pem"))
+    client.private_key_pem.write_to_path(str(folder / "client.key"))
     broker = Broker(folder, tls_files=files)
     broker.start()
     try:
@@ -43,7 +47,8 @@ async def test_a_session_s_events_travel_over_tls(
     broker, ca = tls_broker
     subscriber = Subscriber(broker, "tpdevice/tls/sim-1/events")
     await subscriber.start()
-    extensions = [mqtt_extension(broker.tls_url(ca) + "&node=tls")]
+    client = f"&cert={ca.parent / 'client.pem'}&key={ca.parent / 'client.key'}"
+    extensions = [mqtt_extension(broker.tls_url(ca) + client + "&node=tls")]
     async with running_daemon(tmp_path, guns=1, extensions=extensions) as (_, http):
         reply = await http.post(
             "/v1/sessions", json={"device": "sim-1", "profile": "upper-trapezius", "side": "left"}
