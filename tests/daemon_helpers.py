@@ -19,7 +19,7 @@ from tpdevice.daemon.control import (
     TelemetrySample,
 )
 
-GUN = DeviceInfo(id="gun-1", name="Room 2", address="sim?id=1", driver="native", state="connected")
+GUN = DeviceInfo(id="gun-1", name="Room 2", address="sim?id=1", driver="native", state="ready")
 
 
 class FakeDaemon:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
+from asyncapi_contract import contract_problems
 
 from tpdevice.mqtt.settings import MqttSettings
 
@@ -147,6 +148,7 @@ class Subscriber:
         self.broker = broker
         self.filters = filters
         self.messages: list[tuple[str, bytes, bool]] = []  # (topic, payload, retained)
+        self.contract_problems: list[str] = []  # payloads docs/asyncapi.yaml does not allow
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
 
@@ -163,15 +165,22 @@ class Subscriber:
             with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
                 await self._task
             self._task = None
+        self._check_contract()
 
     async def wait_for(self, count: int, topic_part: str = "", timeout_s: float = 10) -> None:
         """Until at least `count` messages whose topic contains topic_part arrived."""
         deadline = time.monotonic() + timeout_s
         while sum(topic_part in t for t, _, _ in self.messages) < count:
+            self._check_contract()
             if time.monotonic() > deadline:
                 got = sum(topic_part in t for t, _, _ in self.messages)
                 raise AssertionError(f"{got} of {count} messages on *{topic_part}*")
             await asyncio.sleep(0.01)
+        self._check_contract()
+
+    def _check_contract(self) -> None:
+        """Every message the daemon sent so far is valid by docs/asyncapi.yaml."""
+        assert not self.contract_problems, "\n".join(self.contract_problems)
 
     async def _run(self) -> None:
         settings = MqttSettings.from_url(self.broker.url("reader"))
@@ -188,3 +197,4 @@ class Subscriber:
             async for message in client.messages:
                 payload = message.payload if isinstance(message.payload, bytes) else b""
                 self.messages.append((str(message.topic), payload, bool(message.retain)))
+                self.contract_problems += contract_problems(str(message.topic), payload)

@@ -115,6 +115,14 @@ async def test_set_output_sends_values_and_reports_applied() -> None:
         ),
         ({"freq_hz": 30.0, "force_target_n": -1.0}, r"force_target_n=-1 must be a number >= 0"),
         ({"freq_hz": 30.0, "freq_ramp_hz_per_s": 1000.0}, r"freq_ramp_hz_per_s=1000"),
+        (
+            {"freq_hz": 30.0, "force_target_n": 40.0, "force_cap_n": 30.0},
+            r"force_target_n=40 exceeds its force_cap_n=30 N",
+        ),
+        (
+            {"freq_hz": 30.0, "force_tolerance_n": 250.0},
+            r"force_tolerance_n=250 exceeds the device maximum 200",
+        ),
     ],
 )
 async def test_out_of_range_setpoint_is_refused_without_sending(

@@ -154,6 +154,7 @@ async def test_watchdog_stops_motor_when_heartbeats_stop(transport: str) -> None
         assert fault.code is FaultCode.WATCHDOG
         assert fleet.guns[0].firmware.state is not MotorState.RUNNING
         assert client.state is ConnectionState.FAULTED
+        await client.set_output(33.0)  # the trip dropped the setpoint
         await client.start()  # a new START clears it
         assert client.state is ConnectionState.RUNNING
         await client.stop()
@@ -295,12 +296,14 @@ async def test_second_host_stops_a_motor_left_running_by_the_first(transport: st
                               rng=random.Random(9))  # fmt: skip
         await host_b.connect()
         assert host_b.capabilities.watchdog_ms == 500  # B's HELLO handled, not A's replayed
-        await asyncio.wait_for(host_b.wait_for_state(ConnectionState.RUNNING), 1.0)
-        assert host_b.motor_may_run and firmware.state is MotorState.RUNNING
+        # B's HELLO stopped A's run: a motor runs only for the host that started it
+        await asyncio.wait_for(host_b.wait_for_state(ConnectionState.FAULTED), 1.0)
+        assert not host_b.motor_may_run and firmware.state is MotorState.FAULTED
+        assert firmware.physics.motor.target_freq_hz == 0.0
         await host_b.set_output(33.0)  # same seq, type and payload as A's: still acted on
+        assert firmware.output.freq_hz == 33.0
         await host_b.stop()
-        assert firmware.state in (MotorState.STOPPING, MotorState.IDLE)
-        assert host_b.state is ConnectionState.READY and not host_b.motor_may_run
+        assert not host_b.motor_may_run
         await host_b.close()
         await host_a.close()
     finally:

@@ -54,7 +54,7 @@ async def test_retained_state_is_there_for_a_late_subscriber(
     assert _last(subscriber, f"{BASE}/bridge/info")["node"] == "node-b"
     assert _last(subscriber, f"{BASE}/bridge/devices")[0]["id"] == "gun-1"
     assert _last(subscriber, f"{BASE}/gun-1/availability") == {"state": "online"}
-    assert _last(subscriber, f"{BASE}/gun-1")["state"] == "connected"
+    assert _last(subscriber, f"{BASE}/gun-1")["state"] == "ready"
 
 
 async def test_a_gun_change_is_published_and_a_broker_restart_loses_no_state(

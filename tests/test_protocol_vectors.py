@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tpdevice.protocol import (
+    FrameFlag,
     MsgType,
     ProgramStep,
     StreamDecoder,
@@ -19,6 +20,7 @@ from tpdevice.protocol import (
     program_hash,
     slip_encode,
 )
+from tpdevice_sim.testing import FirmwareHarness
 
 VECTORS = json.loads((Path(__file__).parents[1] / "docs" / "protocol-vectors.json").read_text())
 FRAMES = {v["name"]: v for v in VECTORS["frames"]}
@@ -69,3 +71,25 @@ def test_program_hash_vector() -> None:
     program = [s for s in steps if isinstance(s, ProgramStep)]
     assert program == steps
     assert f"{program_hash(program):08x}" == VECTORS["program_hash"]["crc32_hex"]
+
+
+@pytest.mark.parametrize("exchange", VECTORS["exchanges"], ids=lambda v: v["name"])
+def test_exchange_vectors_hold_on_the_reference_firmware(exchange: dict[str, Any]) -> None:
+    """Each rule exchange, step by step: the response, the fault raised and the motor state."""
+    host = FirmwareHarness()
+    for step in exchange["steps"]:
+        if step.get("connect"):
+            host.connect()
+        if "silent_s" in step:
+            host.run(step["silent_s"])
+        if "send" in step:
+            out = host.send_raw(bytes.fromhex(step["send"]))
+            responses = [r.frame for r in out if r.frame.flags & FrameFlag.RESPONSE]
+            if "expect" in step:
+                assert [decode_frame(bytes.fromhex(step["expect"]))] == responses, step
+        if "fault" in step:
+            fault = host.faults()[-1]
+            assert (fault.code.name.lower(), fault.active) == (step["fault"], True), step
+        if "state" in step:
+            assert host.firmware.state.name.lower() == step["state"], step
+    assert host.monitor.violations == []

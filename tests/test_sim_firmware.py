@@ -101,13 +101,15 @@ def test_telemetry_flows_at_the_granted_rate_from_hello_on() -> None:
     assert (last.state, last.step_index, last.battery_pct) == (MotorState.IDLE, NO_STEP, 100)
 
 
-def test_hello_keeps_what_the_motor_does(host: FirmwareHarness) -> None:
+def test_hello_stops_a_running_motor_and_says_why(host: FirmwareHarness) -> None:
     _running(host)
     host.run(0.2, heartbeat_s=0.1)
     host.hello(watchdog_ms=500)
-    assert host.firmware.state is MotorState.RUNNING
-    assert host.firmware.output == SetOutput(35.0)
-    assert host.physics.motor.target_freq_hz == 35.0
+    assert host.firmware.state is MotorState.FAULTED
+    assert host.firmware.output == SetOutput(0.0)
+    assert host.physics.motor.target_freq_hz == 0.0
+    assert [(f.code, f.active) for f in host.faults()] == [(FaultCode.NEW_HOST, True)]
+    assert host.monitor.violations == []
 
 
 def test_time_sync_echoes_host_time_with_device_clock(host: FirmwareHarness) -> None:
@@ -191,7 +193,8 @@ def test_overheat_trips_refuses_start_and_clears_when_cool(host: FirmwareHarness
         (FaultCode.OVERHEAT, False),
     ]
     assert host.firmware.state is MotorState.IDLE  # type: ignore[comparison-overlap]
-    assert host.ack(Start()).result is ResultCode.OK
+    assert host.ack(Start()).result is ResultCode.BAD_STATE  # the fault dropped the setpoint
+    _running(host)
 
 
 def test_low_battery_trips_and_refuses_start(host: FirmwareHarness) -> None:
@@ -266,8 +269,8 @@ def test_a_new_host_reusing_the_numbers_gets_fresh_answers_and_can_stop() -> Non
     caps = host.hello(watchdog_ms=5000, telemetry_hz=5)
     assert (caps.watchdog_ms, caps.telemetry_hz) == (5000, 5)
     assert host.firmware.watchdog.timeout_ms == 5000
+    assert host.firmware.state is MotorState.FAULTED  # the HELLO stopped the first host's run
     assert host.ack(Stop(StopReason.USER)) == Ack(MsgType.STOP)  # seq 2, like the old SET_OUTPUT
-    assert host.firmware.state is MotorState.STOPPING
     assert host.physics.motor.target_freq_hz == 0.0
     assert host.monitor.violations == []
 
@@ -308,7 +311,8 @@ def test_hello_while_idle_resets_the_output_to_off(host: FirmwareHarness, before
         host.run(1.0)
     host.hello(watchdog_ms=500)
     assert host.firmware.output == SetOutput(0.0)
-    assert host.ack(Start()).result is ResultCode.OK  # the new host's START inherits nothing
+    # the new host's START inherits nothing: there is no rate to run at
+    assert host.ack(Start()).result is ResultCode.BAD_STATE
     host.run(1.0, heartbeat_s=0.1)
     assert host.physics.motor.target_freq_hz == 0.0
     assert host.physics.motor.freq_hz == 0.0
@@ -422,7 +426,8 @@ def test_watchdog_expiry_stops_the_motor_until_a_new_start(host: FirmwareHarness
     assert host.physics.motor.freq_hz == 0.0
     host.run(1.0, heartbeat_s=0.1)  # heartbeats alone do not restart it
     assert host.physics.motor.freq_hz == 0.0
-    assert host.ack(Start()).result is ResultCode.OK
+    assert host.ack(Start()).result is ResultCode.BAD_STATE  # not back to the old 35 Hz
+    _running(host)
     assert [(f.code, f.active) for f in host.faults()][-1] == (FaultCode.WATCHDOG, False)
     host.run(0.3, heartbeat_s=0.1)
     assert host.firmware.state is MotorState.RUNNING
@@ -514,6 +519,8 @@ def test_force_above_the_cap_for_250_ms_trips_over_force() -> None:
     assert host.firmware.state is MotorState.FAULTED
     assert host.physics.motor.target_freq_hz == 0.0
     assert host.monitor.violations == []
+    assert host.ack(Start()).result is ResultCode.BAD_STATE  # the trip dropped the setpoint
+    assert host.ack(SetOutput(35.0, 5.0, 0.0, 10.0)).result is ResultCode.OK
     assert host.ack(Start()).result is ResultCode.OK  # START clears it
     last = host.faults()[-1]
     assert (last.code, last.active) == (FaultCode.OVER_FORCE, False)

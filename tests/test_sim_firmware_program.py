@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,6 +30,7 @@ from tpdevice.protocol import (
     program_hash,
 )
 from tpdevice_sim.config import ALL_FEATURES, FirmwareConfig
+from tpdevice_sim.core import CONTACT_DEBOUNCE_S
 from tpdevice_sim.physics import ContactScenario
 from tpdevice_sim.testing import FirmwareHarness, Received
 
@@ -321,10 +323,26 @@ def test_contact_hold_pauses_on_lift_off() -> None:
     assert [kind for _, _, kind in holds] == [K.HOLD_PAUSED, K.HOLD_RESUMED] * (len(holds) // 2)
     paused_ms = [t for t, _, kind in holds if kind is K.HOLD_PAUSED]
     resumed_ms = [t for t, _, kind in holds if kind is K.HOLD_RESUMED]
-    assert any(1000 <= t <= 1250 for t in paused_ms)  # lifted at 1.0 s, force decays
+    assert any(1000 <= t <= 1350 for t in paused_ms)  # lifted at 1.0 s, force decays, debounce
     away_ms = sum(b - a for a, b in zip(paused_ms, resumed_ms, strict=True))
     assert away_ms >= 1000
     assert events[-1][0] == pytest.approx(2000 + away_ms, abs=1)
+
+
+@pytest.mark.parametrize("target_n", [3.0, 4.0, 20.0])
+def test_contact_changes_are_debounced(target_n: float) -> None:
+    host = _host(ContactScenario.FOLLOW_BAND)  # the hand follows a band around the threshold
+    steps = _program(
+        3000, hold_policy=HoldPolicy.CONTACT, contact_threshold_n=3.0,
+        force_target_n=target_n, force_tolerance_n=1.0,
+    )  # fmt: skip
+    upload(host, steps)
+    host.ack(RUN)
+    host.run(6.0, heartbeat_s=0.2)
+    holds = [t for t, _, kind in _events(host) if kind in (K.HOLD_PAUSED, K.HOLD_RESUMED)]
+    gaps_ms = [b - a for a, b in itertools.pairwise(holds)]
+    assert all(gap >= 1000 * CONTACT_DEBOUNCE_S for gap in gaps_ms), holds
+    assert host.monitor.violations == []
 
 
 def test_contact_hold_is_capped_by_wall_time() -> None:

@@ -16,7 +16,9 @@ from tpdevice.protocol import (
     Frame,
     FrameFlag,
     Heartbeat,
+    Hello,
     MsgType,
+    ResultCode,
     StreamDecoder,
     decode_message,
     encode_message,
@@ -171,9 +173,14 @@ async def test_tcp_round_trip_and_a_second_client_is_refused() -> None:
         await _until(lambda: link.connected)
         second, second_sock = await _tcp_client(link.port)
         with second_sock:
-            await second.send(_heartbeats(1))
+            await second.send(_heartbeats(1) + encode_stream(Hello(1, 1000, 20), 7))
             await second.quiet()
-            assert second.eof and second.frames == []  # closed at once, nothing answered
+            busy = [(f.seq, f.flags, decode_message(f)) for f in second.frames]
+            assert busy == [  # each request answered busy, closed once its HELLO was answered
+                (1, FrameFlag.RESPONSE, Ack(MsgType.HEARTBEAT, ResultCode.BUSY)),
+                (7, FrameFlag.RESPONSE, Ack(MsgType.HELLO, ResultCode.BUSY)),
+            ]
+            assert second.eof
         assert link.address == f"tcp://127.0.0.1:{link.port}"
         await first.send(_heartbeats(2))
         assert [f.seq for f in await first.collect(2)] == [1, 2]  # the first one kept

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import Counter
 from collections.abc import Iterable
 
 from tpdevice.protocol import (
@@ -37,7 +38,7 @@ from tpdevice_sim.program import (
 from tpdevice_sim.reliable import RETRY_INTERVAL_S, ReliableOutbox
 from tpdevice_sim.safety import FaultTable, ForceCapGuard, Watchdog
 
-__all__ = ["FirmwareCore"]
+__all__ = ["CONTACT_DEBOUNCE_S", "FirmwareCore"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ _BUSY = frozenset({MotorState.RUNNING, MotorState.STOPPING, MotorState.PAUSED})
 _DEVICE = FrameFlag.FROM_DEVICE
 _RETRANSMIT = FrameFlag.FROM_DEVICE | FrameFlag.RETRANSMIT
 _CONTACT_HYSTERESIS_N = 1.0
+# A contact change counts once it has held this long: noise must not flicker a hold.
+CONTACT_DEBOUNCE_S = 0.1
 _EPSILON_S = 1e-6
 # A request steps physics first only if it lags by 1 ms or more (or the watchdog expired):
 # requests arrive far more often than physics needs steps, so the command->ACK path stays short.
@@ -75,9 +78,12 @@ class FirmwareCore:
         self.state = MotorState.IDLE
         self.output = SetOutput(0.0)
         self.faults = FaultTable()
+        self.trips: Counter[FaultCode] = Counter()  # how often each fault stopped the motor
         self.watchdog = Watchdog(config.watchdog_default_ms, config.time_scale)
         self.telemetry_hz = 0
-        self.hello_done = False
+        self.hello_done = False  # on this connection
+        self.session = 0  # bumped by each new connection and each HELLO
+        self.owner: int | None = None  # the session whose START / run drives the motor
         self.program: Program | None = None
         self.upload: ProgramUpload | None = None
         self.runner: ProgramRunner | None = None
@@ -87,7 +93,9 @@ class FirmwareCore:
         self._seq = 0
         self._active = self.output  # what the motor follows: manual output or the program step
         self._hand_n = 0.0
-        self._contact = False  # as the program's hold timer sees it
+        self._contact = False  # as the program's hold timer sees it (debounced)
+        self._contact_seen = False  # the reading before the debounce
+        self._contact_seen_s = start_s  # when that reading began
         self._physics_s = start_s
         self._telemetry_due_s = math.inf
         self._telemetry_origin_s = start_s
@@ -181,7 +189,8 @@ class FirmwareCore:
             self.faults.clear(code)
             self._emit_fault(code, False, now_s)
         self._feed(now_s)
-        self._force_guard.reset()
+        self.owner = self.session
+        # No guard reset: a motor stopped and restarted at one instant never stopped pressing.
         self._set_state(MotorState.RUNNING, now_s, why)
         self._apply_output(now_s)
 
@@ -307,6 +316,8 @@ class FirmwareCore:
         if runner is not None:
             in_contact = self._contact
             deadlines.append(runner.next_deadline_s(self._physics_s, in_contact))
+            if self._contact_seen != in_contact:
+                deadlines.append(self._contact_seen_s + CONTACT_DEBOUNCE_S)
         after_s = self._physics_s
         return min((d for d in deadlines if d is not None and d > after_s), default=math.inf)
 
@@ -365,10 +376,13 @@ class FirmwareCore:
         self._track_condition(FaultCode.LOW_BATTERY, self._reading.low_battery, now_s)
 
     def _trip(self, code: FaultCode, now_s: float) -> None:
-        """Stop the motor and any program, raise the fault, hold the FAULTED state."""
+        """Stop the motor and any program, drop the setpoint, raise the fault, hold FAULTED."""
         _LOGGER.warning("%s: %s at %.3f s", self.config.serial, code.name.lower(), now_s)
+        self.trips[code] += 1
         self._abort_program(now_s)
         self._force_guard.reset()
+        self.output = SetOutput(0.0)  # a START after a fault needs a fresh SET_OUTPUT
+        self.owner = None
         if self.faults.raise_fault(code):
             self._emit_fault(code, True, now_s)
         self._set_state(MotorState.FAULTED, now_s, code.name.lower())
@@ -383,7 +397,7 @@ class FirmwareCore:
                 self._set_state(self._stopped_state(), now_s, f"{code.name.lower()} cleared")
 
     def _advance_program(self, runner: ProgramRunner, dt_s: float, now_s: float) -> None:
-        self._contact = self._in_contact(runner.step)
+        self._contact = self._debounced_contact(runner.step, now_s)
         changes = runner.advance(dt_s, now_s, self._contact)
         if not changes:
             return
@@ -392,6 +406,18 @@ class FirmwareCore:
             self.runner = None
             self._set_state(self._stopped_state(), now_s, "program done")
         self._apply_output(now_s)
+
+    def _debounced_contact(self, step: ProgramStep, now_s: float) -> bool:
+        """The reading once it has held for the debounce time; until then the last state."""
+        reading = self._in_contact(step)
+        if reading == self._contact:
+            self._contact_seen = reading
+            return reading
+        if reading != self._contact_seen:
+            self._contact_seen, self._contact_seen_s = reading, now_s
+        if now_s - self._contact_seen_s >= CONTACT_DEBOUNCE_S - _EPSILON_S:
+            return reading
+        return self._contact
 
     def _in_contact(self, step: ProgramStep) -> bool:
         """Head on the tissue: the step's force threshold (with hysteresis), or the sensor."""

@@ -10,6 +10,7 @@ from tpdevice.protocol import (
     PROTOCOL_VERSION,
     Ack,
     Capabilities,
+    FaultCode,
     Feature,
     Frame,
     FrameFlag,
@@ -97,6 +98,19 @@ class Firmware(FirmwareCore):
             self.monitor.on_request(frame, now_s)
         return [*before, response, *self._drain()]
 
+    def new_connection(self, now_s: float) -> list[bytes]:
+        """A new host connection began: it must HELLO first, and the last one's run stops."""
+        self._catch_up_for_request(now_s)
+        self._stop_for_new_host(now_s)
+        self.hello_done = False
+        self.session += 1
+        return self._drain()
+
+    def _stop_for_new_host(self, now_s: float) -> None:
+        """A motor runs only for the host that started it: a new host stops it (new_host)."""
+        if self.runner is not None or self.state in (MotorState.RUNNING, MotorState.PAUSED):
+            self._trip(FaultCode.NEW_HOST, now_s)
+
     def _build_handlers(self) -> dict[int, Handler]:
         """The requests this build understands; the others are `unsupported`."""
         handlers: dict[int, Handler] = {
@@ -135,7 +149,9 @@ class Firmware(FirmwareCore):
             self._outbox.ack(frame.seq)
 
     def _on_hello(self, hello: Hello, frame: Frame, now_s: float) -> Message:
-        """Open a session: forget the last host's requests, grant watchdog and telemetry rate."""
+        """Open a session: stop what runs, forget the last host, grant watchdog and telemetry."""
+        self._stop_for_new_host(now_s)
+        self.session += 1
         self._forget_host(now_s)
         self.hello_done = True
         self.watchdog.timeout_ms = self.config.grant_watchdog_ms(hello.watchdog_ms)
@@ -150,12 +166,12 @@ class Firmware(FirmwareCore):
         return self._capabilities()
 
     def _forget_host(self, now_s: float) -> None:
-        """Clear the window and both orders; an idle gun also drops the last host's setpoint."""
+        """Clear the window, both orders, an open upload and the setpoint (nothing runs now)."""
         self._window.clear()
         self._setpoint_seq = self._stop_seq = None
-        if self.runner is None and self.state is not MotorState.RUNNING:
-            self.output = SetOutput(0.0)
-            self._apply_output(now_s)
+        self.upload = None  # the last host's upload: its pulls would go to the new one
+        self.output = SetOutput(0.0)
+        self._apply_output(now_s)
 
     def _capabilities(self) -> Capabilities:
         config, spec = self.config, self.config.spec
@@ -177,7 +193,9 @@ class Firmware(FirmwareCore):
         )
 
     def _on_heartbeat(self, heartbeat: Heartbeat, frame: Frame, now_s: float) -> Message:
-        self._feed(now_s)
+        """Feed the watchdog of a motor this session started; any other heartbeat is only ok."""
+        if self.owner == self.session:
+            self._feed(now_s)
         return _ack(frame)
 
     def _on_time_sync(self, sync: TimeSync, frame: Frame, now_s: float) -> Message:
@@ -187,7 +205,7 @@ class Firmware(FirmwareCore):
         """Apply a setpoint unless out of range, a program runs, or a newer one was applied."""
         if self.runner is not None:
             return _ack(frame, ResultCode.BAD_STATE)
-        if not self._output_in_range(output.freq_hz, output.force_target_n, output.force_cap_n):
+        if not self._output_in_range(output):
             return _ack(frame, ResultCode.OUT_OF_RANGE)
         if self._setpoint_seq is not None and seq_behind(frame.seq, self._setpoint_seq):
             _LOGGER.debug("stale setpoint %d dropped (newest %d)", frame.seq, self._setpoint_seq)
@@ -208,6 +226,8 @@ class Firmware(FirmwareCore):
         refusal = self._start_refusal()
         if refusal is not None:
             return _ack(frame, refusal)
+        if self.output.freq_hz <= 0.0:  # nothing to run: after a fault, SET_OUTPUT comes first
+            return _ack(frame, ResultCode.BAD_STATE)
         self._run_motor(now_s, "start")
         return _ack(frame)
 
@@ -310,6 +330,7 @@ class Firmware(FirmwareCore):
             return ResultCode.BAD_STATE
         self._report([runner.resume(now_s)], now_s)
         self._feed(now_s)
+        self.owner = self.session
         self._set_state(MotorState.RUNNING, now_s, "program resumed")
         return ResultCode.OK
 
@@ -318,20 +339,28 @@ class Firmware(FirmwareCore):
         self._stop_motor(now_s, "program abort")
         return ResultCode.OK
 
-    def _output_in_range(self, freq_hz: float, force_target_n: float, force_cap_n: float) -> bool:
-        """A rate of 0 or within the model's range; band target and cap within its maximum."""
+    def _output_in_range(self, output: SetOutput | ProgramStep) -> bool:
+        """A rate of 0 or in the model's range; target, tolerance and cap within its maximum,
+        and the target not above the cap (0 = the maximum)."""
         spec = self.config.spec
+        freq_hz = output.freq_hz
         freq_ok = freq_hz == 0.0 or (
             spec.freq_min_hz - _EPSILON <= freq_hz <= spec.freq_max_hz + _EPSILON
         )
         force_max_n = spec.force_max_n + _EPSILON
-        return freq_ok and force_target_n <= force_max_n and force_cap_n <= force_max_n
+        cap_n = output.force_cap_n or force_max_n
+        return (
+            freq_ok
+            and output.force_cap_n <= force_max_n
+            and output.force_tolerance_n <= force_max_n
+            and output.force_target_n <= cap_n + _EPSILON
+        )
 
     def _step_in_range(self, step: ProgramStep) -> bool:
         """A step's output in range, a duration of at least 1 ms, a reachable contact threshold."""
         force_max_n = self.config.spec.force_max_n + _EPSILON
         return (
-            self._output_in_range(step.freq_hz, step.force_target_n, step.force_cap_n)
+            self._output_in_range(step)
             and step.duration_ms >= 1
             and step.contact_threshold_n <= force_max_n
         )

@@ -19,16 +19,21 @@ from tpdevice.protocol import (
 )
 from tpdevice_sim.faults import FaultInjector, FaultSpec
 
-__all__ = ["LINE_DOWN_S", "FrameHandler", "FrameLink"]
+__all__ = ["LINE_DOWN_S", "ConnectHandler", "FrameHandler", "FrameLink"]
 
 _LOGGER = logging.getLogger(__name__)
 
 FrameHandler = Callable[[Frame], None]
+ConnectHandler = Callable[[], None]
 LINE_DOWN_S = 1.0
 
 
 def _ignore_frame(frame: Frame) -> None:
     """Placeholder handler until the link is started."""
+
+
+def _ignore_connect() -> None:
+    """Placeholder until the link is started (and on links that cannot tell hosts apart)."""
 
 
 class _DelayLine:
@@ -89,6 +94,7 @@ class FrameLink:
         self.decoder = StreamDecoder()
         self.rx_corrupted = 0
         self._on_frame: FrameHandler = _ignore_frame
+        self._on_connect: ConnectHandler = _ignore_connect
         self._rx_line = _DelayLine(self._deliver_rx)
         self._tx_line = _DelayLine(self._write)
         self._down_until_s = -math.inf
@@ -98,9 +104,11 @@ class FrameLink:
     def _init_link(self) -> None:
         """Set up the link kind's own state (a hook, so kinds need not repeat the signature)."""
 
-    async def start(self, on_frame: FrameHandler) -> None:
-        """Open the link; every valid frame from the host goes to on_frame as it arrives."""
+    async def start(self, on_frame: FrameHandler, on_connect: ConnectHandler | None = None) -> None:
+        """Open the link; every valid frame from the host goes to on_frame as it arrives, and
+        on_connect runs when a new host connection begins (links that know connections)."""
         self._on_frame = on_frame
+        self._on_connect = on_connect or _ignore_connect
         await self._open()
         every_s = self.faults.disconnect_every_s
         if every_s is not None:
@@ -115,6 +123,7 @@ class FrameLink:
         self._rx_line.clear()
         self._tx_line.clear()
         self._on_frame = _ignore_frame
+        self._on_connect = _ignore_connect
         await self._close()
 
     def send(self, frames: Sequence[bytes]) -> None:
@@ -143,6 +152,10 @@ class FrameLink:
             raw = encode_frame(frame.msg_type, frame.seq, frame.flags, frame.payload)
             for delay_s, delivered in self.rx_faults.deliveries(raw, now_s):
                 self._rx_line.push(delay_s, delivered)
+
+    def _connected(self) -> None:
+        """Subclass: a new host connection began (TCP accept, BLE connect, loopback attach)."""
+        self._on_connect()
 
     def _deliver_rx(self, raw: bytes) -> None:
         """A frame that survived the inbound faults (a corrupted one fails its CRC here)."""

@@ -83,7 +83,7 @@ class SimulatedGun:
 
     async def start(self) -> None:
         """Open the link and start ticking."""
-        await self.link.start(self._on_frame)
+        await self.link.start(self._on_frame, self._on_connect)
         self._running = True
         self._schedule()
         _LOGGER.info(
@@ -108,6 +108,15 @@ class SimulatedGun:
         if out:
             self.link.send(out)
         self._schedule()  # a START makes the motor busy: tick sooner
+
+    def _on_connect(self) -> None:
+        """A new host connection: it must HELLO before anything else, and owns no motor run."""
+        now_s = self.clock.now_s()
+        self.monitor.on_connection(now_s)
+        out = self.firmware.new_connection(now_s)
+        if out:
+            self.link.send(out)
+        self._schedule()
 
     def _tick(self) -> None:
         self._timer = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tpdevice.protocol import (
@@ -42,14 +43,14 @@ def _decoded(frame: Frame) -> Message | None:
         return None
 
 
-def _feeds_watchdog(frame: Frame) -> bool:
-    """A HEARTBEAT, START, or PROGRAM_CONTROL run/resume: what may feed the watchdog."""
+def _feeding(frame: Frame) -> Message | None:
+    """A HEARTBEAT, START, or PROGRAM_CONTROL run/resume (what may feed the watchdog), or None."""
     if frame.msg_type not in _FEEDING_TYPES:
-        return False
+        return None
     message = _decoded(frame)
     if isinstance(message, ProgramControl):
-        return message.action in _FEEDING_ACTIONS
-    return isinstance(message, Heartbeat | Start)
+        return message if message.action in _FEEDING_ACTIONS else None
+    return message if isinstance(message, Heartbeat | Start) else None
 
 
 class _RecentKeys:
@@ -89,6 +90,8 @@ class Violation:
 class InvariantMonitor:
     """Records every violation of the device's safety invariants with device time and text."""
 
+    on_violation: Callable[[Violation], None] | None = None  # told of each one as it happens
+
     def __init__(
         self,
         *,
@@ -108,6 +111,9 @@ class InvariantMonitor:
         self.force_cap_hold_s = force_cap_hold_s
         self.violations: list[Violation] = []
         self._fed_s = 0.0
+        self._session = 0  # a new connection or a HELLO begins a new host session
+        self._owner: int | None = None  # the session whose START / run may drive the motor
+        self._session_s = 0.0  # when the current session began
         self._over_cap_since_s: float | None = None
         self._flagged: set[str] = set()
         self._inbound = _RecentKeys()  # requests seen on the wire, as the window keys them
@@ -130,16 +136,30 @@ class InvariantMonitor:
         if frame.flags & _RESPONSE:
             return
         if frame.msg_type == MsgType.HELLO:
-            self._on_hello(frame)
+            self._on_hello(frame, now_s)
             return
         key = request_key(frame)
         if key in self._inbound:
             return  # a retransmission: the firmware answers it from its window
         self._inbound.add(key)
-        if _feeds_watchdog(frame):
+        message = _feeding(frame)
+        if message is None:
+            return
+        if not isinstance(message, Heartbeat):
+            self._owner = self._session  # START, run, resume: this host now owns the motor
+        if self._owner is None or self._owner == self._session:  # no START seen: lenient
             self._fed_s = now_s
 
-    def _on_hello(self, frame: Frame) -> None:
+    def on_connection(self, now_s: float) -> None:
+        """A new host connection began: its frames are not the starting host's."""
+        self._new_session(now_s)
+
+    def _new_session(self, now_s: float) -> None:
+        """A new host session (connection or HELLO) from now_s on; up to then the old one ran."""
+        self._session += 1
+        self._session_s = now_s
+
+    def _on_hello(self, frame: Frame, now_s: float) -> None:
         """A new host session: the watchdog grant applies, sequence numbers start afresh."""
         hello = _decoded(frame)
         if not isinstance(hello, Hello):
@@ -147,6 +167,7 @@ class InvariantMonitor:
         low_ms, default_ms, high_ms = self.watchdog_limits_ms
         requested_ms = hello.watchdog_ms or default_ms
         self.watchdog_ms = min(max(requested_ms, low_ms), high_ms)
+        self._new_session(now_s)
         self._inbound.clear()
         self._acted.clear()
 
@@ -181,7 +202,9 @@ class InvariantMonitor:
         force_cap_n: float | None,
     ) -> None:
         """One physics step ended; `driven` is False while the motor ramps down or is off."""
-        self._check_watchdog(now_s, dt_s, running=driven and freq_hz > 0.0)
+        running = driven and freq_hz > 0.0
+        self._check_watchdog(now_s, dt_s, running=running)
+        self._check_owner(now_s, running=running)
         self._check_force_cap(now_s, dt_s, driven, force_n, force_cap_n)
 
     def _check_watchdog(self, now_s: float, dt_s: float, *, running: bool) -> None:
@@ -194,6 +217,13 @@ class InvariantMonitor:
                 f"motor driven {silent_s * 1000:.0f} ms after the last heartbeat "
                 f"(watchdog {self.watchdog_ms} ms)",
             )
+
+    def _check_owner(self, now_s: float, *, running: bool) -> None:
+        """The motor must be driven only while the host that started it holds the device."""
+        replaced = self._owner is not None and self._owner != self._session
+        broken = running and replaced and now_s > self._session_s
+        if self._new_episode("owner", broken):
+            self._record(now_s, "motor driven after the host that started it was replaced")
 
     def _check_force_cap(
         self, now_s: float, dt_s: float, driven: bool, force_n: float, cap_n: float | None
@@ -225,4 +255,6 @@ class InvariantMonitor:
 
     def _record(self, now_s: float, text: str) -> None:
         _LOGGER.warning("invariant violated at %.3f s: %s", now_s, text)
-        self.violations.append(Violation(now_s, text))
+        self.violations.append(violation := Violation(now_s, text))
+        if self.on_violation is not None:
+            self.on_violation(violation)

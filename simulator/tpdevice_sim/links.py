@@ -14,7 +14,15 @@ import tty
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
-from tpdevice.protocol import StreamDecoder
+from tpdevice.protocol import (
+    Ack,
+    FrameFlag,
+    MsgType,
+    ResultCode,
+    StreamDecoder,
+    encode_message,
+    slip_encode,
+)
 from tpdevice_sim.faults import FaultSpec
 from tpdevice_sim.framelink import LINE_DOWN_S, FrameHandler, FrameLink
 
@@ -40,6 +48,8 @@ _MAX_BACKLOG = 64 * 1024
 # A host that reads never leaves this much unread; more means the port is closed.
 _STALE_BYTES = 2048
 _STALE_CHECK_S = 0.5
+# A refused TCP client is closed after its HELLO is answered `busy`, or after this long.
+_REFUSED_LINGER_S = 1.0
 
 
 class PtyLink(FrameLink):
@@ -184,6 +194,7 @@ class TcpLink(FrameLink):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._client = transport
         self.decoder = StreamDecoder()
+        self._connected()
         return True
 
     def _detach(self, transport: asyncio.Transport) -> None:
@@ -204,20 +215,42 @@ class TcpLink(FrameLink):
 
 
 class _TcpSession(asyncio.Protocol):
-    """One accepted TCP connection, feeding its link while it is the current client."""
+    """One accepted TCP connection, feeding its link while it is the current client.
+
+    A connection made while another client is connected is refused: each request on it is
+    answered ACK `busy`, and it is closed once its HELLO is answered (or after a short linger).
+    """
 
     def __init__(self, link: TcpLink) -> None:
         self._link = link
         self._transport: asyncio.Transport | None = None
+        self._refused: StreamDecoder | None = None
+        self._linger: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)
         if not self._link._attach(self._transport):
-            self._transport.close()
+            self._refused = StreamDecoder()
+            loop = asyncio.get_running_loop()
+            self._linger = loop.call_later(_REFUSED_LINGER_S, self._transport.close)
 
     def data_received(self, data: bytes) -> None:
-        if self._transport is not None and self._link._is_current(self._transport):
+        if self._transport is None:
+            return
+        if self._refused is not None:
+            self._refuse(self._transport, self._refused, data)
+        elif self._link._is_current(self._transport):
             self._link._received(data)
+
+    def _refuse(self, transport: asyncio.Transport, decoder: StreamDecoder, data: bytes) -> None:
+        """Answer each request `busy`; close once a HELLO has been answered."""
+        for frame in decoder.feed(data):
+            if frame.flags & FrameFlag.RESPONSE or transport.is_closing():
+                continue
+            busy = Ack(frame.msg_type, ResultCode.BUSY)
+            transport.write(slip_encode(encode_message(busy, frame.seq, FrameFlag.RESPONSE)))
+            if frame.msg_type == MsgType.HELLO:
+                transport.close()  # after the answer is flushed
 
     def eof_received(self) -> bool:
         """The client closed its end: free the link at once for the next client."""
@@ -226,6 +259,8 @@ class _TcpSession(asyncio.Protocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._linger is not None:
+            self._linger.cancel()
         if self._transport is not None:
             self._link._detach(self._transport)
 
@@ -250,6 +285,7 @@ class LoopbackLink(FrameLink):
             self._drop()
         self._deliver, self._on_close = deliver, on_close
         self.decoder = StreamDecoder()
+        self._connected()
 
     def receive(self, data: bytes) -> None:
         """Bytes written by the host."""

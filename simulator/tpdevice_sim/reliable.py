@@ -81,7 +81,7 @@ class _Pending:
 class ReliableOutbox:
     """Device frames awaiting the host's ACK, repeated every 200 ms at most 5 times."""
 
-    __slots__ = ("_pending", "interval_s", "max_retries")
+    __slots__ = ("_next_due_s", "_pending", "interval_s", "max_retries")
 
     def __init__(
         self, interval_s: float = RETRY_INTERVAL_S, max_retries: int = MAX_RETRIES
@@ -89,17 +89,28 @@ class ReliableOutbox:
         self.interval_s = interval_s
         self.max_retries = max_retries
         self._pending: dict[int, _Pending] = {}
+        # Asked after every frame: cached, recomputed only after an ACK or a retransmission.
+        self._next_due_s: float | None = None
 
     def __len__(self) -> int:
         return len(self._pending)
 
     def track(self, seq: int, retransmit: bytes, sent_s: float) -> None:
         """Repeat `retransmit` (the frame with the RETRANSMIT flag) until `seq` is acknowledged."""
-        self._pending[seq] = _Pending(retransmit, sent_s + self.interval_s, self.max_retries)
+        due_s = sent_s + self.interval_s
+        replaced = self._pending.get(seq)
+        self._pending[seq] = _Pending(retransmit, due_s, self.max_retries)
+        if replaced is not None:
+            self._next_due_s = self._earliest_due_s()
+        elif self._next_due_s is None or due_s < self._next_due_s:
+            self._next_due_s = due_s
 
     def ack(self, seq: int) -> bool:
         """Stop repeating `seq`; False if it was not pending (a duplicate or late ACK)."""
-        return self._pending.pop(seq, None) is not None
+        if self._pending.pop(seq, None) is None:
+            return False
+        self._next_due_s = self._earliest_due_s()
+        return True
 
     def due(self, now_s: float) -> list[bytes]:
         """The retransmissions due at `now_s`, oldest first; gives up after the last one."""
@@ -115,8 +126,13 @@ class ReliableOutbox:
             if pending.retries_left <= 0:
                 _LOGGER.debug("no ACK for device seq %d after %d retries", seq, self.max_retries)
                 del self._pending[seq]
+        if frames:
+            self._next_due_s = self._earliest_due_s()
         return frames
 
     def next_due_s(self) -> float | None:
         """When the next retransmission is due, or None if nothing is pending."""
+        return self._next_due_s
+
+    def _earliest_due_s(self) -> float | None:
         return min((p.due_s for p in self._pending.values()), default=None)

@@ -12,7 +12,7 @@ _LOGGER = logging.getLogger(__name__)
 
 FORCE_CAP_HOLD_S = 0.25
 # Cleared only by a new START / run; the others clear when their condition ends.
-LATCHED_FAULTS = frozenset({FaultCode.WATCHDOG, FaultCode.OVER_FORCE})
+LATCHED_FAULTS = frozenset({FaultCode.WATCHDOG, FaultCode.OVER_FORCE, FaultCode.NEW_HOST})
 
 
 class Watchdog:

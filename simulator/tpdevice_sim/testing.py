@@ -94,6 +94,12 @@ class FirmwareHarness:
         assert isinstance(response, Capabilities), response
         return response
 
+    def connect(self) -> list[Received]:
+        """A new host connection begins (as a TCP accept or a BLE connect tells the firmware)."""
+        now_s = self.clock.now_s()
+        self.monitor.on_connection(now_s)
+        return self._take(self.firmware.new_connection(now_s))
+
     def ack_device(self, seq: int) -> list[Received]:
         """Acknowledge a device FAULT / STEP_EVENT by its sequence number."""
         flags = FrameFlag.RESPONSE | FrameFlag.FROM_DEVICE

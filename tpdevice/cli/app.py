@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import logging
-import os
-import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
 from tpdevice import __version__
 from tpdevice.cli.daemon_app import register as register_daemon_commands
+from tpdevice.cli.devices_app import ConfigFileOpt, DaemonSocketOpt
+from tpdevice.cli.devices_app import register as register_device_edits
+from tpdevice.cli.guard import (
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    fail,
+    finish,
+    guarded,
+    quiet_library_logs,
+)
 from tpdevice.cli.help_text import tidy_help
 from tpdevice.cli.profiles_cmd import profiles_app
-from tpdevice.errors import TpDeviceError
-
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_INTERNAL = 70
-EXIT_INTERRUPTED = 130
 
 app = typer.Typer(
     name="tpdevice",
@@ -31,7 +33,9 @@ app = typer.Typer(
 bench_app = typer.Typer(help="Measure latency and throughput; the last line is one JSON object.")
 app.add_typer(bench_app, name="bench")
 app.add_typer(profiles_app, name="profiles")
-devices_app = typer.Typer(help="Guns: scan for them over BLE, list the configured ones.")
+devices_app = typer.Typer(
+    help="Guns: scan for them over BLE, list, add and remove the daemon's guns."
+)
 app.add_typer(devices_app, name="devices")
 register_daemon_commands(app)
 
@@ -168,7 +172,11 @@ def run_profile(
     ],
     device: Annotated[
         str | None,
-        typer.Option(metavar="ADDRESS", help="Gun address (default: the built-in simulator, sim)."),
+        typer.Option(
+            metavar="ADDRESS|ID",
+            help="Gun address (default: the built-in simulator, sim), or a configured gun id"
+            " (through the daemon when it runs).",
+        ),
     ] = None,
     side: Annotated[
         str | None,
@@ -212,22 +220,21 @@ def run_profile(
     ] = False,
 ) -> None:
     """Run a therapy profile with a live view: space pauses, s skips, q or Ctrl-C stops."""
-    from tpdevice.cli import run_cmd
-    from tpdevice.daemon.config import default_journal_path
+    from tpdevice.cli.hot import start_run
 
-    settings = run_cmd.parse_settings(
+    start_run(
         profile,
         device,
         side,
         time_scale,
         json_out,
-        profiles_dir or [],
+        profiles_dir,
         mode,
         intensity,
         yes=yes,
-        journal=None if no_journal else journal or default_journal_path(),
+        journal=journal,
+        no_journal=no_journal,
     )
-    run_cmd.run(settings)
 
 
 @bench_app.command("link")
@@ -318,6 +325,35 @@ def bench_timing(
     bench.run(bench.TimingSettings(sessions, transport, loop, seconds, profile, spin_ms, aligned))
 
 
+@bench_app.command("scale")
+def bench_scale(
+    devices: Annotated[int, typer.Option(metavar="N", help="Simulated guns in the daemon.")] = 200,
+    transport: Annotated[
+        str, typer.Option(metavar="NAME", help="serial (ptys of a child simulator) or sim.")
+    ] = "serial",
+    seconds: Annotated[
+        float, typer.Option(metavar="SECONDS", help="Length of each session (2-64 s).")
+    ] = 10.0,
+    time_scale: Annotated[
+        float, typer.Option(metavar="X", help="Run the guns and sessions X times as fast.")
+    ] = 1.0,
+    find_max: Annotated[
+        bool, typer.Option(help="Double N until the goal is missed; report the largest N.")
+    ] = False,
+    max_devices: Annotated[
+        int, typer.Option(metavar="N", help="With --find-max, the most guns to try.")
+    ] = 1000,
+    loop: LoopOpt = "auto",
+) -> None:
+    """N guns in one daemon: CPU and memory per gun, journal lag, step lateness vs floor."""
+    from tpdevice.cli import bench_scale as bench
+
+    settings = bench.ScaleSettings(
+        devices, transport, seconds, time_scale, find_max, max_devices, loop
+    )
+    bench.run(settings)
+
+
 @bench_app.command("startup")
 def bench_startup(
     runs: Annotated[
@@ -374,11 +410,26 @@ def devices_scan(
         ),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON array.")] = False,
+    add: Annotated[
+        bool, typer.Option("--add", help="Add the guns heard to the config (and the daemon).")
+    ] = False,
+    device_id: Annotated[
+        str | None, typer.Option("--id", metavar="ID", help="With --add: the id of the one gun.")
+    ] = None,
+    config: ConfigFileOpt = None,
+    socket: DaemonSocketOpt = None,
 ) -> None:
-    """Scan for guns over BLE: name, address, RSSI, driver."""
+    """Scan for guns over BLE: name, address, RSSI, driver; --add adopts them."""
     from tpdevice.cli import devices_cmd
+    from tpdevice.cli.errors import CliError
 
-    devices_cmd.run_scan(timeout, hci, json_out)
+    if device_id is not None and not add:
+        raise CliError("--id needs --add")
+    results = devices_cmd.run_scan(timeout, hci, json_out)
+    if add:
+        from tpdevice.cli.devices_edit import add_scanned
+
+        add_scanned(results, device_id, config, socket)
 
 
 @devices_app.command("list")
@@ -388,11 +439,29 @@ def devices_list(
         Path | None,
         typer.Option("--socket", metavar="PATH", help="The daemon's control socket."),
     ] = None,
+    mqtt: Annotated[
+        str | None,
+        typer.Option(
+            "--mqtt",
+            metavar="URL",
+            help="List every daemon's guns on this broker (mqtt[s]://user:password@host:port).",
+        ),
+    ] = None,
 ) -> None:
-    """The running daemon's guns: state, battery, firmware and the session holding each."""
+    """The daemon's guns (state, battery, firmware, session); with --mqtt, every daemon's."""
     from tpdevice.cli import devices_cmd
 
+    if mqtt is not None:
+        if socket is not None:
+            from tpdevice.cli.errors import CliError
+
+            raise CliError("--mqtt and --socket: give one (a broker or a daemon's socket)")
+        devices_cmd.list_mqtt_devices(mqtt, json_out)
+        return
     devices_cmd.list_devices(json_out, socket)
+
+
+register_device_edits(devices_app)  # after scan and list: the help lists them in this order
 
 
 @app.command()
@@ -401,70 +470,27 @@ def version() -> None:
     typer.echo(__version__)
 
 
-QUIET_LOGGERS = ("tpdevice", "tpdevice_sim", "bumble", "bleak", "bleak_retry_connector", "asyncio")
-
-
-def quiet_library_logs() -> None:
-    """Without -v, library log records must not reach stderr: failures are one line.
-
-    asyncio is among them: its "Exception in callback ... Traceback" is not for the user.
-    TPDEVICE_DEBUG=1 leaves every logger alone (warnings and errors reach stderr).
-    """
-    if os.environ.get("TPDEVICE_DEBUG"):
-        return
-    for name in QUIET_LOGGERS:
-        logger = logging.getLogger(name)
-        if not logger.handlers:
-            logger.addHandler(logging.NullHandler())
-
-
-def fail(message: str, code: int) -> NoReturn:
-    """Print one line to stderr and exit with the code."""
-    sys.stderr.write(f"tpdevice: {message}\n")
-    raise SystemExit(code)
-
-
 def _usage_text(err: typer.TyperException) -> str:
     """One line out of a usage error, naming the option when typer knows it."""
     text = getattr(err, "format_message", lambda: str(err))()
     return " ".join(str(text).split())
 
 
-def _exit_code(err: TpDeviceError) -> int:
-    """2 for usage mistakes (a mistyped address among them), else the error's code or 1."""
-    from tpdevice.transport.errors import AddressError  # not at import: startup stays fast
-
-    if isinstance(err, AddressError):
-        return EXIT_USAGE
-    code: int = getattr(err, "exit_code", EXIT_ERROR)
-    return code
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Entry point: never lets a traceback reach the user (TPDEVICE_DEBUG=1 shows one)."""
-    quiet_library_logs()
+def _run_typer(argv: list[str] | None) -> object:
+    """Parse with typer and run the command; typer's own errors become one line."""
     try:
         command = tidy_help(typer.main.get_command(app))
-        code = command.main(args=argv, prog_name="tpdevice", standalone_mode=False)
-    except TpDeviceError as err:
-        if not getattr(err, "is_error", True):  # SIGTERM, a cancel: said plainly
-            fail(str(err), _exit_code(err))
-        fail(f"error: {err}", _exit_code(err))
-    except (KeyboardInterrupt, typer.Abort):
+        return command.main(args=argv, prog_name="tpdevice", standalone_mode=False)
+    except typer.Abort:
         fail("interrupted", EXIT_INTERRUPTED)
     except typer.TyperException as err:
         text = _usage_text(err)
         if not text:  # `tpdevice` alone: the help was printed, nothing more to say
             raise SystemExit(EXIT_USAGE) from None
         fail(f"error: {text}", EXIT_USAGE)
-    except Exception as err:
-        if os.environ.get("TPDEVICE_DEBUG"):
-            raise
-        fail(
-            f"internal error: {type(err).__name__}: {err} (TPDEVICE_DEBUG=1 shows more)",
-            EXIT_INTERNAL,
-        )
-    if isinstance(code, int) and code == EXIT_INTERRUPTED:  # typer's answer to Ctrl-C
-        fail("interrupted", code)
-    if isinstance(code, int) and code != 0:
-        raise SystemExit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: never lets a traceback reach the user (TPDEVICE_DEBUG=1 shows one)."""
+    quiet_library_logs()
+    finish(guarded(lambda: _run_typer(argv)))

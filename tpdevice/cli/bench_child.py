@@ -60,6 +60,11 @@ class ChildServer:
             why = f"{self.what} exited with code {code}: {self._last_err()}"
             sys.stderr.write(f"tpdevice bench: warning: {why}\n")
 
+    @property
+    def pid(self) -> int | None:
+        """The helper's process id while it runs."""
+        return None if self._proc is None else self._proc.pid
+
     async def _read_address(self, proc: asyncio.subprocess.Process) -> str:
         """The first stdout line; BenchError if none comes."""
         assert proc.stdout is not None

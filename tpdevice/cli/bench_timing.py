@@ -27,7 +27,7 @@ from tpdevice.cli.bench_loop import resolve_loop_name, run_on_loop
 from tpdevice.cli.benchkit import emit, goal_text, ratio, summarize_ms
 from tpdevice.cli.errors import CliError
 from tpdevice.device import DeviceClient, open_client
-from tpdevice.therapy.clock import RealClock
+from tpdevice.therapy.clock import RealClock, SessionClock
 from tpdevice.therapy.engine import ExecutionMode, Session
 from tpdevice.therapy.profile import Profile
 from tpdevice.therapy.summary import Summary
@@ -90,7 +90,7 @@ def timing_profile(seconds: float) -> Profile:
 
 
 async def measure_floor(
-    clock: RealClock, offsets_s: list[float], steps: int, period_s: float
+    clock: SessionClock, offsets_s: list[float], steps: int, period_s: float
 ) -> list[float]:
     """Lateness (s) of one task per offset, each sleeping on `clock` to absolute deadlines."""
     start_s = clock.now_s() + START_LEAD_S

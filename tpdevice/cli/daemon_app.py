@@ -102,12 +102,30 @@ def session_start(
             help="Start despite a dose or recovery refusal; the reason is journaled.",
         ),
     ] = None,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow",
+            help="Show the session live as `run` does (space pause, s skip, q stop), then its "
+            "summary.",
+        ),
+    ] = False,
     socket: SocketOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Start a profile on a gun; prints the session id at once."""
+    """Start a profile on a gun; prints the session id at once (or, --follow, shows it live)."""
     from tpdevice.cli.session_cmd import start_session
 
+    if follow:
+        from tpdevice.cli.run_cmd import load_run_profile
+        from tpdevice.cli.run_route import follow as follow_session
+
+        loaded = load_run_profile(profile, (), side)
+        follow_session(
+            device, loaded, side, json_out=json_out, pseudonym=client, override=override,
+            socket=socket,
+        )  # fmt: skip
+        return
     start_session(
         _client(socket),
         profile,

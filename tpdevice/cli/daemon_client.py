@@ -13,7 +13,14 @@ import httpx
 from tpdevice.cli.errors import CliError
 from tpdevice.daemon.paths import default_socket_path
 
-__all__ = ["DaemonClient", "DaemonRefusedError", "NoDaemonError", "socket_path"]
+__all__ = [
+    "DaemonClient",
+    "DaemonRefusedError",
+    "NoDaemonError",
+    "error_line",
+    "no_daemon",
+    "socket_path",
+]
 
 _TIMEOUT_S = 10.0
 
@@ -57,13 +64,17 @@ class DaemonClient:
         """POST (JSON) and return the JSON body."""
         return self._call("POST", path, body)
 
+    def delete(self, path: str) -> Any:
+        """DELETE and return the JSON body."""
+        return self._call("DELETE", path)
+
     def stream(self, path: str) -> Iterator[dict[str, Any]]:
         """The `data:` objects of a Server-Sent Events stream, as they come."""
         try:
             with self._http.stream("GET", path, timeout=None) as response:
                 if response.status_code != 200:
                     response.read()
-                    raise DaemonRefusedError(_error_line(response))
+                    raise DaemonRefusedError(error_line(response))
                 for line in response.iter_lines():
                     if line.startswith("data: "):
                         yield json.loads(line[6:])
@@ -80,17 +91,23 @@ class DaemonClient:
         except httpx.HTTPError as err:
             raise CliError(f"the daemon at {self.path} did not answer ({err})") from None
         if response.status_code >= 400:
-            raise DaemonRefusedError(_error_line(response))
+            raise DaemonRefusedError(error_line(response))
         return response.json()
 
     def _no_daemon(self) -> NoDaemonError:
-        return NoDaemonError(
-            f"no daemon is running at {self.path} (start one with `tpdevice daemon --config FILE`"
-            " or `tpdevice daemon --sim 3`)"
-        )
+        return no_daemon(self.path)
 
 
-def _error_line(response: httpx.Response) -> str:
+def no_daemon(path: Path) -> NoDaemonError:
+    """The one line for a socket nobody listens on."""
+    return NoDaemonError(
+        f"no daemon is running at {path} (start one with `tpdevice daemon --config FILE`"
+        " or `tpdevice daemon --sim 3`)"
+    )
+
+
+def error_line(response: httpx.Response) -> str:
+    """The daemon's one-line refusal with its code."""
     try:
         body = response.json()
         return f"{body['error']} ({body['code']})"

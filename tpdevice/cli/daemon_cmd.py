@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from tpdevice.cli.errors import CliError
 from tpdevice.daemon.config import DaemonConfig, DeviceConfig, default_journal_path, load_config
+from tpdevice.daemon.config_edit import default_config_path
 from tpdevice.daemon.paths import default_socket_path
 
 if TYPE_CHECKING:  # the service (uvicorn, FastAPI) is imported only when the daemon runs
@@ -28,12 +29,18 @@ def check_config(path: Path) -> None:
 
 
 def build_config(path: Path | None, sim_count: int) -> DaemonConfig:
-    """The config file's guns plus `sim_count` simulated ones (sim-1, sim-2, ...)."""
+    """The config file's guns plus `sim_count` simulated ones (sim-1, sim-2, ...); with
+    neither, the per-user config file's guns."""
     if not 0 <= sim_count <= MAX_SIM_GUNS:
         raise CliError(f"--sim: {sim_count} must be 0..{MAX_SIM_GUNS}")
+    if path is None and sim_count == 0 and default_config_path().is_file():
+        path = default_config_path()
     config = load_config(path) if path is not None else DaemonConfig()
     if path is None and sim_count == 0:
-        raise CliError("no guns to drive: give --config FILE, or --sim N for simulated guns")
+        raise CliError(
+            f"no guns to drive: give --config FILE, add guns to {default_config_path()}"
+            " (tpdevice devices add), or --sim N for simulated guns"
+        )
     taken = {d.id for d in config.devices}
     sims = [
         DeviceConfig(id=f"sim-{i}", name=f"simulated gun {i}", address=f"sim?id={i}")

@@ -1,4 +1,4 @@
-"""`tpdevice devices scan|list`: guns heard over BLE, and the configured ones."""
+"""`tpdevice devices scan|list`: guns heard over BLE, the configured ones, every node's on MQTT."""
 
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ from tpdevice.cli.errors import CliError
 from tpdevice.transport.ble import HCI_ENV
 from tpdevice.transport.ble_scan import ScanResult, scan
 
-__all__ = ["list_devices", "render_table", "run_scan"]
+__all__ = ["list_devices", "list_mqtt_devices", "render_table", "run_scan"]
 
 
-def run_scan(timeout_s: float, hci: str | None, json_out: bool) -> None:
-    """Scan for `timeout_s` and print the guns heard: a table, or one JSON array."""
+def run_scan(timeout_s: float, hci: str | None, json_out: bool) -> list[ScanResult]:
+    """Scan for `timeout_s`, print the guns heard (a table, or one JSON array), return them."""
     if not (math.isfinite(timeout_s) and timeout_s > 0):
         raise CliError(f"--timeout: {timeout_s:g} must be a number of seconds > 0")
     spec = _hci_spec(hci)
@@ -31,8 +31,9 @@ def run_scan(timeout_s: float, hci: str | None, json_out: bool) -> None:
     results = run_on_loop(scan(timeout_s, spec), resolve_loop_name(None))
     if json_out:
         sys.stdout.write(json.dumps([result.as_dict() for result in results]) + "\n")
-        return
+        return results
     render_table(results, timeout_s, Console(highlight=False))
+    return results
 
 
 def _hci_spec(hci: str | None) -> str | None:
@@ -72,7 +73,9 @@ def list_devices(json_out: bool, socket: Path | None = None) -> None:
         sys.stdout.write(json.dumps(devices) + "\n")
         return
     if not devices:
-        sys.stderr.write("tpdevice devices: the daemon drives no guns (add them to its config)\n")
+        sys.stderr.write(
+            "tpdevice devices: the daemon drives no guns (tpdevice devices add ID ADDRESS)\n"
+        )
         return
     table = Table(title="guns of the daemon", title_justify="left")
     for column in ("id", "name", "driver", "state", "battery", "firmware", "session"):
@@ -88,3 +91,27 @@ def list_devices(json_out: bool, socket: Path | None = None) -> None:
     for device in devices:
         if device.get("last_error"):
             sys.stderr.write(f"{device['id']}: {device['last_error']}\n")
+
+
+def list_mqtt_devices(url: str, json_out: bool) -> None:
+    """Every daemon's guns on the broker at `url`, from their retained messages."""
+    from tpdevice.mqtt.fleet import read_fleet
+    from tpdevice.mqtt.settings import MqttSettings, MqttSettingsError
+
+    try:
+        settings = MqttSettings.from_url(url)
+    except MqttSettingsError as err:
+        raise CliError(f"--mqtt: {err}") from None
+    guns = run_on_loop(read_fleet(settings), resolve_loop_name(None))
+    if json_out:
+        sys.stdout.write(json.dumps([gun.as_dict() for gun in guns]) + "\n")
+        return
+    if not guns:
+        sys.stderr.write(f"tpdevice devices: no daemon publishes guns on {settings.safe_url}\n")
+        return
+    table = Table(title=f"guns on {settings.safe_url}", title_justify="left")
+    for column in ("node", "id", "name", "driver", "state", "availability"):
+        table.add_column(column, no_wrap=column in ("node", "id", "state"))
+    for gun in guns:
+        table.add_row(gun.node, gun.id, gun.name, gun.driver or "-", gun.state, gun.availability)
+    Console(highlight=False).print(table)

@@ -9,8 +9,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from tpdevice.cli.catalogue import list_profiles as list_catalogue
+from tpdevice.cli.catalogue import load_cli_catalogue, plural, print_skipped, require_profile
+
 if TYPE_CHECKING:
-    from tpdevice.therapy.loader import Catalogue, LoadedProfile
+    from tpdevice.therapy.loader import Catalogue
     from tpdevice.therapy.profile_errors import ProfileProblem
 
 __all__ = [
@@ -36,41 +39,6 @@ DirsOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="JSON on stdout instead of tables.")]
 
 
-def load_cli_catalogue(profiles_dirs: Sequence[Path] | None) -> Catalogue:
-    """Shipped + user + --profiles-dir profiles, as every read command sees them (cached)."""
-    from tpdevice.therapy.loader import load_catalogue
-    from tpdevice.therapy.profile_cache import ProfileCache, default_cache_file
-
-    return load_catalogue(list(profiles_dirs or ()), cache=ProfileCache(default_cache_file()))
-
-
-def require_profile(catalogue: Catalogue, ref: str) -> LoadedProfile:
-    """The profile an id or a file path names; an unknown id is a usage error (exit 2)."""
-    from tpdevice.cli.errors import CliError
-    from tpdevice.therapy.profile_errors import ProfileError
-    from tpdevice.therapy.profile_resolve import is_profile_path, resolve_profile
-
-    try:
-        return resolve_profile(ref, catalogue)
-    except ProfileError as err:
-        if is_profile_path(ref) or len(err.problems) != 1 or err.problems[0].file is not None:
-            raise  # a bad file: its problems, exit 1
-        raise CliError(str(err)) from None
-
-
-def print_skipped(catalogue: Catalogue) -> None:
-    """One line on stderr per catalogue file skipped for its problems."""
-    from tpdevice.therapy.profile_resolve import skipped_lines
-
-    for line in skipped_lines(catalogue.problems):
-        sys.stderr.write(f"{line}\n")
-
-
-def plural(count: int, noun: str) -> str:
-    """'1 file', '2 files'."""
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
 def _print_problems(problems: Sequence[ProfileProblem]) -> None:
     for problem in problems:
         sys.stderr.write(f"{problem}\n")
@@ -79,16 +47,9 @@ def _print_problems(problems: Sequence[ProfileProblem]) -> None:
 @profiles_app.command("list")
 def list_profiles(profiles_dir: DirsOpt = None, json_out: JsonOpt = False) -> None:
     """List every profile (id, title, region, laterality, duration, source)."""
-    from tpdevice.cli.profiles_view import catalogue_json, print_catalogue
-
-    catalogue = load_cli_catalogue(profiles_dir)
-    if json_out:
-        sys.stdout.write(catalogue_json(catalogue) + "\n")
-    else:
-        print_catalogue(catalogue)
-    print_skipped(catalogue)
-    if catalogue.problems:
-        raise typer.Exit(1)
+    code = list_catalogue(profiles_dir, json_out)
+    if code:
+        raise typer.Exit(code)
 
 
 @profiles_app.command("show")

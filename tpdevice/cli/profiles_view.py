@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
 from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from tpdevice.therapy.loader import Catalogue, LoadedProfile, ProfileSource, display_path
+from tpdevice.cli.listing_view import catalogue_rows, mmss, print_rows, rows_json
+from tpdevice.therapy.loader import Catalogue, LoadedProfile, display_path
 from tpdevice.therapy.profile import (
     HoldStep,
     HoldTimerPolicy,
@@ -27,77 +26,18 @@ __all__ = ["catalogue_json", "mmss", "print_catalogue", "print_profile"]
 _NONE = "-"
 
 
-def mmss(seconds: float) -> str:
-    """Seconds as m:ss (rounded to the second)."""
-    whole = round(seconds)
-    return f"{whole // 60}:{whole % 60:02d}"
-
-
 def _console() -> Console:
     return Console(highlight=False, soft_wrap=False)
 
 
 def catalogue_json(catalogue: Catalogue) -> str:
     """One JSON array: a summary object per profile."""
-    rows = [
-        {
-            "id": entry.profile.id,
-            "title": entry.profile.title,
-            "region": entry.profile.region,
-            "laterality": entry.profile.laterality.value,
-            "duration_s": entry.profile.duration_s(),
-            "duration_per_side_s": entry.profile.pass_duration_s(),
-            "source": entry.source.value,
-            "path": str(entry.path),
-        }
-        for entry in catalogue
-    ]
-    return json.dumps(rows, indent=2, ensure_ascii=False)
+    return rows_json(catalogue_rows(catalogue))
 
 
 def print_catalogue(catalogue: Catalogue, console: Console | None = None) -> None:
     """A table of every profile that fits 80 columns: one side and the whole run in m:ss."""
-    show_source = any(entry.source is not ProfileSource.SHIPPED for entry in catalogue)
-    table = Table(
-        title=f"{len(catalogue)} profiles",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        caption="sides: L+R = left then right, mid = midline (one pass)",
-        caption_justify="left",
-    )
-    table.add_column("id", no_wrap=True, style="bold")
-    table.add_column("region", no_wrap=True)
-    table.add_column("sides", no_wrap=True)
-    table.add_column("per side", justify="right", no_wrap=True)
-    table.add_column("total", justify="right", no_wrap=True)
-    if show_source:
-        table.add_column("source", no_wrap=True)
-    table.add_column("title", no_wrap=True, overflow="ellipsis")
-    for entry in catalogue:
-        profile = entry.profile
-        row = [
-            _text(profile.id),
-            _text(profile.region),
-            "mid" if profile.laterality is Laterality.MIDLINE else "L+R",
-            mmss(profile.pass_duration_s()),
-            mmss(profile.duration_s()),
-        ]
-        source = [entry.source.value] if show_source else []
-        table.add_row(*row, *source, _text(profile.title))
-    console = console or _console()
-    _fit_title(table, console.width)
-    console.print(table)
-
-
-def _fit_title(table: Table, width: int) -> None:
-    """Give the title column what the others leave (the others never shrink)."""
-    others = table.columns[:-1]
-    for column in others:
-        column.min_width = max(len(str(column.header)), *(len(str(cell)) for cell in column.cells))
-    gaps = 3 * len(others) + 2  # padding and rule between columns, and the two outer edges
-    used = sum(column.min_width or 0 for column in others) + gaps
-    table.columns[-1].max_width = max(4, width - used)
+    print_rows(catalogue_rows(catalogue), console)
 
 
 def _text(value: str) -> str:

@@ -15,14 +15,8 @@ from tpdevice.cli.bench_loop import resolve_loop_name, run_on_loop
 from tpdevice.cli.errors import CliError
 from tpdevice.cli.keys import KeyAction, KeyReader
 from tpdevice.cli.run_confirm import check_can_confirm, confirm_start
-from tpdevice.cli.run_output import (
-    JsonRunOutput,
-    LiveRunOutput,
-    OutputError,
-    RunOutput,
-    output_error,
-)
-from tpdevice.cli.run_view import Reading, RunHeader
+from tpdevice.cli.run_data import Reading, RunHeader
+from tpdevice.cli.run_output import JsonRunOutput, OutputError, RunOutput, output_error
 from tpdevice.daemon.journal import Journal, JournalError
 from tpdevice.daemon.journal_feed import SessionJournal
 from tpdevice.device.api import GunClient
@@ -165,7 +159,7 @@ def parse_settings(
 
 def load_run_profile(profile_id: str, profiles_dirs: tuple[Path, ...], side: str | None) -> Profile:
     """The profile an id or a file path names, checked for the side; files skipped on stderr."""
-    from tpdevice.cli.profiles_cmd import load_cli_catalogue, print_skipped, require_profile
+    from tpdevice.cli.catalogue import load_cli_catalogue, print_skipped, require_profile
     from tpdevice.therapy.profile_errors import ProfileError
 
     catalogue = load_cli_catalogue(profiles_dirs)
@@ -375,14 +369,20 @@ def _draw(draw: Callable[..., None], *args: Any) -> None:
         raise output_error(err) from None
 
 
+def _default_output(json_out: bool) -> Callable[[], RunOutput]:
+    """JSON lines, or the live view (rich is imported only for that)."""
+    if json_out:
+        return JsonRunOutput
+    from tpdevice.cli.run_live import LiveRunOutput
+
+    return LiveRunOutput
+
+
 def run(settings: RunSettings, out_factory: Callable[[], RunOutput] | None = None) -> None:
     """Load the profile, run it on the device; every failure is one line (TpDeviceError)."""
     profile = load_run_profile(settings.profile_id, settings.profiles_dirs, settings.side)
     check_can_confirm(settings.address, settings.yes)
-    if out_factory is not None:
-        out = out_factory()
-    else:
-        out = JsonRunOutput() if settings.json_out else LiveRunOutput()
+    out = (out_factory or _default_output(settings.json_out))()
     journal = _open_journal(settings.journal)
     try:
         summary = run_on_loop(

@@ -13,6 +13,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from tpdevice.cli.run_data import Reading, RunHeader
 from tpdevice.units import range_with_unit, with_unit
 
 __all__ = [
@@ -73,32 +74,6 @@ def format_mmss(seconds: float) -> str:
     """m:ss of a non-negative duration, rounded up (a countdown never shows 0:00 early)."""
     whole = max(0, int(-(-max(0.0, seconds) // 1)))
     return f"{whole // 60}:{whole % 60:02d}"
-
-
-@dataclass(frozen=True, slots=True)
-class Reading:
-    """What the gun measures now: percussion rate and pressure."""
-
-    freq_hz: float
-    force_n: float
-    contact: bool = False
-    battery_pct: int | None = None  # None: the gun does not report it
-    motor_temp_c: float | None = None
-
-
-@dataclass(slots=True)
-class RunHeader:
-    """What the run is; session.started fills in the plan's length and the mode."""
-
-    profile_id: str
-    title: str
-    region: str
-    side: str
-    device: str
-    total_s: float = 0.0
-    step_count: int = 0
-    mode: str = ""
-    force_sensing: bool = True  # session.started: False when the gun measures no force
 
 
 @dataclass(slots=True)

@@ -22,6 +22,7 @@ from tpdevice_sim.faults import FaultSpec, FaultSpecError, parse_fault_spec
 from tpdevice_sim.gun import SimulatorFleet
 from tpdevice_sim.gun import serve as serve_fleet
 from tpdevice_sim.physics import PRESETS, ContactScenario
+from tpdevice_sim.record import fleet_record, report_violations
 
 __all__ = ["SimError", "SimSettings", "parse_settings", "run"]
 
@@ -156,7 +157,7 @@ async def serve(settings: SimSettings) -> None:
         if settings.driver_model is not None:
             await _serve_driver_model(settings, *settings.driver_model, stop)
         else:
-            await serve_fleet(_native_fleet(settings), _print_address, stop)
+            await _serve_native(settings, stop)
     except HciOpenError as err:
         raise SimError(f"simulator: {err}") from err
     except BleHciError as err:
@@ -170,6 +171,29 @@ async def serve(settings: SimSettings) -> None:
     finally:
         for signum in signals:
             loop.remove_signal_handler(signum)
+
+
+def _print_line(line: str) -> None:
+    """One line on stderr, flushed at once: it is said whatever the verbosity."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+async def _serve_native(settings: SimSettings, stop: asyncio.Event) -> None:
+    """Native guns until stop is set; violations said as they happen, the record at the end."""
+    fleet = _native_fleet(settings)
+    report_violations(fleet, _print_line)
+    served: list[str] = []
+
+    def print_address(address: str) -> None:
+        served.append(address)
+        _print_address(address)
+
+    try:
+        await serve_fleet(fleet, print_address, stop)
+    finally:
+        if served:  # a fleet that never started has nothing to report
+            _print_line(str(fleet_record(fleet)))
 
 
 def _hci_text(settings: SimSettings, err: BleHciError) -> str:

@@ -14,10 +14,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from tpdevice import __version__
-from tpdevice.daemon.api_events import parse_cursor, sse_stream
+from tpdevice.daemon.api_events import parse_cursor, session_sse, sse_stream
+from tpdevice.daemon.config import DeviceConfig
 from tpdevice.daemon.control import (
     CommandReply,
     ControlError,
+    DaemonAdmin,
     DaemonControl,
     DeviceInfo,
     ErrorCode,
@@ -34,6 +36,7 @@ _STATUS = {
     ErrorCode.UNKNOWN_PROFILE: 404,
     ErrorCode.UNKNOWN_SESSION: 404,
     ErrorCode.DEVICE_BUSY: 409,
+    ErrorCode.DEVICE_EXISTS: 409,
     ErrorCode.DEVICE_OFFLINE: 409,
     ErrorCode.BAD_STATE: 409,
     ErrorCode.DOSE_REFUSED: 409,
@@ -54,9 +57,11 @@ class ErrorBody(BaseModel):
 
 
 def create_app(
-    control: DaemonControl, *, token: str | None = None, metrics: Metrics | None = None
-) -> FastAPI:
-    """The API over `control`; with `token`, every route wants `Authorization: Bearer <token>`."""
+    control: DaemonControl, *, token: str | None = None, metrics: Metrics | None = None,
+    admin: DaemonAdmin | None = None,
+) -> FastAPI:  # fmt: skip
+    """The API over `control` (and `admin`: guns adopted and dropped live); with `token`, every
+    route wants `Authorization: Bearer <token>`."""
     app = FastAPI(
         title="tpdevice control API",
         version=__version__,
@@ -69,6 +74,8 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     _device_routes(app, control)
+    if admin is not None:
+        _admin_routes(app, admin)
     _session_routes(app, control)
     _stream_routes(app, control, metrics)
     return app
@@ -84,6 +91,29 @@ def _device_routes(app: FastAPI, control: DaemonControl) -> None:
     async def stop_all() -> StopAllReply:
         """Stop every motor now."""
         return await control.stop_all()
+
+
+def _admin_routes(app: FastAPI, admin: DaemonAdmin) -> None:
+    @app.post("/v1/devices", status_code=201, operation_id="add_device")
+    async def add_device(device: DeviceConfig) -> DeviceInfo:
+        """Adopt a gun now (it connects in the background when auto_connect)."""
+        return await admin.add_device(device)
+
+    @app.get(
+        "/v1/sessions/{session_id}/events",
+        operation_id="stream_session_events",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}}}},
+    )
+    async def stream_session_events(session_id: str) -> StreamingResponse:
+        """Server-Sent Events of one session: those so far, then live; ends with the session."""
+        stream = admin.session_events(session_id)  # an unknown one is refused here
+        return StreamingResponse(session_sse(stream), media_type="text/event-stream")
+
+    @app.delete("/v1/devices/{device_id}", operation_id="remove_device")
+    async def remove_device(device_id: str) -> DeviceInfo:
+        """Drop a gun: its link is closed (the motor stopped); refused while a session runs."""
+        return await admin.remove_device(device_id)
 
 
 def _session_routes(app: FastAPI, control: DaemonControl) -> None:

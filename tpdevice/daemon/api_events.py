@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 from tpdevice.daemon.control import ControlError, DaemonControl, ErrorCode, EventEnvelope
 
-__all__ = ["format_cursor", "parse_cursor", "sse_stream"]
+__all__ = ["format_cursor", "parse_cursor", "session_sse", "sse_stream"]
 
 
 def parse_cursor(text: str | None) -> dict[str, int]:
@@ -37,6 +37,13 @@ async def sse_stream(control: DaemonControl, after: dict[str, int]) -> AsyncIter
     async for envelope in control.events(after):
         cursor[envelope.device_id] = envelope.device_seq
         yield _message(envelope, format_cursor(cursor))
+
+
+async def session_sse(events: AsyncIterator[EventEnvelope]) -> AsyncIterator[bytes]:
+    """One session's events as SSE messages; each id is its device's cursor."""
+    yield b": tpdevice session events\n\n"
+    async for envelope in events:
+        yield _message(envelope, format_cursor({envelope.device_id: envelope.device_seq}))
 
 
 def _message(envelope: EventEnvelope, event_id: str) -> bytes:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,6 +14,7 @@ from pydantic import (
     model_validator,
 )
 
+from tpdevice.daemon.paths import default_journal_path
 from tpdevice.errors import TpDeviceError
 from tpdevice.therapy.profile_yaml import ParsedYaml, YamlProblem, parse_yaml
 from tpdevice.transport.address import parse_address
@@ -94,12 +94,6 @@ class DaemonConfig(_Model):
     def device(self, device_id: str) -> DeviceConfig | None:
         """The configured gun with this id, if any."""
         return next((d for d in self.devices if d.id == device_id), None)
-
-
-def default_journal_path() -> Path:
-    """$XDG_DATA_HOME/tpdevice/journal.sqlite3 (~/.local/share by default)."""
-    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data) / "tpdevice" / "journal.sqlite3"
 
 
 def load_config(path: Path) -> DaemonConfig:

@@ -8,12 +8,14 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tpdevice.daemon.config import DeviceConfig
 from tpdevice.errors import TpDeviceError
 from tpdevice.therapy.commands import SessionCommand
 
 __all__ = [
     "CommandReply",
     "ControlError",
+    "DaemonAdmin",
     "DaemonControl",
     "DeviceInfo",
     "ErrorCode",
@@ -39,6 +41,7 @@ class ErrorCode(enum.StrEnum):
     UNKNOWN_PROFILE = "unknown_profile"
     UNKNOWN_SESSION = "unknown_session"
     DEVICE_BUSY = "device_busy"
+    DEVICE_EXISTS = "device_exists"
     DEVICE_OFFLINE = "device_offline"
     DOSE_REFUSED = "dose_refused"
     CAP_EXCEEDED = "cap_exceeded"
@@ -200,4 +203,24 @@ class DaemonControl(Protocol):
 
     def telemetry(self) -> AsyncIterator[TelemetrySample]:
         """Every gun's telemetry as it arrives (the subscriber thins it out)."""
+        ...
+
+
+class DaemonAdmin(Protocol):
+    """What the control API offers beyond DaemonControl (not MQTT): guns adopted and dropped
+    while the daemon runs, and one session's event stream."""
+
+    async def add_device(self, device: DeviceConfig) -> DeviceInfo:
+        """Adopt a gun (connecting in the background if auto-connect); ControlError when its id
+        or address is already driven (DEVICE_EXISTS)."""
+        ...
+
+    async def remove_device(self, device_id: str) -> DeviceInfo:
+        """Drop a gun (motor stopped, link closed); ControlError DEVICE_BUSY while a session
+        holds it, naming the session."""
+        ...
+
+    def session_events(self, session_id: str) -> AsyncIterator[EventEnvelope]:
+        """The session's events so far, then live ones, ending with its end event;
+        ControlError(UNKNOWN_SESSION) if there is none."""
         ...

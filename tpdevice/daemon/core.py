@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from tpdevice.daemon.config import DaemonConfig
+from tpdevice.daemon.config import DaemonConfig, DeviceConfig
 from tpdevice.daemon.control import (
     CommandReply,
     ControlError,
@@ -30,6 +30,7 @@ from tpdevice.daemon.sessions import SessionManager
 from tpdevice.errors import TpDeviceError
 from tpdevice.therapy.clock import SessionClock
 from tpdevice.therapy.commands import SessionCommand
+from tpdevice.therapy.engine import ExecutionMode
 from tpdevice.therapy.events import Event
 from tpdevice.therapy.loader import Catalogue, load_catalogue
 from tpdevice.therapy.runner import session_clock
@@ -38,6 +39,8 @@ __all__ = ["GunDaemon"]
 
 _LOGGER = logging.getLogger(__name__)
 _STOP_TIMEOUT_S = 2.0
+_SESSION_ENDS = frozenset({"session.completed", "session.aborted", "session.failed"})
+REMOVED_STATE = "removed"  # a watched gun's last state once it left the configuration
 
 
 class GunDaemon:
@@ -52,30 +55,67 @@ class GunDaemon:
         sim_options: dict[str, Any] | None = None,
         catalogue: Catalogue | None = None,
         clock: Callable[[], SessionClock] | None = None,
+        session_mode: ExecutionMode = ExecutionMode.AUTO,
     ) -> None:
         self.config = config
         self.journal = journal
         self.catalogue = catalogue or load_catalogue()
         time_scale = float((sim_options or {}).get("time_scale", 1.0))
         self.metrics = DaemonMetrics()
+        journal.on_event_lag = self.metrics.event_lag.observe
         self._device_updates: Fanout[DeviceInfo] = Fanout(1024, "devices")
         self._telemetry: Fanout[TelemetrySample] = Fanout(64, "telemetry")
         self._events: Fanout[EventEnvelope] = Fanout(100_000, "events")
-        self.slots = {
-            device.id: GunSlot(
-                device,
-                on_change=self._changed,
-                on_telemetry=self._on_telemetry,
-                client_options=client_options,
-                sim_options=sim_options,
-            )
-            for device in config.devices
-        }
+        self._client_options = client_options
+        self._sim_options = sim_options
+        self.slots = {device.id: self._new_slot(device) for device in config.devices}
         self.metrics.guns_configured.set(len(self.slots))
         self.session_manager = SessionManager(
             journal, lambda: self.catalogue, self.record,
-            clock or (lambda: session_clock(time_scale)), self._changed,
+            clock or (lambda: session_clock(time_scale)), self._changed, session_mode,
         )  # fmt: skip
+
+    def _new_slot(self, device: DeviceConfig) -> GunSlot:
+        return GunSlot(
+            device, on_change=self._changed, on_telemetry=self._on_telemetry,
+            client_options=self._client_options, sim_options=self._sim_options,
+        )  # fmt: skip
+
+    async def add_device(self, device: DeviceConfig) -> DeviceInfo:
+        """Adopt a gun now; ControlError(DEVICE_EXISTS) when its id or address is driven."""
+        for slot in self.slots.values():
+            if device.id == slot.config.id or device.address == slot.config.address:
+                raise ControlError(
+                    ErrorCode.DEVICE_EXISTS,
+                    f"{slot.config.id} already drives {slot.config.address}"
+                    if device.address == slot.config.address
+                    else f"a gun with id {device.id!r} is already driven ({slot.config.address})",
+                )
+        slot = self.slots[device.id] = self._new_slot(device)
+        self.config = self.config.model_copy(update={"devices": [*self.config.devices, device]})
+        self.metrics.guns_configured.set(len(self.slots))
+        if device.auto_connect:
+            await slot.open()
+        else:
+            self._changed(slot)
+        return slot.info()
+
+    async def remove_device(self, device_id: str) -> DeviceInfo:
+        """Drop a gun (its link closed, which stops the motor); refused while a session runs."""
+        slot = self.slot(device_id)
+        if slot.session_id is not None:
+            raise ControlError(
+                ErrorCode.DEVICE_BUSY, f"{device_id} is running session {slot.session_id}"
+            )
+        del self.slots[device_id]
+        devices = [d for d in self.config.devices if d.id != device_id]
+        self.config = self.config.model_copy(update={"devices": devices})
+        self.metrics.guns_configured.set(len(self.slots))
+        await slot.close()
+        self.metrics.guns_connected.set(sum(s.connected for s in self.slots.values()))
+        removed = slot.info().model_copy(update={"state": REMOVED_STATE})
+        self._device_updates.publish(removed)  # watchers (the MQTT bridge) forget the gun
+        return removed
 
     async def start(self) -> None:
         """Open every auto-connect gun (each connects in the background)."""
@@ -183,13 +223,38 @@ class GunDaemon:
         live = self._events.subscribe()  # first, so nothing falls between replay and live
         seen = dict(after)
         await asyncio.to_thread(self.journal.flush)
-        for device_id, seq, body in await asyncio.to_thread(_journaled, self.journal.path, seen):
+        devices = sorted(set(self.journal.devices) | set(after))
+        replay = await asyncio.to_thread(_journaled, self.journal.path, seen, devices)
+        for device_id, seq, body in replay:
             seen[device_id] = seq
             yield EventEnvelope(device_id=device_id, device_seq=seq, event=body)
         async for envelope in live:
             if envelope.device_seq > seen.get(envelope.device_id, 0):
                 seen[envelope.device_id] = envelope.device_seq
                 yield envelope
+
+    def session_events(self, session_id: str) -> AsyncIterator[EventEnvelope]:
+        """One session's events, journaled ones first, then live, ending with its end event;
+        ControlError(UNKNOWN_SESSION) at once if there is no such session."""
+        return self._session_events(session_id, self.session(session_id).device_id)
+
+    async def _session_events(
+        self, session_id: str, device_id: str
+    ) -> AsyncIterator[EventEnvelope]:
+        live = self._events.subscribe()  # first, so nothing falls between replay and live
+        await asyncio.to_thread(self.journal.flush)
+        seen = 0
+        for _, seq, body in await asyncio.to_thread(_of_session, self.journal.path, session_id):
+            seen = seq
+            yield EventEnvelope(device_id=device_id, device_seq=seq, event=body)
+            if body.get("type") in _SESSION_ENDS:
+                return
+        async for envelope in live:
+            if envelope.event.get("session_id") == session_id and envelope.device_seq > seen:
+                seen = envelope.device_seq
+                yield envelope
+                if envelope.event.get("type") in _SESSION_ENDS:
+                    return
 
     def _on_telemetry(self, sample: TelemetrySample) -> None:
         self.session_manager.on_telemetry(sample)
@@ -203,17 +268,20 @@ class GunDaemon:
             _LOGGER.debug("%s: %s", slot.config.id, err)
 
 
-def _journaled(path: Path, after: dict[str, int]) -> list[tuple[str, int, dict[str, Any]]]:
+def _of_session(path: Path, session_id: str) -> list[tuple[str, int, dict[str, Any]]]:
     reader = JournalReader(path)
     try:
-        devices = sorted({device for device, *_ in reader.events(limit=1)} | set(after))
-        return _all_after(reader, after, devices)
+        return reader.events(session_id=session_id, limit=10**9)
     finally:
         reader.close()
 
 
-def _all_after(
-    reader: JournalReader, after: dict[str, int], devices: list[str]
+def _journaled(
+    path: Path, after: dict[str, int], devices: list[str]
 ) -> list[tuple[str, int, dict[str, Any]]]:
-    found = reader.events(after_device_seq=0, limit=10**9)
-    return [item for item in found if item[1] > after.get(item[0], 0)]
+    """Every event past `after` of each of `devices`, read by index from each cursor on."""
+    reader = JournalReader(path)
+    try:
+        return reader.events_after(after, devices, limit=None)
+    finally:
+        reader.close()

@@ -7,6 +7,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,19 @@ _LOGGER = logging.getLogger(__name__)
 TELEMETRY_PERIOD_S = 0.2  # telemetry is kept at 5 Hz
 _BATCH = 256  # writes committed together at most
 Write = Callable[[sqlite3.Connection], None]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _EventWrite:
+    """One event's write, with when it was recorded (monotonic s) for the commit lag."""
+
+    device_id: str
+    device_seq: int
+    body: dict[str, object]
+    recorded_s: float
+
+    def __call__(self, conn: sqlite3.Connection) -> None:
+        apply_event(conn, self.device_id, self.device_seq, self.body)
 
 
 class JournalError(TpDeviceError):
@@ -83,6 +97,8 @@ class Journal:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.interrupted: list[str] = []
+        # Told each event's lag from record() to its commit (s), from the writer thread.
+        self.on_event_lag: Callable[[float], None] | None = None
 
     @classmethod
     def open(cls, path: Path, *, now_wall: float, busy_s: float = 2.0) -> Journal:
@@ -116,7 +132,7 @@ class Journal:
         with self._lock:
             device_seq = self._device_seq.get(device_id, 0) + 1
             self._device_seq[device_id] = device_seq
-        self._put(lambda conn: apply_event(conn, device_id, device_seq, body))
+        self._put(_EventWrite(device_id, device_seq, body, time.monotonic()))
         return device_seq
 
     def record_telemetry(
@@ -210,6 +226,7 @@ class Journal:
             return
         try:
             _in_transaction(conn, batch)
+            self._report_lag(batch)
         except sqlite3.Error:
             # One bad write must not cost the others: replay them one by one.
             for write in batch:
@@ -218,6 +235,15 @@ class Journal:
                 except sqlite3.Error as err:
                     self._error = f"{self.path}: write failed ({err})"
                     _LOGGER.error("%s", self._error)
+
+    def _report_lag(self, batch: list[Write]) -> None:
+        observe = self.on_event_lag
+        if observe is None:
+            return
+        committed_s = time.monotonic()
+        for write in batch:
+            if isinstance(write, _EventWrite):
+                observe(committed_s - write.recorded_s)
 
 
 def _in_transaction(conn: sqlite3.Connection, writes: list[Write]) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from tpdevice.daemon.journal import connect
 
-__all__ = ["JournalReader", "SessionRecord", "StepRecord", "TelemetryRecord"]
+__all__ = ["EVENTS_AFTER_SQL", "JournalReader", "SessionRecord", "StepRecord", "TelemetryRecord"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -65,6 +65,11 @@ class TelemetryRecord:
     motor_temp_c: float | None
 
 
+# One device's events past a cursor: a range search on the (device_id, device_seq) primary key.
+EVENTS_AFTER_SQL = (
+    "SELECT rowid, device_id, device_seq, body FROM events"
+    " WHERE device_id = ? AND device_seq > ? ORDER BY device_seq LIMIT ?"
+)
 _SESSION_COLUMNS = ", ".join(f.name for f in dataclasses.fields(SessionRecord))
 _STEP_FIELDS = [f.name for f in dataclasses.fields(StepRecord)]
 _STEP_COLUMNS = ", ".join(_STEP_FIELDS)
@@ -146,18 +151,19 @@ class JournalReader:
         return [(row[0], row[1], json.loads(row[2])) for row in reversed(rows)]
 
     def events_after(
-        self, cursors: dict[str, int], devices: list[str], limit: int = 1000
+        self, cursors: dict[str, int], devices: list[str], limit: int | None = 1000
     ) -> list[tuple[str, int, dict[str, Any]]]:
-        """Each device's events past its cursor (at most `limit` a device), in journal order."""
+        """Each device's events past its cursor (at most `limit` a device and in all, None: no
+        limit), in journal order; each device is read from its cursor on the primary key."""
         found: list[tuple[int, str, int, str]] = []
         for device_id in devices:
             found += self._conn.execute(
-                "SELECT rowid, device_id, device_seq, body FROM events"
-                " WHERE device_id = ? AND device_seq > ? ORDER BY device_seq LIMIT ?",
-                (device_id, cursors.get(device_id, 0), limit),
+                EVENTS_AFTER_SQL,
+                (device_id, cursors.get(device_id, 0), -1 if limit is None else limit),
             ).fetchall()
         found.sort()
-        return [(device, seq, json.loads(body)) for _, device, seq, body in found[:limit]]
+        kept = found if limit is None else found[:limit]
+        return [(device, seq, json.loads(body)) for _, device, seq, body in kept]
 
     def dose_sessions(
         self, *, client: str | None, region: str, since_wall: str, device_id: str | None = None

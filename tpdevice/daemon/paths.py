@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["default_socket_path"]
+__all__ = ["default_journal_path", "default_socket_path"]
 
 
 def default_socket_path() -> Path:
@@ -14,3 +14,9 @@ def default_socket_path() -> Path:
     if runtime:
         return Path(runtime) / "tpdevice" / "api.sock"
     return Path("/tmp") / f"tpdevice-{os.getuid()}" / "api.sock"
+
+
+def default_journal_path() -> Path:
+    """$XDG_DATA_HOME/tpdevice/journal.sqlite3 (~/.local/share by default)."""
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "tpdevice" / "journal.sqlite3"

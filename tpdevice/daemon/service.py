@@ -21,6 +21,7 @@ from tpdevice.daemon.paths import default_socket_path
 from tpdevice.daemon.sdnotify import Notifier
 from tpdevice.daemon.server import ApiServer
 from tpdevice.errors import TpDeviceError
+from tpdevice.therapy.engine import ExecutionMode
 
 __all__ = ["Closeable", "DaemonService", "Extension", "ServiceOptions"]
 
@@ -45,6 +46,7 @@ class ServiceOptions:
     socket_path: Path = field(default_factory=default_socket_path)
     journal_path: Path = field(default_factory=default_journal_path)
     time_scale: float = 1.0
+    session_mode: ExecutionMode = ExecutionMode.AUTO  # HOST: the daemon times every step
     client_options: dict[str, Any] = field(default_factory=dict)
     # What runs beside the guns (the MQTT bridge): started after the API, closed before it.
     extensions: Sequence[Extension] = ()
@@ -88,7 +90,7 @@ class DaemonService:
         sim_options = {"time_scale": self.options.time_scale}
         guns = GunDaemon(
             self.config, journal, client_options=self.options.client_options,
-            sim_options=sim_options,
+            sim_options=sim_options, session_mode=self.options.session_mode,
         )  # fmt: skip
         stack.push_async_callback(guns.close)  # sessions ended and motors stopped first
         await guns.start()
@@ -99,7 +101,7 @@ class DaemonService:
             return guns.metrics.render()
 
         local = ApiServer.on_unix_socket(
-            create_app(guns, metrics=metrics), self.options.socket_path
+            create_app(guns, metrics=metrics, admin=guns), self.options.socket_path
         )
         await local.start()
         stack.push_async_callback(local.close)
@@ -107,7 +109,7 @@ class DaemonService:
         if api.tcp is not None and api.token_file is not None:
             token = _read_token(api.token_file)
             host, _, port = api.tcp.rpartition(":")
-            app = create_app(guns, token=token, metrics=metrics)
+            app = create_app(guns, token=token, metrics=metrics, admin=guns)
             remote = ApiServer.on_tcp(app, host, int(port))
             await remote.start()
             stack.push_async_callback(remote.close)

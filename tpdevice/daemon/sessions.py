@@ -24,7 +24,7 @@ from tpdevice.daemon.journal_queries import JournalReader
 from tpdevice.errors import TpDeviceError
 from tpdevice.therapy.clock import SessionClock
 from tpdevice.therapy.commands import EndReason, SessionCommand
-from tpdevice.therapy.engine import Session
+from tpdevice.therapy.engine import ExecutionMode, Session
 from tpdevice.therapy.events import Event
 from tpdevice.therapy.loader import Catalogue
 from tpdevice.therapy.profile import Profile
@@ -54,8 +54,10 @@ class SessionManager:
         sink: Sink,
         clock: Callable[[], SessionClock],
         on_change: Callable[[GunSlot], None],
+        mode: ExecutionMode = ExecutionMode.AUTO,
     ) -> None:
         self._journal = journal
+        self._mode = mode  # who times the steps: AUTO lets each gun's abilities decide
         self._catalogue = catalogue
         self._sink = sink
         self._clock = clock
@@ -73,7 +75,7 @@ class SessionManager:
         try:
             session = Session(
                 slot.client, profile, side=request.side, clock=self._clock(),
-                device_id=slot.config.id,
+                device_id=slot.config.id, mode=self._mode,
             )  # fmt: skip
         except TpDeviceError as err:
             raise ControlError(ErrorCode.INVALID_FIELD, str(err)) from None

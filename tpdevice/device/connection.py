@@ -116,6 +116,10 @@ class DeviceConnection:
             heard = self.helper.describe_received()
             raise HandshakeError(f"{self.address}: no valid answer to HELLO ({heard})") from None
         except DeviceRejectedError as err:
+            if err.result is ResultCode.BUSY:
+                raise HandshakeError(
+                    f"{self.address}: device busy: another host is connected to it"
+                ) from None
             raise HandshakeError(
                 f"{self.address}: HELLO refused: {err.result.name.lower()}"
             ) from None

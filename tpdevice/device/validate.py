@@ -27,12 +27,17 @@ def check_output(address: str, caps: Capabilities, output: SetOutput | ProgramSt
         value = getattr(output, name)
         if not (math.isfinite(value) and value >= 0):
             raise DeviceRangeError(f"{where}{name}={value:g} must be a number >= 0")
-    for name in ("force_target_n", "force_cap_n"):
+    for name in ("force_target_n", "force_tolerance_n", "force_cap_n"):
         value = getattr(output, name)
         if value > caps.force_max_n:
             raise DeviceRangeError(
                 f"{where}{name}={value:g} exceeds the device maximum {caps.force_max_n:g} N"
             )
+    if output.force_cap_n and output.force_target_n > output.force_cap_n:
+        raise DeviceRangeError(
+            f"{where}force_target_n={output.force_target_n:g} exceeds its "
+            f"force_cap_n={output.force_cap_n:g} N"
+        )
 
 
 def check_program(address: str, caps: Capabilities, steps: list[ProgramStep]) -> None:

@@ -31,6 +31,7 @@ __all__ = ["MqttBridge", "TelemetryPacer"]
 
 _LOGGER = logging.getLogger(__name__)
 REMOVED = "removed"  # the state a watched gun reports once it left the configuration
+ONLINE_STATES = frozenset({"ready", "running", "faulted"})  # a gun's link states with a live link
 
 
 def _json(value: Any) -> bytes:
@@ -180,7 +181,7 @@ class MqttBridge:
         return self._pacer.due(sample.device_id, asyncio.get_running_loop().time())
 
     async def _publish_device(self, device: DeviceInfo) -> None:
-        online = device.state == "connected"
+        online = device.state in ONLINE_STATES
         await self._retain(
             self.topics.device(device.id, "availability"),
             {"state": "online" if online else "offline"},

@@ -84,6 +84,7 @@ class FaultCode(enum.IntEnum):
     STALL = 3
     LOW_BATTERY = 4
     OVER_FORCE = 5
+    NEW_HOST = 6
 
 
 class StepKind(enum.IntEnum):

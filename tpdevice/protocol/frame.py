@@ -53,22 +53,48 @@ def encode_frame(msg_type: int, seq: int, flags: int, payload: bytes) -> bytes:
     return body + crc16(body).to_bytes(2, "big")
 
 
-def decode_frame(raw: bytes) -> Frame:
-    """Check length, version and CRC of one unframed frame and split it; FrameError otherwise."""
+def check_frame(raw: bytes) -> Frame | str:
+    """The frame in raw, or the FrameError kind decode_frame would raise for it; never raises.
+
+    The stream decoder asks this: raising and catching per bad chunk costs more than the
+    checks themselves on a noisy line.
+    """
     size = len(raw)
     if size < MIN_FRAME_SIZE:
-        raise FrameError("truncated", f"frame of {size} bytes, at least {MIN_FRAME_SIZE} needed")
+        return "truncated"
     version, msg_type, seq, flags, length = HEADER.unpack_from(raw)
     if length > MAX_PAYLOAD_SIZE:
-        raise FrameError("oversize", f"payload length {length} exceeds {MAX_PAYLOAD_SIZE}")
+        return "oversize"
     if size != MIN_FRAME_SIZE + length:
-        got = size - MIN_FRAME_SIZE
-        raise FrameError("truncated", f"header says {length} payload bytes, frame holds {got}")
+        return "truncated"
     if binascii.crc_hqx(raw, CRC_INIT):
-        raise FrameError("crc", "CRC mismatch")
+        return "crc"
     if version != PROTOCOL_VERSION:
-        raise FrameError("version", f"unsupported protocol version {version}")
+        return "version"
     return Frame(msg_type, seq, flags, raw[HEADER_SIZE:-CRC_SIZE], version)
+
+
+def _rejection_detail(kind: str, raw: bytes) -> str:
+    """Why raw was rejected as `kind`, in words."""
+    size = len(raw)
+    if kind == "truncated" and size < MIN_FRAME_SIZE:
+        return f"frame of {size} bytes, at least {MIN_FRAME_SIZE} needed"
+    length = raw[5] | raw[6] << 8
+    if kind == "oversize":
+        return f"payload length {length} exceeds {MAX_PAYLOAD_SIZE}"
+    if kind == "truncated":
+        return f"header says {length} payload bytes, frame holds {size - MIN_FRAME_SIZE}"
+    if kind == "crc":
+        return "CRC mismatch"
+    return f"unsupported protocol version {raw[0]}"
+
+
+def decode_frame(raw: bytes) -> Frame:
+    """Check length, version and CRC of one unframed frame and split it; FrameError otherwise."""
+    frame = check_frame(raw)
+    if isinstance(frame, str):
+        raise FrameError(frame, _rejection_detail(frame, raw))
+    return frame
 
 
 def seq_newer(seq: int, than: int) -> bool:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from tpdevice.protocol.errors import FrameError
-from tpdevice.protocol.frame import MAX_FRAME_SIZE, Frame, decode_frame
+from tpdevice.protocol.frame import MAX_FRAME_SIZE, Frame, check_frame
 
 END = b"\xc0"
 ESC = b"\xdb"
+_ESC_BYTE = ESC[0]
 ESC_END = b"\xdb\xdc"
 ESC_ESC = b"\xdb\xdd"
 # Worst case every byte is escaped; anything longer without an END is not a frame.
@@ -22,11 +23,19 @@ def slip_encode(frame: bytes) -> bytes:
 
 def slip_unescape(chunk: bytes) -> bytes:
     """Undo SLIP escaping of one chunk between END bytes; FrameError on a bad escape."""
+    raw = _unescaped(chunk)
+    if raw is None:
+        raise FrameError("escape", "ESC not followed by ESC_END or ESC_ESC")
+    return raw
+
+
+def _unescaped(chunk: bytes) -> bytes | None:
+    """The chunk with SLIP escapes undone, or None when an ESC is not followed by DC or DD."""
     escapes = chunk.count(ESC)
     if escapes == 0:
         return chunk
     if escapes != chunk.count(ESC_END) + chunk.count(ESC_ESC):
-        raise FrameError("escape", "ESC not followed by ESC_END or ESC_ESC")
+        return None
     # ESC_END first: replacing ESC_ESC first could forge an ESC_END from "ESC ESC_ESC 0xDC".
     return chunk.replace(ESC_END, END).replace(ESC_ESC, ESC)
 
@@ -88,10 +97,14 @@ class StreamDecoder:
 
     def _accept(self, chunk: bytes) -> Frame | None:
         """Unescape and check one chunk; count and drop it when it is not a valid frame."""
-        try:
-            frame = decode_frame(slip_unescape(chunk))
-        except FrameError as err:
-            setattr(self.stats, err.kind, getattr(self.stats, err.kind) + 1)
+        raw = _unescaped(chunk) if _ESC_BYTE in chunk else chunk
+        stats = self.stats
+        if raw is None:
+            stats.escape += 1
             return None
-        self.stats.frames += 1
+        frame = check_frame(raw)
+        if isinstance(frame, str):  # a rejection kind: the counter of that name
+            setattr(stats, frame, getattr(stats, frame) + 1)
+            return None
+        stats.frames += 1
         return frame

@@ -230,7 +230,7 @@ class DeviceFaultEvent(Event):
     """The device raised (active) or cleared a fault."""
 
     type: Literal["device.fault"] = "device.fault"
-    code: str  # watchdog | overheat | stall | low_battery | over_force
+    code: str  # watchdog | overheat | stall | low_battery | over_force | new_host
     active: bool
     device_time_ms: int
     step_index: int | None = None

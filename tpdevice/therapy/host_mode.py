@@ -141,6 +141,8 @@ class HostRunner(ModeRunner):
             force_tolerance_n=step.force_tolerance_n, force_cap_n=step.force_cap_n,
             force_ramp_n_per_s=step.force_ramp_n_per_s,
         )  # fmt: skip
-        if not self._motor_started and not ctx.halting and not ctx.pause.asked:
+        # A 0 Hz step (a rest) leaves a stopped motor stopped: START needs a rate to run.
+        idle = step.freq_hz <= 0.0
+        if not self._motor_started and not idle and not ctx.halting and not ctx.pause.asked:
             await ctx.client.start()
             self._motor_started = True

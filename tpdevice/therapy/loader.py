@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 import logging
 import os
-import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -16,6 +15,13 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from tpdevice.therapy.profile import DEFER_CHECKS, FieldProblem, Profile
+from tpdevice.therapy.profile_dirs import (
+    PROFILE_SUFFIXES,
+    PROFILES_DIR_ENV,
+    profile_files,
+    shipped_profiles_dir,
+    user_profiles_dir,
+)
 from tpdevice.therapy.profile_errors import ProfileError, ProfileProblem, YamlProblem
 from tpdevice.therapy.profile_messages import error_loc, error_message
 from tpdevice.therapy.profile_read import read_profile_text
@@ -42,9 +48,6 @@ __all__ = [
 ]
 
 _LOGGER = logging.getLogger(__name__)
-
-PROFILES_DIR_ENV = "TPDEVICE_PROFILES_DIR"
-PROFILE_SUFFIXES = (".yaml", ".yml")
 
 
 class ProfileSource(StrEnum):
@@ -154,36 +157,6 @@ def load_profile(path: Path, *, check_stem: bool = True) -> Profile:
     if result.profile is None:
         raise ProfileError(list(result.problems))
     return result.profile
-
-
-def profile_files(directory: Path) -> list[Path]:
-    """The *.yaml / *.yml entries directly in `directory` but dirs, sorted by name.
-
-    Special files and broken links are kept, so that reading them reports them.
-    """
-    return sorted(
-        path
-        for path in directory.iterdir()
-        if path.suffix in PROFILE_SUFFIXES and not path.is_dir() and not path.name.startswith(".")
-    )
-
-
-def shipped_profiles_dir() -> Path | None:
-    """$TPDEVICE_PROFILES_DIR when set, else `profiles/` next to the package, else share/."""
-    configured = os.environ.get(PROFILES_DIR_ENV)
-    if configured:
-        return Path(configured).expanduser()
-    candidates = (
-        Path(__file__).resolve().parents[2] / "profiles",  # a source checkout / editable install
-        Path(sys.prefix) / "share" / "tpdevice" / "profiles",  # installed as data files
-    )
-    return next((path for path in candidates if path.is_dir()), None)
-
-
-def user_profiles_dir() -> Path:
-    """$XDG_CONFIG_HOME/tpdevice/profiles (default ~/.config/tpdevice/profiles)."""
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "tpdevice" / "profiles"
 
 
 @dataclass(frozen=True, slots=True)

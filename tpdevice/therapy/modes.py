@@ -19,13 +19,16 @@ __all__ = ["ContactSense", "ModeRunner", "RunContext"]
 
 _LOGGER = logging.getLogger(__name__)
 _HYSTERESIS_N = 1.0
+CONTACT_DEBOUNCE_MS = 100
+_U32 = 0xFFFF_FFFF
 
 
 class ContactSense:
     """Head on the tissue or not, from telemetry: force with hysteresis, or the contact sensor.
 
     Contact begins at force >= threshold and ends below max(threshold - 1 N, threshold / 2),
-    as on the device (docs/protocol.md 4.5), so sensor noise does not flicker a hold.
+    and either change counts only once it has held for 100 ms of device time, as on the
+    device (docs/protocol.md 4.5), so sensor noise does not flicker a hold.
     """
 
     def __init__(self, threshold_n: float, *, by_force: bool) -> None:
@@ -33,20 +36,31 @@ class ContactSense:
         self.by_force = by_force
         self.in_contact = False
         self.force_n = 0.0
+        self._seen = False  # the reading before the debounce
+        self._seen_ms = 0  # device time it began
 
     def update(self, sample: Telemetry) -> bool:
-        """Take a sample; True if contact changed."""
+        """Take a sample; True if contact changed (the new reading held for the debounce)."""
         self.force_n = sample.force_n
-        if self.by_force:
-            threshold_n = self.threshold_n
-            if self.in_contact:
-                threshold_n = max(threshold_n - _HYSTERESIS_N, threshold_n / 2.0)
-            now_in = sample.force_n >= threshold_n
-        else:
-            now_in = sample.contact
-        changed = now_in != self.in_contact
+        now_in = self._reading(sample)
+        if now_in == self.in_contact:
+            self._seen = now_in
+            return False
+        if now_in != self._seen:
+            self._seen, self._seen_ms = now_in, sample.device_time_ms
+        if (sample.device_time_ms - self._seen_ms) & _U32 < CONTACT_DEBOUNCE_MS:
+            return False
         self.in_contact = now_in
-        return changed
+        return True
+
+    def _reading(self, sample: Telemetry) -> bool:
+        """Contact in this sample alone: the force band with hysteresis, or the sensor."""
+        if not self.by_force:
+            return sample.contact
+        threshold_n = self.threshold_n
+        if self.in_contact:
+            threshold_n = max(threshold_n - _HYSTERESIS_N, threshold_n / 2.0)
+        return sample.force_n >= threshold_n
 
 
 @dataclass(slots=True)

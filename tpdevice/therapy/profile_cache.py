@@ -16,36 +16,14 @@ from typing import Any
 from tpdevice import __version__
 from tpdevice.therapy.loader import FileCheck, display_path
 from tpdevice.therapy.profile import DEFER_CHECKS, Profile
+from tpdevice.therapy.profile_dirs import CACHE_DIR_ENV, code_stamp, default_cache_file, file_stamp
 from tpdevice.therapy.profile_errors import ProfileProblem
 
 __all__ = ["CACHE_DIR_ENV", "ProfileCache", "default_cache_file"]
 
 _LOGGER = logging.getLogger(__name__)
 
-CACHE_DIR_ENV = "XDG_CACHE_HOME"
 _FORMAT = 1
-
-
-def default_cache_file() -> Path:
-    """$XDG_CACHE_HOME/tpdevice/profiles.json (default ~/.cache/tpdevice/profiles.json)."""
-    base = os.environ.get(CACHE_DIR_ENV) or str(Path.home() / ".cache")
-    return Path(base) / "tpdevice" / "profiles.json"
-
-
-def _code_stamp() -> list[list[int] | None]:
-    """Stamps of the modules that decide validity: a changed rule drops the whole cache."""
-    here = Path(__file__).parent
-    names = ("profile.py", "profile_checks.py", "profile_text.py", "loader.py", "profile_yaml.py")
-    return [_stamp(here / name) for name in names]
-
-
-def _stamp(path: Path) -> list[int] | None:
-    """[size, mtime_ns, ctime_ns, inode] of a file, None when it cannot be stat'ed."""
-    try:
-        info = path.stat()
-    except (OSError, ValueError):
-        return None
-    return [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino]
 
 
 class ProfileCache:
@@ -59,7 +37,7 @@ class ProfileCache:
     def get(self, path: Path) -> FileCheck | None:
         """The cached check of `path` when its size and mtime still match, else None."""
         entry = self._entries.get(str(path.absolute()))
-        if entry is None or entry.get("stamp") != _stamp(path):
+        if entry is None or entry.get("stamp") != file_stamp(path):
             return None
         try:
             profile = Profile.model_validate_json(entry["profile"], context={DEFER_CHECKS: True})
@@ -74,7 +52,7 @@ class ProfileCache:
 
     def put(self, result: FileCheck) -> None:
         """Remember a valid file's profile (invalid files are always checked again)."""
-        stamp = _stamp(result.path)
+        stamp = file_stamp(result.path)
         if not result.ok or result.profile is None or stamp is None:
             return
         self._entries[str(result.path.absolute())] = {
@@ -92,7 +70,7 @@ class ProfileCache:
         document = {
             "format": _FORMAT,
             "version": __version__,
-            "code": _code_stamp(),
+            "code": code_stamp(),
             "entries": self._entries,
         }
         try:
@@ -123,7 +101,7 @@ def _read_entries(file: Path) -> dict[str, dict[str, Any]]:
         return {}
     if (document.get("format"), document.get("version")) != (_FORMAT, __version__):
         return {}
-    if document.get("code") != _code_stamp():
+    if document.get("code") != code_stamp():
         return {}
     entries = document.get("entries")
     if not isinstance(entries, dict):

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 
-from pydantic_core import PydanticCustomError
-
 __all__ = [
     "control_char_problem",
     "escape_controls",
@@ -55,5 +53,7 @@ def multi_line_text(value: str) -> str:
 def _refuse(value: str, *, allow_newline: bool) -> str:
     problem = control_char_problem(value, allow_newline=allow_newline)
     if problem is not None:
+        from pydantic_core import PydanticCustomError  # not at import: listings stay light
+
         raise PydanticCustomError("control_char", problem)
     return value

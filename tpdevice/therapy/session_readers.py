@@ -20,6 +20,8 @@ __all__ = ["SessionReaders"]
 
 # Watchdog trips on a live link taken as outages the host did not notice; one more aborts.
 _MAX_WATCHDOG_OUTAGES = 3
+# Faults that mean "the link was interrupted": the watchdog, and a new HELLO stopping the motor.
+_LINK_FAULTS = frozenset({FaultCode.WATCHDOG, FaultCode.NEW_HOST})
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -124,15 +126,16 @@ class SessionReaders:
         """A watchdog trip on a live link: heartbeats lost in an outage too short to notice."""
         parts = self._parts
         return (
-            fault.code is FaultCode.WATCHDOG
+            fault.code in _LINK_FAULTS
             and parts.end.final is None
             and not parts.pause.taken
             and parts.link.watchdog_outages < _MAX_WATCHDOG_OUTAGES
         )
 
     def _expected_fault(self, fault: Fault) -> bool:
-        """The watchdog tripping while the link was down (or a late report of that)."""
-        if fault.code is not FaultCode.WATCHDOG:
+        """The watchdog tripping while the link was down, or our reconnect's HELLO stopping the
+        motor (or a late report of either): the recovery after the outage starts it again."""
+        if fault.code not in _LINK_FAULTS:
             return False
         link = self._parts.link
         if link.lost:

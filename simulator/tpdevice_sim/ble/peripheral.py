@@ -117,6 +117,7 @@ class BlePeripheralLink(FrameLink):
         self.decoder = StreamDecoder()
         if connection is not None:
             _LOGGER.info("%s: client %s connected", self.address, connection.peer_address)
+            self._connected()
 
     def _battery_pct(self) -> int:
         raw = self._last_telemetry
