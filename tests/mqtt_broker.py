@@ -43,12 +43,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def require_mosquitto() -> None:
+def require_mosquitto(needs: str = "mosquitto's password and ACL files") -> None:
     """Skip the calling test without mosquitto, or fail where CI demands mosquitto."""
     if shutil.which("mosquitto") is None:
         if os.environ.get("TPDEVICE_REQUIRE_MOSQUITTO") == "1":
             pytest.fail("mosquitto is required here (TPDEVICE_REQUIRE_MOSQUITTO=1) but not found")
-        pytest.skip("needs mosquitto's password and ACL files (amqtt fallback broker in use)")
+        pytest.skip(f"needs {needs} (amqtt fallback broker in use)")
 
 
 @dataclass

@@ -21,7 +21,7 @@ from tpdevice.mqtt.extension import mqtt_extension
 @pytest.fixture
 def tls_broker(tmp_path: Path) -> Iterator[tuple[Broker, Path]]:
     """Mosquitto with a TLS listener whose certificate our own CA signed; yields it and the CA."""
-    require_mosquitto()
+    require_mosquitto("mosquitto's TLS listener asking for client certificates")
     folder = tmp_path / "tls-broker"
     folder.mkdir()
     ca = trustme.CA()
