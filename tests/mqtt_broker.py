@@ -43,12 +43,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def require_mosquitto() -> None:
+def require_mosquitto(needs: str = "mosquitto's password and ACL files") -> None:
     """Skip the calling test without mosquitto, or fail where CI demands mosquitto."""
     if shutil.which("mosquitto") is None:
         if os.environ.get("TPDEVICE_REQUIRE_MOSQUITTO") == "1":
             pytest.fail("mosquitto is required here (TPDEVICE_REQUIRE_MOSQUITTO=1) but not found")
-        pytest.skip("needs mosquitto's password and ACL files (amqtt fallback broker in use)")
+        pytest.skip(f"needs {needs} (amqtt fallback broker in use)")
 
 
 @dataclass
@@ -59,6 +59,10 @@ class Broker:
     port: int = field(default_factory=free_port)
     kind: str = field(default_factory=lambda: "mosquitto" if shutil.which("mosquitto") else "amqtt")
     process: subprocess.Popen[bytes] | None = None
+    # With TLS files (CA, server certificate, server key), a second listener speaks mqtts://;
+    # it asks clients for a certificate signed by that CA too (besides user and password).
+    tls_files: tuple[Path, Path, Path] | None = None
+    tls_port: int = field(default_factory=free_port)
 
     @property
     def authenticated(self) -> bool:
@@ -70,6 +74,10 @@ class Broker:
         if not self.authenticated:  # amqtt speaks MQTT 3.1.1 only
             return f"mqtt://127.0.0.1:{self.port}?protocol=3.1.1"
         return f"mqtt://{user}:{USERS[user]}@127.0.0.1:{self.port}"
+
+    def tls_url(self, ca: Path, user: str = "operator") -> str:
+        """An mqtts:// URL to the TLS listener for `user`, trusting the CA file `ca`."""
+        return f"mqtts://{user}:{USERS[user]}@localhost:{self.tls_port}?ca={ca}"
 
     def start(self) -> None:
         """Start the broker and wait until it accepts connections."""
@@ -111,6 +119,10 @@ class Broker:
             "set_tcp_nodelay true",
             "max_queued_messages 0",
         ]
+        if self.tls_files is not None:
+            ca, cert, key = self.tls_files
+            lines += [f"listener {self.tls_port} 127.0.0.1", f"cafile {ca}",
+                      f"certfile {cert}", f"keyfile {key}", "require_certificate true"]  # fmt: skip
         if os.geteuid() == 0:
             lines.append("user root")
         config = self.folder / "mosquitto.conf"

@@ -369,6 +369,35 @@ def bench_startup(
     bench.run(bench.StartupSettings(runs, profile))
 
 
+@bench_app.command("mqtt")
+def bench_mqtt(
+    devices: Annotated[int, typer.Option(metavar="N", min=1, max=500, help="Simulated guns.")] = 50,
+    rate_hz: Annotated[
+        float, typer.Option(metavar="HZ", min=0.1, max=20, help="Telemetry per gun.")
+    ] = 20.0,
+    seconds: Annotated[float, typer.Option(metavar="SECONDS", min=1, help="Measured time.")] = 10.0,
+    broker: Annotated[
+        str | None, typer.Option(metavar="URL", help="A broker to use instead of a private one.")
+    ] = None,
+    replay_events: Annotated[
+        int, typer.Option(metavar="N", min=10, help="Events journaled offline, then replayed.")
+    ] = 5000,
+    ramp: Annotated[bool, typer.Option(help="Also find the largest sustained events/s.")] = False,
+    ramp_max: Annotated[
+        float, typer.Option(metavar="N", min=250, help="Events/s where the ramp stops.")
+    ] = 64_000.0,
+    transport: Annotated[
+        str, typer.Option(metavar="NAME", help="tcp or serial (a child simulator), or sim.")
+    ] = "tcp",
+) -> None:
+    """Daemon telemetry and events, publish -> subscriber, against a bare aiomqtt floor."""
+    from tpdevice.cli import bench_mqtt as bench
+
+    bench.run(bench.MqttBenchSettings(devices, rate_hz, seconds, broker,
+                                      replay_events=replay_events, ramp=ramp,
+                                      ramp_max_per_s=ramp_max, transport=transport))  # fmt: skip
+
+
 @devices_app.command("scan")
 def devices_scan(
     timeout: Annotated[float, typer.Option(metavar="SECONDS", help="Seconds to listen.")] = 5.0,

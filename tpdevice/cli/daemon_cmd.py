@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -83,6 +84,9 @@ async def _serve(service: DaemonService) -> None:
     ready = asyncio.create_task(service.ready.wait())
     await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
     if ready.done():
+        # Start-up objects live as long as the daemon: a full collection walking them all stalls
+        # the loop for tens of ms (telemetry and events late); frozen, it no longer walks them.
+        gc.freeze()
         guns = len(service.config.devices)
         sys.stderr.write(
             f"tpdevice daemon: {guns} gun{'s' if guns != 1 else ''}, control API on"

@@ -27,7 +27,7 @@ from tpdevice.mqtt.router import RequestRouter
 from tpdevice.mqtt.settings import MqttSettings
 from tpdevice.mqtt.topics import Topics
 
-__all__ = ["MqttBridge"]
+__all__ = ["MqttBridge", "TelemetryPacer"]
 
 _LOGGER = logging.getLogger(__name__)
 REMOVED = "removed"  # the state a watched gun reports once it left the configuration
@@ -36,6 +36,27 @@ ONLINE_STATES = frozenset({"ready", "running", "faulted"})  # a gun's link state
 
 def _json(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
+
+
+class TelemetryPacer:
+    """Lets one sample a key through per period on average, on a schedule rather than gaps.
+
+    A gun sending at exactly the configured rate has jitter: requiring a full period since the
+    last sample would drop every sample that comes a little early, about half of them.
+    """
+
+    def __init__(self, period_s: float) -> None:
+        self._period_s = period_s
+        self._due_s: dict[str, float] = {}
+
+    def due(self, key: str, now_s: float) -> bool:
+        """True if a sample of `key` at `now_s` goes out (early by under a quarter period is ok)."""
+        due_s = self._due_s.get(key, now_s)
+        if now_s < due_s - self._period_s / 4:
+            return False
+        # Never more than a quarter period of credit: after a pause, no burst of old slots.
+        self._due_s[key] = max(due_s, now_s - self._period_s / 4) + self._period_s
+        return True
 
 
 class MqttBridge:
@@ -53,7 +74,7 @@ class MqttBridge:
         self.topics = Topics(settings.node)
         self._control = control
         self._period_s = 1.0 / telemetry_hz
-        self._last_sent: dict[str, float] = {}
+        self._pacer = TelemetryPacer(self._period_s)
         self._devices: dict[str, DeviceInfo] = {}
         self._discovery_prefix = discovery_prefix  # None: no Home Assistant discovery
         subscriptions = self.topics.request_filters()
@@ -157,11 +178,7 @@ class MqttBridge:
 
     def _due(self, sample: TelemetrySample) -> bool:
         """At most telemetry_hz per gun (QoS 0: a late sample is worth less than a fresh one)."""
-        now_s = asyncio.get_running_loop().time()
-        if now_s - self._last_sent.get(sample.device_id, -1e9) < self._period_s:
-            return False
-        self._last_sent[sample.device_id] = now_s
-        return True
+        return self._pacer.due(sample.device_id, asyncio.get_running_loop().time())
 
     async def _publish_device(self, device: DeviceInfo) -> None:
         online = device.state in ONLINE_STATES

@@ -83,7 +83,9 @@ class EventOutbox:
             )
             if not items:
                 return
-            await self._publish_window(items)
+            # Windows of MAX_INFLIGHT: a whole page at once would pile up in the client's queue.
+            for start in range(0, len(items), MAX_INFLIGHT):
+                await self._publish_window(items[start : start + MAX_INFLIGHT])
             self.replayed += len(items)
 
     async def _drain_memory(self) -> None:
