@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
@@ -39,7 +40,8 @@ __all__ = [
 class Event(BaseModel):
     """What every session event carries: type, session, order, time and where it happened."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Each event class is built on first use: a session's first setpoint waits for two, not 17.
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
     TYPE: ClassVar[str] = ""  # the `type` of a concrete event class, e.g. "hold.started"
 
     type: str
@@ -265,15 +267,20 @@ AnyEvent = Annotated[
     | CueEvent,
     Field(discriminator="type"),
 ]
-_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
 E = TypeVar("E", bound=Event)
+
+
+@functools.cache
+def _adapter() -> TypeAdapter[AnyEvent]:
+    """The validator of any event, built when the first event is parsed (it builds them all)."""
+    return TypeAdapter(AnyEvent)
 
 
 def parse_event(data: dict[str, Any] | str | bytes) -> Event:
     """An event back from model_dump() output or its JSON (journal, MQTT)."""
     if isinstance(data, dict):
-        return _ADAPTER.validate_python(data)
-    return _ADAPTER.validate_json(data)
+        return _adapter().validate_python(data)
+    return _adapter().validate_json(data)
 
 
 def iso_utc(epoch_s: float) -> str:

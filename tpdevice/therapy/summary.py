@@ -10,7 +10,7 @@ __all__ = ["StepSummary", "Summary"]
 class StepSummary(BaseModel):
     """One planned step as it ran (actual fields None when it never started)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # built when a session ends
 
     index: int
     kind: str
@@ -35,7 +35,7 @@ class StepSummary(BaseModel):
 class Summary(BaseModel):
     """The whole session: outcome, plan vs actual, pressure totals, every step."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # built when a session ends
 
     session_id: str
     profile_id: str
