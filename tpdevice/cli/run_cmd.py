@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tpdevice.cli.bench_loop import resolve_loop_name, run_on_loop
 from tpdevice.cli.errors import CliError
@@ -24,8 +24,6 @@ from tpdevice.cli.run_output import (
     finish_run,
     output_error,
 )
-from tpdevice.daemon.journal import Journal, JournalError
-from tpdevice.daemon.journal_feed import SessionJournal
 from tpdevice.device.api import GunClient
 from tpdevice.protocol import Feature
 from tpdevice.therapy.commands import CommandResult, EndReason
@@ -42,6 +40,9 @@ from tpdevice.therapy.runner import (
 from tpdevice.therapy.summary import Summary
 from tpdevice.therapy.timeline import Overrides
 from tpdevice.transport import AddressError, DeviceAddress, parse_address
+
+if TYPE_CHECKING:  # imported when a journal is opened: a --no-journal run starts without
+    from tpdevice.daemon.journal import Journal
 
 __all__ = [
     "MODES",
@@ -340,6 +341,8 @@ async def _journaled(
     """Run the watched session, its events and telemetry journaled when a journal is open."""
     if journal is None:
         return await watch.run()
+    from tpdevice.daemon.journal_feed import SessionJournal
+
     feed = SessionJournal(journal, watch.session)
     feed.attach()
     follower = asyncio.create_task(
@@ -356,6 +359,8 @@ def _open_journal(path: Path | None) -> Journal | None:
     """The per-user journal, or one line on why it cannot be used (nothing is run then)."""
     if path is None:
         return None
+    from tpdevice.daemon.journal import Journal, JournalError
+
     try:
         return Journal.open(path, now_wall=time.time())
     except JournalError as err:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -190,6 +189,8 @@ class Catalogue:
         entry = self.get(profile_id)
         if entry is not None:
             return entry
+        import difflib  # only an unknown id needs it: a run starts without
+
         close = difflib.get_close_matches(profile_id, self.ids(), n=3, cutoff=0.7)
         close += [known for known in self.ids() if profile_id in known and known not in close]
         close = close[:3]

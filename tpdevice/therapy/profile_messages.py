@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 from pydantic import BaseModel
@@ -110,6 +109,8 @@ def _unknown_key(data: Any, loc: tuple[str | int, ...]) -> str:
     if model is RestStep and str(key).startswith("force_"):
         return f"{message} (a rest step has no pressure band)"
     if model is not None:
+        import difflib  # only a bad profile needs it: a run starts without
+
         close = difflib.get_close_matches(str(key), list(model.model_fields), n=1, cutoff=0.6)
         if close:
             return f"{message} (did you mean {close[0]}?)"

@@ -6,7 +6,6 @@ write 0xFFE2 (with response). The gun measures no force, contact, battery or tem
 
 from __future__ import annotations
 
-from tpdevice.drivers.theragun.codec import is_theragun_name
 from tpdevice.protocol.gatt import uuid16
 from tpdevice.transport.ble_gatt import GattProfile
 from tpdevice.transport.registry import DriverSpec, register
@@ -25,6 +24,8 @@ GATT = GattProfile(
 
 def _matches(name: str | None, service_uuids: frozenset[str]) -> bool:
     """A Theragun is known by its name (0xFFE0 alone is an HM-10 as often as a Theragun)."""
+    from tpdevice.drivers.theragun.codec import is_theragun_name  # not needed to register
+
     return is_theragun_name(name)
 
 
