@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from typing import TYPE_CHECKING
 
 from tpdevice.protocol import Frame
-from tpdevice_sim.ble.spec import BleIdentity, BleSlot, PeripheralHci, open_hci
 from tpdevice_sim.clock import EventClock, RealClock, ScaledClock, SimClock, TimerHandle
 from tpdevice_sim.config import FirmwareConfig
 from tpdevice_sim.faults import FaultSpec
@@ -16,6 +16,9 @@ from tpdevice_sim.fleet import Fleet, serve
 from tpdevice_sim.invariants import InvariantMonitor, Violation
 from tpdevice_sim.links import TRANSPORTS, FrameLink, make_link
 from tpdevice_sim.physics import DEFAULT_MODEL, PRESETS, ContactScenario, GunPhysics
+
+if TYPE_CHECKING:  # imported by a BLE fleet: loopback, pty and tcp guns start without
+    from tpdevice_sim.ble.spec import BleSlot, PeripheralHci
 
 __all__ = ["SimulatedGun", "SimulatorFleet", "serve", "tick_s_for_scale"]
 
@@ -201,7 +204,11 @@ class SimulatorFleet(Fleet[SimulatedGun]):
         if ble_hci is not None and (transport != "ble" or count != 1):
             raise ValueError(f"a real BLE controller ({ble_hci}) serves one gun on transport ble")
         # On "ble" every gun is a peripheral on one radio (or the one real controller).
-        self.radio: PeripheralHci | None = open_hci(ble_hci) if transport == "ble" else None
+        self.radio: PeripheralHci | None = None
+        if transport == "ble":
+            from tpdevice_sim.ble.spec import open_hci
+
+            self.radio = open_hci(ble_hci)
         tick_s = tick_s_for_scale(time_scale)
         self.guns = [
             SimulatedGun(
@@ -228,6 +235,8 @@ class SimulatorFleet(Fleet[SimulatedGun]):
         """Gun `index`'s place on the fleet's radio; None off BLE."""
         if self.radio is None:
             return None
+        from tpdevice_sim.ble.spec import BleIdentity, BleSlot
+
         firmware = FirmwareConfig.firmware_version
         identity = BleIdentity.native(index, serial, PRESETS[model].model, firmware)
         return BleSlot(self.radio, identity)
