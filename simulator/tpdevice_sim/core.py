@@ -43,6 +43,7 @@ from tpdevice_sim.stepping import (
     EPSILON_S,
     StepPlanner,
 )
+from tpdevice_sim.telemetry import encode_telemetry
 
 __all__ = ["CONTACT_DEBOUNCE_S", "FirmwareCore"]
 
@@ -113,7 +114,8 @@ class FirmwareCore(StepPlanner):
         """Advance physics, safety and program to now_s; telemetry and retransmissions due."""
         self._catch_up(now_s)
         if now_s >= self._telemetry_due_s - EPSILON_S:
-            self._emit(self._telemetry(now_s))
+            self._seq = (self._seq + 1) & 0xFFFF
+            self._out.append(encode_telemetry(self._telemetry(now_s), self._seq, _DEVICE))
             self._telemetry_sent += 1
             self._telemetry_due_s = (
                 self._telemetry_origin_s + (self._telemetry_sent + 1) / self.telemetry_hz
