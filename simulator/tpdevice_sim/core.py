@@ -90,6 +90,7 @@ class FirmwareCore(StepPlanner):
         self.runner: ProgramRunner | None = None
         self._outbox = ReliableOutbox(config.link_s(RETRY_INTERVAL_S))
         self._force_guard = ForceCapGuard()
+        self._force_sensor = config.has(Feature.FORCE_SENSOR)
         self._out: list[bytes] = []
         self._seq = 0
         self._active = self.output  # what the motor follows: manual output or the program step
@@ -226,9 +227,14 @@ class FirmwareCore(StepPlanner):
     def _senses_contact(self) -> bool:
         return self.config.has(Feature.FORCE_SENSOR) or self.config.has(Feature.CONTACT_SENSOR)
 
-    def _catch_up_for_request(self, now_s: float) -> None:
-        """Before a request: physics may lag under a millisecond, an expired watchdog may not."""
-        if now_s - self._physics_s >= _REQUEST_LAG_S or (
+    def _catch_up_for_request(self, now_s: float, *, physics_free: bool = False) -> None:
+        """Before a request: physics may lag under a millisecond, an expired watchdog may not.
+
+        A physics_free request (a heartbeat, a host's ACK) changes nothing physics acts on, so
+        physics may lag any time (the next tick catches up); an expired watchdog still trips.
+        """
+        lag_s = math.inf if physics_free else _REQUEST_LAG_S
+        if now_s - self._physics_s >= lag_s or (
             self.state in ARMED and self.watchdog.expired(now_s)
         ):
             self._catch_up(now_s)
@@ -327,7 +333,7 @@ class FirmwareCore(StepPlanner):
 
     def _in_contact(self, step: ProgramStep) -> bool:
         """Head on the tissue: the step's force threshold (with hysteresis), or the sensor."""
-        if not self.config.has(Feature.FORCE_SENSOR):
+        if not self._force_sensor:
             return self._reading.contact
         threshold_n = step.contact_threshold_n
         if self._contact:  # sensor noise must not flicker a hold on and off at the threshold
@@ -335,8 +341,8 @@ class FirmwareCore(StepPlanner):
         return self._reading.force_n >= threshold_n
 
     def _telemetry(self, now_s: float) -> Telemetry:
-        reading, has = self._reading, self.config.has
-        force_n = reading.force_n if has(Feature.FORCE_SENSOR) else 0.0
+        reading = self._reading
+        force_n = reading.force_n if self._force_sensor else 0.0
         return Telemetry(
             device_time_ms=_device_ms(now_s),
             freq_hz=min(reading.freq_hz, _MAX_FREQ_HZ),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from tpdevice.protocol import Feature, HoldPolicy, MotorState, SetOutput
+from tpdevice.protocol import HoldPolicy, MotorState, SetOutput
 from tpdevice_sim.config import FirmwareConfig
 from tpdevice_sim.physics import GunPhysics
 from tpdevice_sim.program import ProgramRunner
@@ -41,6 +41,7 @@ class StepPlanner:
     telemetry_hz: int
     _active: SetOutput
     _force_guard: ForceCapGuard
+    _force_sensor: bool  # config.has(Feature.FORCE_SENSOR), asked several times per step
     _hand_n: float
     _contact: bool
     _contact_seen: bool
@@ -124,7 +125,7 @@ class StepPlanner:
             watched.append(cap_n)
         runner = self.runner
         if runner is not None and runner.step.hold_policy is HoldPolicy.CONTACT:
-            if self.config.has(Feature.FORCE_SENSOR):
+            if self._force_sensor:
                 threshold_n = runner.step.contact_threshold_n
                 low_n = max(threshold_n - CONTACT_HYSTERESIS_N, threshold_n / 2.0)
                 watched += [low_n, threshold_n]  # hysteresis: only its edges flip contact
@@ -134,10 +135,15 @@ class StepPlanner:
 
     def _internal_deadline_s(self) -> float:
         """The next time a safety guard or the program timer must act (after physics time)."""
-        deadlines: list[float | None] = [self._force_guard.deadline_s]
+        guard_s, runner = self._force_guard.deadline_s, self.runner
+        if guard_s is None and runner is None:  # the common case, once per step: no list
+            if self.state not in ARMED:
+                return math.inf
+            watchdog_s = self.watchdog.deadline_s
+            return watchdog_s if watchdog_s > self._physics_s else math.inf
+        deadlines: list[float | None] = [guard_s]
         if self.state in ARMED:
             deadlines.append(self.watchdog.deadline_s)
-        runner = self.runner
         if runner is not None:
             in_contact = self._contact
             deadlines.append(runner.next_deadline_s(self._physics_s, in_contact))
@@ -148,6 +154,6 @@ class StepPlanner:
 
     def _enforced_cap_n(self) -> float | None:
         """The force cap in force, or None on a gun that cannot measure force."""
-        if not self.config.has(Feature.FORCE_SENSOR):
+        if not self._force_sensor:
             return None
         return self._active.force_cap_n or self.config.spec.force_max_n
