@@ -307,3 +307,16 @@ def test_a_heartbeat_after_the_watchdog_expired_trips_it_first() -> None:
     assert [m.code for m in host.faults()][-1:] == [FaultCode.WATCHDOG]
     assert host.firmware.state is MotorState.FAULTED
     assert any(isinstance(r.message, Fault) for r in out)
+
+
+def test_a_tick_late_after_a_quiet_span_ends_steps_physics_once() -> None:
+    host = _running_harness()
+    firmware, steps = host.firmware, _physics_steps(host)
+    ticks = 0
+    while host.clock.now_s() < 3.0:
+        late_s = firmware.next_deadline_s() + 0.003 - host.clock.now_s()  # timers wake late
+        host.run(late_s, step_s=late_s)
+        host.send(Heartbeat(round(host.clock.now_s() * 1000)))  # heartbeats step no physics
+        ticks += 1
+    assert firmware.state is MotorState.RUNNING
+    assert steps[0] == ticks

@@ -60,10 +60,28 @@ class StepPlanner:
     def _catch_up(self, now_s: float) -> None:
         """Step physics to now_s in bounded steps, splitting at watchdog/cap/step deadlines."""
         while self._physics_s < now_s:
-            step_s = self._step_limit_s()
-            time_s = min(now_s, self._physics_s + step_s, self._internal_deadline_s())
+            end_s = self._physics_s + self._step_limit_s()
+            if self._overruns_quiet_span(end_s, now_s):
+                end_s = now_s  # one step, not a second one for the timer's lateness
+            time_s = min(now_s, end_s, self._internal_deadline_s())
             dt_s, self._physics_s = time_s - self._physics_s, time_s
             self._step(dt_s, time_s)
+
+    def _overruns_quiet_span(self, end_s: float, now_s: float) -> bool:
+        """True if a step to end_s ends a quiet span only a timer's lateness before now_s.
+
+        Spans end on a telemetry instant and the timer wakes a little after it; the span's
+        threshold check covered this overrun (not for a ramp down: IDLE comes on time).
+        """
+        span_end_s = self._quiet_until_s
+        return (
+            span_end_s - EPSILON_S <= end_s < now_s <= span_end_s + self._span_overrun_s()
+            and self.state is not MotorState.STOPPING
+        )
+
+    def _span_overrun_s(self) -> float:
+        """How far past its end a quiet span may be stepped: half a fine tick."""
+        return self.config.tick_s / 2.0
 
     def _step_limit_s(self) -> float:
         """Longest physics step from now: tick_s while the force may cross a watched threshold."""
@@ -74,7 +92,7 @@ class StepPlanner:
         if self._physics_s < self._quiet_until_s and key == self._quiet_key:
             return self._quiet_until_s - self._physics_s
         step_s = self.config.busy_step_s
-        if self._threshold_in_reach(step_s):
+        if self._threshold_in_reach(step_s + self._span_overrun_s()):
             self._quiet_until_s = -math.inf
             return self.config.tick_s
         if self.state is MotorState.STOPPING:  # go IDLE when the ramp down ends, not a step later
