@@ -10,7 +10,9 @@ import pytest
 
 from tpdevice.device import ClientOptions, DeviceClient
 from tpdevice.protocol import (
+    Fault,
     FaultCode,
+    Heartbeat,
     HoldPolicy,
     MotorState,
     ProgramAction,
@@ -274,3 +276,47 @@ def test_force_bounds_are_unknown_while_a_random_or_scripted_onset_may_come() ->
     released.step(1.0, 20.0, 5.0)
     low_n, high_n = released.force_bounds_n(0.0, 0.0, 0.0, 0.25, motor_running=False) or (1, 0)
     assert low_n == 0.0 and high_n == pytest.approx(released.force_n, abs=2.5)
+
+
+def _running_harness() -> FirmwareHarness:
+    """A gun pressed in the band with its motor running, physics caught up at 1.0 s."""
+    host = FirmwareHarness(scenario=ContactScenario.FOLLOW_BAND, seed=4)
+    host.hello(watchdog_ms=1000, telemetry_hz=TELEMETRY_HZ)
+    host.ack(SetOutput(35.0, 40.0, 10.0))
+    host.ack(Start())
+    host.run(1.0, heartbeat_s=0.25)
+    return host
+
+
+def test_a_heartbeat_does_not_step_physics_the_next_tick_does() -> None:
+    host = _running_harness()
+    steps = _count_calls(host.firmware, "_step")
+    host.clock.advance(0.02)  # between two telemetry instants
+    host.send(Heartbeat(1020))
+    assert steps[0] == 0
+    host.clock.advance(0.03)
+    host.firmware.tick(host.clock.now_s())
+    assert steps[0] >= 1
+    assert host.firmware.state is MotorState.RUNNING
+
+
+def test_a_heartbeat_after_the_watchdog_expired_trips_it_first() -> None:
+    host = _running_harness()
+    host.clock.advance(1.5)  # the last heartbeat was at 1.0 s: the watchdog expired at 2.0 s
+    out = host.send(Heartbeat(2500))
+    assert [m.code for m in host.faults()][-1:] == [FaultCode.WATCHDOG]
+    assert host.firmware.state is MotorState.FAULTED
+    assert any(isinstance(r.message, Fault) for r in out)
+
+
+def test_a_tick_late_after_a_quiet_span_ends_steps_physics_once() -> None:
+    host = _running_harness()
+    firmware, steps = host.firmware, _physics_steps(host)
+    ticks = 0
+    while host.clock.now_s() < 3.0:
+        late_s = firmware.next_deadline_s() + 0.003 - host.clock.now_s()  # timers wake late
+        host.run(late_s, step_s=late_s)
+        host.send(Heartbeat(round(host.clock.now_s() * 1000)))  # heartbeats step no physics
+        ticks += 1
+    assert firmware.state is MotorState.RUNNING
+    assert steps[0] == ticks

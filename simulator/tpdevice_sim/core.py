@@ -1,4 +1,4 @@
-"""The firmware's inner machine: motor state, physics stepping, safety, device-originated frames."""
+"""The firmware's inner machine: motor state, safety, program timing, device-originated frames."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from tpdevice.protocol import (
     FaultCode,
     Feature,
     FrameFlag,
-    HoldPolicy,
     Message,
     MotorState,
     ProgramPull,
@@ -37,19 +36,21 @@ from tpdevice_sim.program import (
 )
 from tpdevice_sim.reliable import RETRY_INTERVAL_S, ReliableOutbox
 from tpdevice_sim.safety import FaultTable, ForceCapGuard, Watchdog
+from tpdevice_sim.stepping import (
+    ARMED,
+    CONTACT_DEBOUNCE_S,
+    CONTACT_HYSTERESIS_N,
+    EPSILON_S,
+    StepPlanner,
+)
+from tpdevice_sim.telemetry import encode_telemetry
 
 __all__ = ["CONTACT_DEBOUNCE_S", "FirmwareCore"]
 
 _LOGGER = logging.getLogger(__name__)
 
-_ARMED = frozenset({MotorState.RUNNING, MotorState.PAUSED})  # the watchdog guards these
-_BUSY = frozenset({MotorState.RUNNING, MotorState.STOPPING, MotorState.PAUSED})
 _DEVICE = FrameFlag.FROM_DEVICE
 _RETRANSMIT = FrameFlag.FROM_DEVICE | FrameFlag.RETRANSMIT
-_CONTACT_HYSTERESIS_N = 1.0
-# A contact change counts once it has held this long: noise must not flicker a hold.
-CONTACT_DEBOUNCE_S = 0.1
-_EPSILON_S = 1e-6
 # A request steps physics first only if it lags by 1 ms or more (or the watchdog expired):
 # requests arrive far more often than physics needs steps, so the command->ACK path stays short.
 _REQUEST_LAG_S = 0.001
@@ -61,7 +62,7 @@ def _device_ms(time_s: float) -> int:
     return round(time_s * 1000.0) & 0xFFFF_FFFF
 
 
-class FirmwareCore:
+class FirmwareCore(StepPlanner):
     """Motor state, physics, safety guards, program timing and the frames the device originates."""
 
     def __init__(
@@ -89,6 +90,7 @@ class FirmwareCore:
         self.runner: ProgramRunner | None = None
         self._outbox = ReliableOutbox(config.link_s(RETRY_INTERVAL_S))
         self._force_guard = ForceCapGuard()
+        self._force_sensor = config.has(Feature.FORCE_SENSOR)
         self._out: list[bytes] = []
         self._seq = 0
         self._active = self.output  # what the motor follows: manual output or the program step
@@ -101,8 +103,8 @@ class FirmwareCore:
         self._telemetry_origin_s = start_s
         self._telemetry_sent = 0
         self._reading = physics.reading()
-        self._quiet_until_s = -math.inf  # the force cannot reach a watched threshold before
-        self._quiet_key: tuple[object, ...] = ()  # ... while these stay the same
+        self._quiet_until_s = -math.inf
+        self._quiet_key = ()
 
     @property
     def unacked(self) -> int:
@@ -112,8 +114,9 @@ class FirmwareCore:
     def tick(self, now_s: float) -> list[bytes]:
         """Advance physics, safety and program to now_s; telemetry and retransmissions due."""
         self._catch_up(now_s)
-        if now_s >= self._telemetry_due_s - _EPSILON_S:
-            self._emit(self._telemetry(now_s))
+        if now_s >= self._telemetry_due_s - EPSILON_S:
+            self._seq = (self._seq + 1) & 0xFFFF
+            self._out.append(encode_telemetry(self._telemetry(now_s), self._seq, _DEVICE))
             self._telemetry_sent += 1
             self._telemetry_due_s = (
                 self._telemetry_origin_s + (self._telemetry_sent + 1) / self.telemetry_hz
@@ -197,7 +200,7 @@ class FirmwareCore:
     def _stop_motor(self, now_s: float, why: str) -> None:
         """Abort a program and ramp down; a faulted or idle motor keeps its state."""
         self._abort_program(now_s)
-        if self.state in _ARMED:
+        if self.state in ARMED:
             self._set_state(self._stopped_state(), now_s, why)
 
     def _stopped_state(self) -> MotorState:
@@ -224,102 +227,17 @@ class FirmwareCore:
     def _senses_contact(self) -> bool:
         return self.config.has(Feature.FORCE_SENSOR) or self.config.has(Feature.CONTACT_SENSOR)
 
-    def _catch_up_for_request(self, now_s: float) -> None:
-        """Before a request: physics may lag under a millisecond, an expired watchdog may not."""
-        if now_s - self._physics_s >= _REQUEST_LAG_S or (
-            self.state in _ARMED and self.watchdog.expired(now_s)
+    def _catch_up_for_request(self, now_s: float, *, physics_free: bool = False) -> None:
+        """Before a request: physics may lag under a millisecond, an expired watchdog may not.
+
+        A physics_free request (a heartbeat, a host's ACK) changes nothing physics acts on, so
+        physics may lag any time (the next tick catches up); an expired watchdog still trips.
+        """
+        lag_s = math.inf if physics_free else _REQUEST_LAG_S
+        if now_s - self._physics_s >= lag_s or (
+            self.state in ARMED and self.watchdog.expired(now_s)
         ):
             self._catch_up(now_s)
-
-    def _catch_up(self, now_s: float) -> None:
-        """Step physics to now_s in bounded steps, splitting at watchdog/cap/step deadlines."""
-        while self._physics_s < now_s:
-            step_s = self._step_limit_s()
-            time_s = min(now_s, self._physics_s + step_s, self._internal_deadline_s())
-            dt_s, self._physics_s = time_s - self._physics_s, time_s
-            self._step(dt_s, time_s)
-
-    def _step_limit_s(self) -> float:
-        """Longest physics step from now: tick_s while the force may cross a watched threshold."""
-        motor = self.physics.motor
-        if not (self.state in _BUSY or motor.running):
-            return self.config.idle_step_s
-        key = self._quiet_plan_key()
-        if self._physics_s < self._quiet_until_s and key == self._quiet_key:
-            return self._quiet_until_s - self._physics_s
-        step_s = self.config.busy_step_s
-        if self._threshold_in_reach(step_s):
-            self._quiet_until_s = -math.inf
-            return self.config.tick_s
-        if self.state is MotorState.STOPPING:  # go IDLE when the ramp down ends, not a step later
-            step_s = min(step_s, motor.freq_hz / motor.slew_down_hz_per_s + _EPSILON_S)
-        until_s = self._last_telemetry_by_s(self._physics_s + step_s)
-        self._quiet_until_s, self._quiet_key = until_s, key
-        return until_s - self._physics_s
-
-    def _last_telemetry_by_s(self, end_s: float) -> float:
-        """The last telemetry instant in (physics time, end_s], else end_s: spans end on a tick."""
-        due_s = self._telemetry_due_s
-        if not self._physics_s < due_s <= end_s:
-            return end_s
-        hz = self.telemetry_hz
-        later = math.floor((end_s - due_s) * hz + _EPSILON_S)
-        last_s = self._telemetry_origin_s + (self._telemetry_sent + 1 + later) / hz
-        return last_s if self._physics_s < last_s <= end_s else end_s
-
-    def _quiet_plan_key(self) -> tuple[object, ...]:
-        """What a quiet span depends on besides physics: state, output, program step, script."""
-        runner = self.runner
-        index = -1 if runner is None else runner.index
-        return (self.state, self._active, runner, index, self.physics.contact.revision)
-
-    def _threshold_in_reach(self, span_s: float) -> bool:
-        """True if the force may reach the cap, a contact threshold or stall within span_s."""
-        if self._force_guard.deadline_s is not None:
-            return True
-        goal_n = self._active.force_target_n if self.state is MotorState.RUNNING else 0.0
-        motor = self.physics.motor
-        bounds = self.physics.contact.force_bounds_n(
-            min(self._hand_n, goal_n),
-            max(self._hand_n, goal_n),
-            self._active.force_tolerance_n,
-            span_s,
-            motor_running=motor.running or motor.target_freq_hz > 0.0,
-        )
-        if bounds is None:
-            return True
-        low_n, high_n = bounds
-        return any(low_n <= limit_n <= high_n for limit_n in self._watched_forces_n())
-
-    def _watched_forces_n(self) -> list[float]:
-        """Forces at which the firmware or the motor changes behaviour now."""
-        watched = [self.physics.motor.stall_force_n]
-        cap_n = self._enforced_cap_n()
-        if cap_n is not None and self.physics.motor.target_freq_hz > 0.0:
-            watched.append(cap_n)
-        runner = self.runner
-        if runner is not None and runner.step.hold_policy is HoldPolicy.CONTACT:
-            if self.config.has(Feature.FORCE_SENSOR):
-                threshold_n = runner.step.contact_threshold_n
-                low_n = max(threshold_n - _CONTACT_HYSTERESIS_N, threshold_n / 2.0)
-                watched += [low_n, threshold_n]  # hysteresis: only its edges flip contact
-            else:
-                watched.append(self.physics.contact.contact_threshold_n)
-        return watched
-
-    def _internal_deadline_s(self) -> float:
-        """The next time a safety guard or the program timer must act (after physics time)."""
-        deadlines: list[float | None] = [self._force_guard.deadline_s]
-        if self.state in _ARMED:
-            deadlines.append(self.watchdog.deadline_s)
-        runner = self.runner
-        if runner is not None:
-            in_contact = self._contact
-            deadlines.append(runner.next_deadline_s(self._physics_s, in_contact))
-            if self._contact_seen != in_contact:
-                deadlines.append(self._contact_seen_s + CONTACT_DEBOUNCE_S)
-        after_s = self._physics_s
-        return min((d for d in deadlines if d is not None and d > after_s), default=math.inf)
 
     def _step(self, dt_s: float, now_s: float) -> None:
         """One physics step, then the guards, the program timer and the invariant monitor."""
@@ -356,15 +274,9 @@ class FirmwareCore:
             self._hand_n = min(goal_n, self._hand_n + ramp * dt_s)
         return self._hand_n
 
-    def _enforced_cap_n(self) -> float | None:
-        """The force cap in force, or None on a gun that cannot measure force."""
-        if not self.config.has(Feature.FORCE_SENSOR):
-            return None
-        return self._active.force_cap_n or self.config.spec.force_max_n
-
     def _check_safety(self, now_s: float) -> None:
         """Watchdog, force cap, temperature and battery, in that order."""
-        if self.state in _ARMED and self.watchdog.expired(now_s):
+        if self.state in ARMED and self.watchdog.expired(now_s):
             self._trip(FaultCode.WATCHDOG, now_s)
         cap_n = self._enforced_cap_n()
         driven = self.physics.motor.target_freq_hz > 0.0
@@ -415,22 +327,22 @@ class FirmwareCore:
             return reading
         if reading != self._contact_seen:
             self._contact_seen, self._contact_seen_s = reading, now_s
-        if now_s - self._contact_seen_s >= CONTACT_DEBOUNCE_S - _EPSILON_S:
+        if now_s - self._contact_seen_s >= CONTACT_DEBOUNCE_S - EPSILON_S:
             return reading
         return self._contact
 
     def _in_contact(self, step: ProgramStep) -> bool:
         """Head on the tissue: the step's force threshold (with hysteresis), or the sensor."""
-        if not self.config.has(Feature.FORCE_SENSOR):
+        if not self._force_sensor:
             return self._reading.contact
         threshold_n = step.contact_threshold_n
         if self._contact:  # sensor noise must not flicker a hold on and off at the threshold
-            threshold_n = max(threshold_n - _CONTACT_HYSTERESIS_N, threshold_n / 2.0)
+            threshold_n = max(threshold_n - CONTACT_HYSTERESIS_N, threshold_n / 2.0)
         return self._reading.force_n >= threshold_n
 
     def _telemetry(self, now_s: float) -> Telemetry:
-        reading, has = self._reading, self.config.has
-        force_n = reading.force_n if has(Feature.FORCE_SENSOR) else 0.0
+        reading = self._reading
+        force_n = reading.force_n if self._force_sensor else 0.0
         return Telemetry(
             device_time_ms=_device_ms(now_s),
             freq_hz=min(reading.freq_hz, _MAX_FREQ_HZ),

@@ -50,6 +50,7 @@ __all__ = ["Firmware"]
 _LOGGER = logging.getLogger(__name__)
 _RESPONSE = int(FrameFlag.RESPONSE)  # plain ints: IntFlag arithmetic is slow per frame
 _FROM_DEVICE = int(FrameFlag.FROM_DEVICE)
+_HEARTBEAT = int(MsgType.HEARTBEAT)
 
 Handler = Callable[[Any, Frame, float], Message]
 
@@ -81,7 +82,8 @@ class Firmware(FirmwareCore):
 
     def handle_frame(self, frame: Frame, now_s: float) -> list[bytes]:
         """Handle one valid frame from the host at device time now_s; return raw frames to send."""
-        self._catch_up_for_request(now_s)
+        physics_free = frame.msg_type == _HEARTBEAT or bool(frame.flags & _RESPONSE)
+        self._catch_up_for_request(now_s, physics_free=physics_free)
         if frame.flags & _RESPONSE:
             self._on_host_response(frame)
             return self._drain()

@@ -72,6 +72,9 @@ class SimulatedGun:
         )
         self._timer: TimerHandle | None = None
         self._timer_when = 0.0  # uvloop's handles have no when()
+        # firmware.next_deadline_s() as of the last call into the firmware: only this class
+        # calls it, and each call is followed by _schedule, so the timer need not ask again.
+        self._deadline_s = 0.0
         self._running = False
 
     @property
@@ -137,18 +140,17 @@ class SimulatedGun:
         clock = self._sim_clock
         if clock is None:
             return False
-        return clock.real_delay_s(self.firmware.next_deadline_s() - now_s) > 0.0
+        return clock.real_delay_s(self._deadline_s - now_s) > 0.0
 
     def _schedule(self, slack_s: float = 0.0) -> None:
         """(Re)arm the timer for the firmware's next deadline (plus slack_s), if that is sooner."""
         if not self._running:
             return
         event_clock, loop = self._event_clock, asyncio.get_running_loop()
-        if event_clock is not None:
-            when = self.firmware.next_deadline_s()  # device time is the event clock's time
-        else:
+        self._deadline_s = when = self.firmware.next_deadline_s()
+        if event_clock is None:  # else device time is the event clock's time
             assert self._sim_clock is not None
-            when = loop.time() + self._real_wait_s(self._sim_clock) + slack_s
+            when = loop.time() + self._real_wait_s(self._sim_clock, when) + slack_s
         if self._timer is not None:
             if self._timer_when <= when:
                 return
@@ -159,9 +161,10 @@ class SimulatedGun:
             self._timer = loop.call_at(when, self._tick)
         self._timer_when = when
 
-    def _real_wait_s(self, clock: SimClock) -> float:
-        """Real seconds until the firmware's next deadline on a SimClock."""
-        ahead_s = self.firmware.next_deadline_s() - clock.now_s()
+    @staticmethod
+    def _real_wait_s(clock: SimClock, deadline_s: float) -> float:
+        """Real seconds until the firmware's deadline_s on a SimClock."""
+        ahead_s = deadline_s - clock.now_s()
         wait_s = clock.real_delay_s(ahead_s)
         if ahead_s > 0.0 and wait_s <= 0.0:
             wait_s = _MIN_REAL_WAIT_S

@@ -1,0 +1,59 @@
+"""TELEMETRY frames packed in one step: every gun sends one per sample, so this is the hot path."""
+
+from __future__ import annotations
+
+import math
+import struct
+
+from tpdevice.protocol import (
+    PROTOCOL_VERSION,
+    FrameFlag,
+    MsgType,
+    Telemetry,
+    crc16,
+    encode_message,
+)
+
+__all__ = ["encode_telemetry"]
+
+_HZ, _NEWTON, _CELSIUS = 100, 10, 10  # the wire resolution of Telemetry's scaled fields
+# Header (version, type, seq, flags, payload length) and Telemetry's fields in one struct.
+_FRAME = struct.Struct("<BBHBH" + "IHHBBhBH")
+_PAYLOAD_SIZE = _FRAME.size - struct.calcsize("<BBHBH")
+_TYPE = int(MsgType.TELEMETRY)
+_U16, _U8, _I16_LOW, _I16_HIGH = 0xFFFF, 0xFF, -0x8000, 0x7FFF
+
+
+def encode_telemetry(telemetry: Telemetry, seq: int, flags: int = FrameFlag.FROM_DEVICE) -> bytes:
+    """The raw frame encode_message(telemetry, seq, flags) gives, byte for byte, only faster."""
+    t = telemetry
+    numbers = (t.freq_hz * _HZ, t.force_n * _NEWTON, t.motor_temp_c * _CELSIUS)
+    if not all(map(math.isfinite, numbers)):
+        return encode_message(t, seq, flags)  # it raises the field's error
+    freq, force, temp = (round(number) for number in numbers)
+    battery, time_ms, step = t.battery_pct, t.device_time_ms, t.step_index
+    if not (
+        0 <= freq <= _U16
+        and 0 <= force <= _U16
+        and _I16_LOW <= temp <= _I16_HIGH
+        and 0 <= battery <= _U8
+        and 0 <= time_ms <= 0xFFFF_FFFF
+        and 0 <= step <= _U16
+    ):
+        return encode_message(t, seq, flags)  # it raises the field's error
+    body = _FRAME.pack(
+        PROTOCOL_VERSION,
+        _TYPE,
+        seq & _U16,
+        flags,
+        _PAYLOAD_SIZE,
+        time_ms,
+        freq,
+        force,
+        t.contact,
+        battery,
+        temp,
+        t.state,
+        step,
+    )
+    return body + crc16(body).to_bytes(2, "big")
