@@ -2,8 +2,9 @@
 
 The daemon runs in this process with N simulated guns, sessions running back to back and its
 MQTT bridge publishing telemetry at `rate_hz` per gun. Every publish of the bridge is stamped;
-a subscriber in the same process matches what arrives. The floor is a bare aiomqtt QoS 1
-publish -> subscribe at the same message rate through the same broker, measured in the same run.
+a subscriber in a child process (as an integrator's is another program) matches what arrives.
+The floor is a bare aiomqtt QoS 1 publish -> child subscriber at the same message rate through
+the same broker, measured in the same run.
 Then the outbox: the replay rate of events journaled while offline, and (with --ramp) the
 largest event rate the journal -> outbox -> subscriber path sustains before its lag grows.
 """
@@ -28,12 +29,12 @@ from tpdevice.cli.bench_child import BenchError
 from tpdevice.cli.bench_fleet import start_fleet
 from tpdevice.cli.bench_mqtt_parts import (
     Stamps,
-    listening,
     local_broker,
     measure_floor,
     measure_ramp,
     measure_replay,
 )
+from tpdevice.cli.bench_mqtt_sub import payload_key, subscriber
 from tpdevice.cli.bench_timing import timing_profile
 from tpdevice.cli.benchkit import emit, goal_text, ratio, summarize_ms
 from tpdevice.cli.errors import CliError
@@ -57,6 +58,7 @@ WARMUP_S = 1.0
 READY_TIMEOUT_S = 30.0
 FLOOR_S = 3.0
 LAG_TICK_S = 0.005
+DRAIN_S = 0.2
 ENDED = {"completed", "aborted", "failed", "interrupted"}
 
 
@@ -107,7 +109,7 @@ async def _measure(settings: MqttBenchSettings, url: str, console: Console) -> d
     rate_per_s = settings.devices * settings.rate_hz
     floor_s = min(FLOOR_S, settings.seconds)
     console.print(f"floor: bare aiomqtt QoS 1 at {rate_per_s:g} msg/s for {floor_s:g} s")
-    floor = await measure_floor(mqtt, rate_per_s, floor_s)
+    floor = await measure_floor(url, rate_per_s, floor_s)
     guns = f"{settings.devices} {settings.transport} guns"
     console.print(f"daemon: {guns}, telemetry {settings.rate_hz:g} Hz each, {settings.seconds:g} s")
     with tempfile.TemporaryDirectory(prefix="tpdevice-bench-mqtt-") as name:
@@ -136,7 +138,7 @@ async def _measure_daemon(settings: MqttBenchSettings, url: str, folder: Path) -
     filters = {f"tpdevice/{NODE}/+/telemetry": "telemetry", f"tpdevice/{NODE}/+/events": "events"}
     async with (
         _daemon(settings, url, folder, running, stamps) as guns,
-        listening(MqttSettings.from_url(url), stamps, filters),
+        subscriber(url, filters) as child,
     ):
         profile = timing_profile(SESSION_S)
         bench_entry = LoadedProfile(profile, Path("bench"), ProfileSource.FILE)
@@ -148,17 +150,22 @@ async def _measure_daemon(settings: MqttBenchSettings, url: str, folder: Path) -
         ]
         try:
             await asyncio.sleep(WARMUP_S)
-            stamps.clear()
-            cpu_before_s, start = _cpu_s(), time.perf_counter()
+            cpu_before_s, start_s = _cpu_s(), time.monotonic()
             loop_lag_s = await _loop_lag(settings.seconds)
-            elapsed_s = time.perf_counter() - start
+            elapsed_s = time.monotonic() - start_s
             cpu_s = _cpu_s() - cpu_before_s
-            latency = {kind: list(samples) for kind, samples in stamps.latency_s.items()}
-            received = dict(stamps.received)
+            await asyncio.sleep(DRAIN_S)  # what was published last reaches the child
+            arrivals = await child.stop()
         finally:
             for task in sessions:
                 task.cancel()
             await asyncio.gather(*sessions, return_exceptions=True)
+    stamps.arrived(arrivals, since_s=start_s)
+    latency = {kind: list(samples) for kind, samples in stamps.latency_s.items()}
+    received: dict[str, int] = {}  # per second of the measurement: what arrived within it
+    for arrival in arrivals:
+        if start_s <= arrival.at_s <= start_s + elapsed_s:
+            received[arrival.kind] = received.get(arrival.kind, 0) + 1
     return {"latency": latency, "received": received, "elapsed_s": elapsed_s, "lag": loop_lag_s,
             "cpu_pct": 100 * cpu_s / elapsed_s}  # fmt: skip
 
@@ -235,7 +242,7 @@ def _stamp_publishes(bridge: MqttBridge, stamps: Stamps) -> None:
     publish = link.publish
 
     async def stamped(topic: str, payload: bytes, **options: Any) -> None:
-        stamps.send(topic, payload)
+        stamps.send(topic, payload_key(payload).encode())
         await publish(topic, payload, **options)
 
     link.publish = stamped  # type: ignore[method-assign]

@@ -18,6 +18,7 @@ from pathlib import Path
 import aiomqtt
 
 from tpdevice.cli.bench_child import BenchError
+from tpdevice.cli.bench_mqtt_sub import Arrival, payload_key, subscriber
 from tpdevice.daemon.journal import Journal
 from tpdevice.mqtt.link import MqttLink
 from tpdevice.mqtt.outbox import EventOutbox
@@ -37,10 +38,14 @@ __all__ = [
 
 BROKER_START_TIMEOUT_S = 10.0
 FLOOR_PAYLOAD = b"x" * 160  # about the size of one telemetry sample
+FLOOR_DRAIN_S = 0.5
 
 
 class Stamps:
-    """Send times by (topic, payload); a received message becomes a latency sample."""
+    """Send times by (topic, payload); a received message becomes a latency sample.
+
+    Times are time.monotonic(): CLOCK_MONOTONIC, one clock for every process of the machine.
+    """
 
     def __init__(self) -> None:
         self.sent: dict[tuple[str, bytes], float] = {}
@@ -49,14 +54,22 @@ class Stamps:
 
     def send(self, topic: str, payload: bytes) -> None:
         """Note that `payload` goes out on `topic` now."""
-        self.sent[(topic, payload)] = time.perf_counter()
+        self.sent[(topic, payload)] = time.monotonic()
 
-    def receive(self, kind: str, topic: str, payload: bytes) -> None:
-        """A message arrived: one sample of `kind` if this run sent it (else a replay or late)."""
+    def receive(self, kind: str, topic: str, payload: bytes, at_s: float | None = None) -> None:
+        """A message arrived (now, or at `at_s`): one sample of `kind` if this run sent it."""
         sent_at = self.sent.pop((topic, payload), None)
         self.received[kind] = self.received.get(kind, 0) + 1
         if sent_at is not None:
-            self.latency_s.setdefault(kind, []).append(time.perf_counter() - sent_at)
+            arrived_s = time.monotonic() if at_s is None else at_s
+            self.latency_s.setdefault(kind, []).append(arrived_s - sent_at)
+
+    def arrived(self, arrivals: list[Arrival], since_s: float = 0.0) -> None:
+        """What a child subscriber received from `since_s` on (its keys are payload_key)."""
+        for arrival in arrivals:
+            if arrival.at_s >= since_s:
+                key = arrival.key.encode()
+                self.receive(arrival.kind, arrival.topic, key, arrival.at_s)
 
     def clear(self) -> None:
         """Forget everything measured so far (after a warm-up)."""
@@ -146,19 +159,21 @@ async def listening(
                 await task
 
 
-async def measure_floor(settings: MqttSettings, rate_hz: float, seconds: float) -> list[float]:
-    """Bare aiomqtt QoS 1 publish -> subscriber latencies at `rate_hz` through the same broker."""
+async def measure_floor(url: str, rate_hz: float, seconds: float) -> list[float]:
+    """Bare aiomqtt QoS 1 publish -> child subscriber latencies at `rate_hz`, same broker."""
     stamps = Stamps()
     topic = "tpdevice-bench/floor"
-    async with listening(settings, stamps, {topic: "floor"}), new_client(settings) as client:
+    settings = MqttSettings.from_url(url)
+    async with subscriber(url, {topic: "floor"}) as child, new_client(settings) as client:
         count = max(1, int(rate_hz * seconds))
         start = time.perf_counter()
         for index in range(count):
             await _pace(start + index / rate_hz)
             payload = index.to_bytes(4, "big") + FLOOR_PAYLOAD
-            stamps.send(topic, payload)
+            stamps.send(topic, payload_key(payload).encode())
             await client.publish(topic, payload, qos=1)
-        await _drain(stamps, "floor", count)
+        await asyncio.sleep(FLOOR_DRAIN_S)  # the last messages reach the child
+        stamps.arrived(await child.stop())
     return stamps.latency_s.get("floor", [])
 
 

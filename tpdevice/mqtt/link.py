@@ -10,7 +10,7 @@ import logging
 import random
 import socket
 import ssl
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import aiomqtt
@@ -109,19 +109,18 @@ class MqttLink:
         client, lost = self._client, self._lost_future
         if client is None or lost is None or lost.done() or not self.connected.is_set():
             raise MqttUnavailableError(f"{self.settings.safe_url}: not connected")
-        sending = asyncio.ensure_future(
-            client.publish(
-                topic, payload, qos=qos, retain=retain, properties=properties, timeout=timeout_s
-            )
-        )
-        done, _ = await asyncio.wait((sending, lost), return_when=asyncio.FIRST_COMPLETED)
-        if sending not in done:
-            sending.cancel()
-            raise MqttUnavailableError(f"{self.settings.safe_url}: connection lost")
-        try:
-            sending.result()
-        except (aiomqtt.MqttError, OSError) as err:  # paho may surface a dead socket as OSError
-            raise MqttUnavailableError(f"{self.settings.safe_url}: {err}") from None
+        # Awaited in this task, not a task of its own: the packet is queued for the socket now,
+        # not after every other callback the loop has ready (a stall of ms under load).
+        with _cancelled_when(lost) as dropped:
+            try:
+                await client.publish(topic, payload, qos=qos, retain=retain,
+                                     properties=properties, timeout=timeout_s)  # fmt: skip
+            except asyncio.CancelledError:
+                if not dropped():
+                    raise
+                raise MqttUnavailableError(f"{self.settings.safe_url}: connection lost") from None
+            except (aiomqtt.MqttError, OSError) as err:  # paho may surface a dead socket so
+                raise MqttUnavailableError(f"{self.settings.safe_url}: {err}") from None
 
     async def close(self) -> None:
         """Say offline (retained), disconnect cleanly and wait until run() has returned."""
@@ -208,6 +207,33 @@ class MqttLink:
         # A full outbox window is normal here, not the warning aiomqtt logs above 10 by default.
         client.pending_calls_threshold = MAX_INFLIGHT + 16
         return client
+
+
+@contextlib.contextmanager
+def _cancelled_when(lost: asyncio.Future[None]) -> Iterator[Callable[[], bool]]:
+    """Cancel the current task if `lost` completes within the block; yields "was it lost?"."""
+    task = asyncio.current_task()
+    assert task is not None
+    state = {"inside": True, "dropped": False}
+
+    def on_lost(_: asyncio.Future[None]) -> None:
+        if state["inside"]:  # scheduled before the block ended, run after: too late to cancel
+            state["dropped"] = True
+            task.cancel()
+
+    def dropped() -> bool:
+        # Ours alone (no other cancel pending): take it back and report the lost link.
+        if state["dropped"] and task.cancelling() == 1:
+            task.uncancel()
+            return True
+        return False
+
+    lost.add_done_callback(on_lost)
+    try:
+        yield dropped
+    finally:
+        state["inside"] = False
+        lost.remove_done_callback(on_lost)
 
 
 def _tls_context(settings: MqttSettings) -> ssl.SSLContext | None:
