@@ -14,6 +14,7 @@ from typing import Any
 
 from tpdevice.cli.bench_loop import resolve_loop_name, run_on_loop
 from tpdevice.cli.daemon_async import AsyncDaemon, DaemonLostError
+from tpdevice.cli.daemon_client import DaemonRefusedError
 from tpdevice.cli.keys import KeyAction, KeyReader
 from tpdevice.cli.run_confirm import check_can_confirm, confirm_start
 from tpdevice.cli.run_output import OutputError, RunOutput, draw_outside, finish_run, output_error
@@ -54,6 +55,15 @@ class RemoteRun:
                 "client": self.pseudonym, "override": self.override}  # fmt: skip
         return {key: value for key, value in body.items() if value is not None}
 
+    def refusal(self, err: DaemonRefusedError) -> DaemonRefusedError:
+        """The daemon's refusal; a dose refusal also says how to start anyway (with a reason)."""
+        if self.override is not None or not str(err).endswith("(dose_refused)"):
+            return err
+        return DaemonRefusedError(
+            f"{err}; to start anyway: tpdevice session start {self.profile.id}"
+            f" --device {self.device_id} --override REASON --follow"
+        )
+
 
 def follow_on_daemon(settings: RemoteRun, out: RunOutput) -> Summary:
     """Start the session on the daemon, show it to its end, then its summary; exit codes as
@@ -71,7 +81,10 @@ async def _follow(settings: RemoteRun, out: RunOutput) -> Summary:
             check_can_confirm(address, settings.yes)
             draw_outside(out.safety, settings.profile)
             await confirm_start(address, settings.yes)
-        info = await daemon.post("/v1/sessions", settings.request())
+        try:
+            info = await daemon.post("/v1/sessions", settings.request())
+        except DaemonRefusedError as err:
+            raise settings.refusal(err) from None
         sys.stderr.write(f"tpdevice: session {info['id']} on {settings.device_id} (daemon)\n")
         header = RunHeader(
             settings.profile.id, settings.profile.title, settings.profile.region,
