@@ -62,12 +62,8 @@ async def _daemon(tmp_path: Path, config: Path, env: dict[str, str]) -> asyncio.
     return process
 
 
-async def test_a_killed_daemon_leaves_no_motor_running_and_an_interrupted_session(
-    tmp_path: Path, tcp_gun: tuple[str, asyncio.subprocess.Process]
-) -> None:
-    address, gun = tcp_gun
-    config, env = _setup(tmp_path, address)
-    daemon = await _daemon(tmp_path, config, env)
+async def start_into_the_hold(tmp_path: Path) -> str:
+    """Through the daemon's socket: wait for gun-1, start kill-test, return once in its hold."""
     transport = httpx.AsyncHTTPTransport(uds=str(tmp_path / "run" / "api.sock"))
     async with httpx.AsyncClient(transport=transport, base_url="http://tpdevice") as http:
         for _ in range(250):
@@ -75,11 +71,21 @@ async def test_a_killed_daemon_leaves_no_motor_running_and_an_interrupted_sessio
                 break
             await asyncio.sleep(0.02)
         reply = await http.post("/v1/sessions", json={"device": "gun-1", "profile": "kill-test"})
-        session_id = reply.json()["id"]
+        session_id: str = reply.json()["id"]
         for _ in range(200):  # into the hold, the motor running
             if (await http.get(f"/v1/sessions/{session_id}")).json()["elapsed_s"] >= 2.0:
                 break
             await asyncio.sleep(0.05)
+    return session_id
+
+
+async def test_a_killed_daemon_leaves_no_motor_running_and_an_interrupted_session(
+    tmp_path: Path, tcp_gun: tuple[str, asyncio.subprocess.Process]
+) -> None:
+    address, gun = tcp_gun
+    config, env = _setup(tmp_path, address)
+    daemon = await _daemon(tmp_path, config, env)
+    session_id = await start_into_the_hold(tmp_path)
     daemon.send_signal(signal.SIGKILL)
     await daemon.wait()
     assert gun.stderr is not None

@@ -8,9 +8,8 @@ import json
 import signal
 from pathlib import Path
 
-import httpx
 from mqtt_broker import Broker, Subscriber
-from test_daemon_kill import _setup, _spawn, tcp_gun  # noqa: F401 - tcp_gun is a fixture
+from test_daemon_kill import _setup, _spawn, start_into_the_hold, tcp_gun  # noqa: F401 - fixture
 
 STATE = "tpdevice/kill/bridge/state"
 
@@ -41,18 +40,7 @@ async def test_a_killed_daemon_says_offline_by_its_will_and_the_motor_stops(
     await subscriber.start()
     sep = "&" if "?" in broker.url() else "?"
     daemon = await _daemon(tmp_path, broker.url() + f"{sep}node=kill", address)
-    transport = httpx.AsyncHTTPTransport(uds=str(tmp_path / "run" / "api.sock"))
-    async with httpx.AsyncClient(transport=transport, base_url="http://tpdevice") as http:
-        for _ in range(250):
-            if (await http.get("/v1/devices")).json()[0]["state"] == "ready":
-                break
-            await asyncio.sleep(0.02)
-        reply = await http.post("/v1/sessions", json={"device": "gun-1", "profile": "kill-test"})
-        session_id = reply.json()["id"]
-        for _ in range(200):  # into the hold, the motor running
-            if (await http.get(f"/v1/sessions/{session_id}")).json()["elapsed_s"] >= 2.0:
-                break
-            await asyncio.sleep(0.05)
+    await start_into_the_hold(tmp_path)
     await subscriber.wait_for(1, "/events")  # the session is on the broker: the bridge is live
     assert _states(subscriber)[-1] == "online"
     daemon.send_signal(signal.SIGKILL)
