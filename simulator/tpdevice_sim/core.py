@@ -43,13 +43,14 @@ from tpdevice_sim.stepping import (
     EPSILON_S,
     StepPlanner,
 )
-from tpdevice_sim.telemetry import encode_telemetry
+from tpdevice_sim.telemetry import encode_telemetry, pack_telemetry
 
 __all__ = ["CONTACT_DEBOUNCE_S", "FirmwareCore"]
 
 _LOGGER = logging.getLogger(__name__)
 
 _DEVICE = FrameFlag.FROM_DEVICE
+_DEVICE_FLAGS = int(_DEVICE)
 _RETRANSMIT = FrameFlag.FROM_DEVICE | FrameFlag.RETRANSMIT
 # A request steps physics first only if it lags by 1 ms or more (or the watchdog expired):
 # requests arrive far more often than physics needs steps, so the command->ACK path stays short.
@@ -91,6 +92,7 @@ class FirmwareCore(StepPlanner):
         self._outbox = ReliableOutbox(config.link_s(RETRY_INTERVAL_S))
         self._force_guard = ForceCapGuard()
         self._force_sensor = config.has(Feature.FORCE_SENSOR)
+        self._senses_contact_cached = self._senses_contact()
         self._out: list[bytes] = []
         self._seq = 0
         self._active = self.output  # what the motor follows: manual output or the program step
@@ -116,7 +118,7 @@ class FirmwareCore(StepPlanner):
         self._catch_up(now_s)
         if now_s >= self._telemetry_due_s - EPSILON_S:
             self._seq = (self._seq + 1) & 0xFFFF
-            self._out.append(encode_telemetry(self._telemetry(now_s), self._seq, _DEVICE))
+            self._out.append(self._telemetry_frame(now_s))
             self._telemetry_sent += 1
             self._telemetry_due_s = (
                 self._telemetry_origin_s + (self._telemetry_sent + 1) / self.telemetry_hz
@@ -339,6 +341,26 @@ class FirmwareCore(StepPlanner):
         if self._contact:  # sensor noise must not flicker a hold on and off at the threshold
             threshold_n = max(threshold_n - CONTACT_HYSTERESIS_N, threshold_n / 2.0)
         return self._reading.force_n >= threshold_n
+
+    def _telemetry_frame(self, now_s: float) -> bytes:
+        """The TELEMETRY frame for now, packed from the reading (the hot path of every gun)."""
+        reading, runner = self._reading, self.runner
+        temp_c = reading.motor_temp_c
+        frame = pack_telemetry(
+            self._seq,
+            _DEVICE_FLAGS,
+            round(now_s * 1000.0) & 0xFFFF_FFFF,
+            min(reading.freq_hz, _MAX_FREQ_HZ),
+            min(reading.force_n, _MAX_FORCE_N) if self._force_sensor else 0.0,
+            reading.contact and self._senses_contact_cached,
+            round(reading.battery_pct),
+            -_MAX_TEMP_C if temp_c < -_MAX_TEMP_C else min(temp_c, _MAX_TEMP_C),
+            self.state,
+            NO_STEP if runner is None else runner.index,
+        )
+        if frame is None:  # not finite: the checked path raises the field's error
+            return encode_telemetry(self._telemetry(now_s), self._seq, _DEVICE)
+        return frame
 
     def _telemetry(self, now_s: float) -> Telemetry:
         reading = self._reading

@@ -14,7 +14,7 @@ from tpdevice.protocol import (
     encode_message,
 )
 
-__all__ = ["encode_telemetry"]
+__all__ = ["encode_telemetry", "pack_telemetry"]
 
 _HZ, _NEWTON, _CELSIUS = 100, 10, 10  # the wire resolution of Telemetry's scaled fields
 # Header (version, type, seq, flags, payload length) and Telemetry's fields in one struct.
@@ -41,19 +41,44 @@ def encode_telemetry(telemetry: Telemetry, seq: int, flags: int = FrameFlag.FROM
         and 0 <= step <= _U16
     ):
         return encode_message(t, seq, flags)  # it raises the field's error
+    return _pack(seq & _U16, flags, time_ms, freq, force, t.contact, battery, temp, t.state, step)
+
+
+def pack_telemetry(
+    seq: int,
+    flags: int,
+    time_ms: int,
+    freq_hz: float,
+    force_n: float,
+    contact: bool,
+    battery_pct: int,
+    motor_temp_c: float,
+    state: int,
+    step_index: int,
+) -> bytes | None:
+    """The frame for in-range fields, with no Telemetry built; None if a number is not finite."""
+    try:
+        freq, force = round(freq_hz * _HZ), round(force_n * _NEWTON)
+        temp = round(motor_temp_c * _CELSIUS)
+    except (ValueError, OverflowError):  # NaN or infinity: the caller's slow path names it
+        return None
+    return _pack(seq, flags, time_ms, freq, force, contact, battery_pct, temp, state, step_index)
+
+
+def _pack(
+    seq: int,
+    flags: int,
+    time_ms: int,
+    freq: int,
+    force: int,
+    contact: bool,
+    battery: int,
+    temp: int,
+    state: int,
+    step: int,
+) -> bytes:
     body = _FRAME.pack(
-        PROTOCOL_VERSION,
-        _TYPE,
-        seq & _U16,
-        flags,
-        _PAYLOAD_SIZE,
-        time_ms,
-        freq,
-        force,
-        t.contact,
-        battery,
-        temp,
-        t.state,
-        step,
-    )
+        PROTOCOL_VERSION, _TYPE, seq, flags, _PAYLOAD_SIZE,
+        time_ms, freq, force, contact, battery, temp, state, step,
+    )  # fmt: skip
     return body + crc16(body).to_bytes(2, "big")
