@@ -243,8 +243,8 @@ class FirmwareCore(StepPlanner):
 
     def _step(self, dt_s: float, now_s: float) -> None:
         """One physics step, then the guards, the program timer and the invariant monitor."""
-        active = self._active
-        self._reading = self.physics.step(
+        active, physics = self._active, self.physics
+        self._reading = physics.step(
             dt_s,
             target_n=self._hand_target_n(dt_s),
             tolerance_n=active.force_tolerance_n,
@@ -254,14 +254,15 @@ class FirmwareCore(StepPlanner):
         runner = self.runner
         if runner is not None and not runner.paused:
             self._advance_program(runner, dt_s, now_s)
-        if self.state is MotorState.STOPPING and not self.physics.motor.running:
+        motor = physics.motor
+        if self.state is MotorState.STOPPING and motor.freq_hz <= 0.0:
             self._set_state(MotorState.IDLE, now_s, "motor stopped")
         if self.monitor is not None:
             self.monitor.on_sample(
                 now_s,
                 dt_s,
-                freq_hz=self.physics.motor.freq_hz,
-                driven=self.physics.motor.target_freq_hz > 0.0,
+                freq_hz=motor.freq_hz,
+                driven=motor.target_freq_hz > 0.0,
                 force_n=self._reading.force_n,
                 force_cap_n=self._enforced_cap_n(),
             )
@@ -286,8 +287,10 @@ class FirmwareCore(StepPlanner):
             now_s, self._reading.force_n, cap_n, driven=driven
         ):
             self._trip(FaultCode.OVER_FORCE, now_s)
-        self._track_condition(FaultCode.OVERHEAT, self._reading.overheated, now_s)
-        self._track_condition(FaultCode.LOW_BATTERY, self._reading.low_battery, now_s)
+        reading = self._reading
+        if reading.overheated or reading.low_battery or self.faults:  # else nothing to track
+            self._track_condition(FaultCode.OVERHEAT, reading.overheated, now_s)
+            self._track_condition(FaultCode.LOW_BATTERY, reading.low_battery, now_s)
 
     def _trip(self, code: FaultCode, now_s: float) -> None:
         """Stop the motor and any program, drop the setpoint, raise the fault, hold FAULTED."""
