@@ -131,15 +131,19 @@ class FirmwareCore(StepPlanner):
 
     def next_deadline_s(self) -> float:
         """Device time by which `tick` should run next."""
-        pull = self.upload.pull if self.upload is not None else None
-        retransmit_s = self._outbox.next_due_s()
-        return min(
+        deadline_s = min(
             self._physics_s + self._step_limit_s(),
             self._telemetry_due_s,
             self._internal_deadline_s(),
-            math.inf if retransmit_s is None else retransmit_s,
-            math.inf if pull is None else pull.due_s,
         )
+        retransmit_s = self._outbox.next_due_s()
+        if retransmit_s is not None and retransmit_s < deadline_s:
+            deadline_s = retransmit_s
+        upload = self.upload
+        pull = upload.pull if upload is not None else None
+        if pull is not None and pull.due_s < deadline_s:
+            deadline_s = pull.due_s
+        return deadline_s
 
     def _pace_telemetry(self, origin_s: float) -> None:
         """Telemetry every 1/telemetry_hz from origin_s on, computed from the origin (no drift)."""
