@@ -1,4 +1,4 @@
-"""The simulator's one-pack TELEMETRY encoder gives encode_message's bytes and errors exactly."""
+"""The simulator's one-pack TELEMETRY and ACK encoders give encode_message's bytes exactly."""
 
 import math
 
@@ -7,15 +7,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tpdevice.protocol import (
+    Ack,
     FrameFlag,
     MessageError,
     MotorState,
+    ResultCode,
     Telemetry,
+    TimeSyncReply,
     decode_frame,
     decode_message,
     encode_message,
 )
-from tpdevice_sim.telemetry import encode_telemetry
+from tpdevice_sim.telemetry import encode_response, encode_telemetry
 
 # Values around and past each field's wire range, so both the bytes and the refusals compare.
 FLOATS = st.floats(min_value=-10.0, max_value=7000.0) | st.sampled_from(
@@ -78,3 +81,21 @@ def test_fast_telemetry_refuses_what_does_not_fit(freq_hz: float) -> None:
     telemetry = Telemetry(0, freq_hz, 0.0, False, 50, 20.0, MotorState.IDLE)
     with pytest.raises(MessageError, match="freq_hz"):
         encode_telemetry(telemetry, 1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    request_type=st.integers(min_value=0, max_value=255),
+    result=st.sampled_from(list(ResultCode)),
+    seq=st.integers(min_value=0, max_value=0xFFFF),
+)
+def test_ack_response_matches_the_generic_encoder(
+    request_type: int, result: ResultCode, seq: int
+) -> None:
+    ack = Ack(request_type, result)
+    assert encode_response(ack, seq) == encode_message(ack, seq, FrameFlag.RESPONSE)
+
+
+def test_other_responses_use_the_generic_encoder() -> None:
+    reply = TimeSyncReply(123, 456)
+    assert encode_response(reply, 9) == encode_message(reply, 9, FrameFlag.RESPONSE)

@@ -43,13 +43,14 @@ from tpdevice_sim.stepping import (
     EPSILON_S,
     StepPlanner,
 )
-from tpdevice_sim.telemetry import encode_telemetry
+from tpdevice_sim.telemetry import encode_telemetry, pack_telemetry
 
 __all__ = ["CONTACT_DEBOUNCE_S", "FirmwareCore"]
 
 _LOGGER = logging.getLogger(__name__)
 
 _DEVICE = FrameFlag.FROM_DEVICE
+_DEVICE_FLAGS = int(_DEVICE)
 _RETRANSMIT = FrameFlag.FROM_DEVICE | FrameFlag.RETRANSMIT
 # A request steps physics first only if it lags by 1 ms or more (or the watchdog expired):
 # requests arrive far more often than physics needs steps, so the command->ACK path stays short.
@@ -91,6 +92,7 @@ class FirmwareCore(StepPlanner):
         self._outbox = ReliableOutbox(config.link_s(RETRY_INTERVAL_S))
         self._force_guard = ForceCapGuard()
         self._force_sensor = config.has(Feature.FORCE_SENSOR)
+        self._senses_contact_cached = self._senses_contact()
         self._out: list[bytes] = []
         self._seq = 0
         self._active = self.output  # what the motor follows: manual output or the program step
@@ -116,7 +118,7 @@ class FirmwareCore(StepPlanner):
         self._catch_up(now_s)
         if now_s >= self._telemetry_due_s - EPSILON_S:
             self._seq = (self._seq + 1) & 0xFFFF
-            self._out.append(encode_telemetry(self._telemetry(now_s), self._seq, _DEVICE))
+            self._out.append(self._telemetry_frame(now_s))
             self._telemetry_sent += 1
             self._telemetry_due_s = (
                 self._telemetry_origin_s + (self._telemetry_sent + 1) / self.telemetry_hz
@@ -129,15 +131,19 @@ class FirmwareCore(StepPlanner):
 
     def next_deadline_s(self) -> float:
         """Device time by which `tick` should run next."""
-        pull = self.upload.pull if self.upload is not None else None
-        retransmit_s = self._outbox.next_due_s()
-        return min(
+        deadline_s = min(
             self._physics_s + self._step_limit_s(),
             self._telemetry_due_s,
             self._internal_deadline_s(),
-            math.inf if retransmit_s is None else retransmit_s,
-            math.inf if pull is None else pull.due_s,
         )
+        retransmit_s = self._outbox.next_due_s()
+        if retransmit_s is not None and retransmit_s < deadline_s:
+            deadline_s = retransmit_s
+        upload = self.upload
+        pull = upload.pull if upload is not None else None
+        if pull is not None and pull.due_s < deadline_s:
+            deadline_s = pull.due_s
+        return deadline_s
 
     def _pace_telemetry(self, origin_s: float) -> None:
         """Telemetry every 1/telemetry_hz from origin_s on, computed from the origin (no drift)."""
@@ -241,8 +247,8 @@ class FirmwareCore(StepPlanner):
 
     def _step(self, dt_s: float, now_s: float) -> None:
         """One physics step, then the guards, the program timer and the invariant monitor."""
-        active = self._active
-        self._reading = self.physics.step(
+        active, physics = self._active, self.physics
+        self._reading = physics.step(
             dt_s,
             target_n=self._hand_target_n(dt_s),
             tolerance_n=active.force_tolerance_n,
@@ -252,14 +258,15 @@ class FirmwareCore(StepPlanner):
         runner = self.runner
         if runner is not None and not runner.paused:
             self._advance_program(runner, dt_s, now_s)
-        if self.state is MotorState.STOPPING and not self.physics.motor.running:
+        motor = physics.motor
+        if self.state is MotorState.STOPPING and motor.freq_hz <= 0.0:
             self._set_state(MotorState.IDLE, now_s, "motor stopped")
         if self.monitor is not None:
             self.monitor.on_sample(
                 now_s,
                 dt_s,
-                freq_hz=self.physics.motor.freq_hz,
-                driven=self.physics.motor.target_freq_hz > 0.0,
+                freq_hz=motor.freq_hz,
+                driven=motor.target_freq_hz > 0.0,
                 force_n=self._reading.force_n,
                 force_cap_n=self._enforced_cap_n(),
             )
@@ -284,8 +291,10 @@ class FirmwareCore(StepPlanner):
             now_s, self._reading.force_n, cap_n, driven=driven
         ):
             self._trip(FaultCode.OVER_FORCE, now_s)
-        self._track_condition(FaultCode.OVERHEAT, self._reading.overheated, now_s)
-        self._track_condition(FaultCode.LOW_BATTERY, self._reading.low_battery, now_s)
+        reading = self._reading
+        if reading.overheated or reading.low_battery or self.faults:  # else nothing to track
+            self._track_condition(FaultCode.OVERHEAT, reading.overheated, now_s)
+            self._track_condition(FaultCode.LOW_BATTERY, reading.low_battery, now_s)
 
     def _trip(self, code: FaultCode, now_s: float) -> None:
         """Stop the motor and any program, drop the setpoint, raise the fault, hold FAULTED."""
@@ -339,6 +348,26 @@ class FirmwareCore(StepPlanner):
         if self._contact:  # sensor noise must not flicker a hold on and off at the threshold
             threshold_n = max(threshold_n - CONTACT_HYSTERESIS_N, threshold_n / 2.0)
         return self._reading.force_n >= threshold_n
+
+    def _telemetry_frame(self, now_s: float) -> bytes:
+        """The TELEMETRY frame for now, packed from the reading (the hot path of every gun)."""
+        reading, runner = self._reading, self.runner
+        temp_c = reading.motor_temp_c
+        frame = pack_telemetry(
+            self._seq,
+            _DEVICE_FLAGS,
+            round(now_s * 1000.0) & 0xFFFF_FFFF,
+            min(reading.freq_hz, _MAX_FREQ_HZ),
+            min(reading.force_n, _MAX_FORCE_N) if self._force_sensor else 0.0,
+            reading.contact and self._senses_contact_cached,
+            round(reading.battery_pct),
+            -_MAX_TEMP_C if temp_c < -_MAX_TEMP_C else min(temp_c, _MAX_TEMP_C),
+            self.state,
+            NO_STEP if runner is None else runner.index,
+        )
+        if frame is None:  # not finite: the checked path raises the field's error
+            return encode_telemetry(self._telemetry(now_s), self._seq, _DEVICE)
+        return frame
 
     def _telemetry(self, now_s: float) -> Telemetry:
         reading = self._reading

@@ -32,7 +32,6 @@ from tpdevice.protocol import (
     TimeSync,
     TimeSyncReply,
     decode_message,
-    encode_message,
     msg_type_name,
 )
 from tpdevice_sim.config import FirmwareConfig
@@ -44,6 +43,7 @@ from tpdevice_sim.program import (
     ProgramUpload,
 )
 from tpdevice_sim.reliable import DedupWindow, seq_behind
+from tpdevice_sim.telemetry import encode_response
 
 __all__ = ["Firmware"]
 
@@ -93,7 +93,7 @@ class Firmware(FirmwareCore):
             _LOGGER.debug("seq %d answered from the window, not acted on", frame.seq)
             return [*self._drain(), stored]
         before = self._drain()
-        response = encode_message(self._handle_request(frame, now_s), frame.seq, FrameFlag.RESPONSE)
+        response = encode_response(self._handle_request(frame, now_s), frame.seq)
         if not hello:
             self._window.store(frame, response)
         if self.monitor is not None:

@@ -8,6 +8,7 @@ import random
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -380,9 +381,8 @@ PRESETS: Mapping[str, GunModelSpec] = types.MappingProxyType(
 DEFAULT_MODEL = "tp-sim-pro"
 
 
-@dataclass(frozen=True)
-class PhysicsReading:
-    """What the gun's sensors report after a step."""
+class PhysicsReading(NamedTuple):
+    """What the gun's sensors report after a step (a tuple: one is built per physics step)."""
 
     freq_hz: float
     force_n: float
@@ -432,22 +432,31 @@ class GunPhysics:
         cap_n: float | None = None,
     ) -> PhysicsReading:
         """Advance every model by dt_s under the current pressure band; return the readings."""
-        engaged = self.motor.running or self.motor.target_freq_hz > 0.0
-        force_n = self.contact.step(dt_s, target_n, tolerance_n, motor_running=engaged, cap_n=cap_n)
-        self.motor.step(dt_s, force_n, powered=not self.battery.empty)
-        self.battery.step(dt_s, self.motor.freq_hz, force_n)
-        self.thermal.step(dt_s, self.motor.freq_hz, force_n)
-        return self.reading()
+        motor, contact, battery, thermal = self.motor, self.contact, self.battery, self.thermal
+        engaged = motor.freq_hz > 0.0 or motor.target_freq_hz > 0.0
+        force_n = contact.step(dt_s, target_n, tolerance_n, motor_running=engaged, cap_n=cap_n)
+        motor.step(dt_s, force_n, powered=battery.battery_pct > 0.0)
+        freq_hz = motor.freq_hz
+        battery.step(dt_s, freq_hz, force_n)
+        thermal.step(dt_s, freq_hz, force_n)
+        return self._reading(motor, contact, battery, thermal)
 
     def reading(self) -> PhysicsReading:
         """The sensors' values now."""
+        return self._reading(self.motor, self.contact, self.battery, self.thermal)
+
+    @staticmethod
+    def _reading(
+        motor: MotorModel, contact: ContactModel, battery: BatteryModel, thermal: ThermalModel
+    ) -> PhysicsReading:
+        force_n, battery_pct = contact.force_n, battery.battery_pct
         return PhysicsReading(
-            freq_hz=self.motor.measured_freq_hz,
-            force_n=self.contact.force_n,
-            contact=self.contact.contact,
-            battery_pct=self.battery.battery_pct,
-            low_battery=self.battery.low_battery,
-            motor_temp_c=self.thermal.motor_temp_c,
-            overheated=self.thermal.overheated,
-            stalling=self.motor.stalling(self.contact.force_n),
+            motor.measured_freq_hz,
+            force_n,
+            force_n >= contact.contact_threshold_n,
+            battery_pct,
+            battery_pct < battery.low_pct,
+            thermal.motor_temp_c,
+            thermal.overheated,
+            force_n > motor.stall_force_n,
         )
