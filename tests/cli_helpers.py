@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -58,3 +62,21 @@ def write_sweeps(directory: Path, profile_id: str, *durations_s: int) -> None:
     """DIRECTORY/PROFILE_ID.yaml: a midline profile of 30 Hz sweeps (5-15 N) of these lengths."""
     steps = "".join(SWEEP.format(duration_s) for duration_s in durations_s)
     (directory / f"{profile_id}.yaml").write_text(f"id: {profile_id}\n{SWEEPS_HEAD}{steps}")
+
+
+@contextmanager
+def sim_process(*args: str, code: str | None = None) -> Iterator[subprocess.Popen[str]]:
+    """`tpdevice sim ARGS` as a process (or the CLI run by `code`); killed if still running."""
+    launch = ["-c", code] if code else ["-m", "tpdevice"]
+    proc = subprocess.Popen(
+        [sys.executable, *launch, "sim", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()

@@ -183,14 +183,7 @@ class Subscriber:
         assert not self.contract_problems, "\n".join(self.contract_problems)
 
     async def _run(self) -> None:
-        settings = MqttSettings.from_url(self.broker.url("reader"))
-        protocol = (
-            aiomqtt.ProtocolVersion.V5 if settings.protocol == 5 else (aiomqtt.ProtocolVersion.V311)
-        )
-        async with aiomqtt.Client(
-            settings.host, settings.port, username=settings.username,
-            password=settings.password, protocol=protocol,
-        ) as client:  # fmt: skip
+        async with client_for(self.broker.url("reader")) as client:
             for topic_filter in self.filters:
                 await client.subscribe(topic_filter, qos=1)
             self._subscribed.set()
@@ -198,3 +191,22 @@ class Subscriber:
                 payload = message.payload if isinstance(message.payload, bytes) else b""
                 self.messages.append((str(message.topic), payload, bool(message.retain)))
                 self.contract_problems += contract_problems(str(message.topic), payload)
+
+
+def client_for(url: str) -> aiomqtt.Client:
+    """A plain aiomqtt client (not the daemon's link) for the broker at `url`."""
+    settings = MqttSettings.from_url(url)
+    protocol = (
+        aiomqtt.ProtocolVersion.V5 if settings.protocol == 5 else aiomqtt.ProtocolVersion.V311
+    )
+    return aiomqtt.Client(
+        settings.host, settings.port, username=settings.username,
+        password=settings.password, protocol=protocol,
+    )  # fmt: skip
+
+
+async def publish(broker: Broker, messages: dict[str, bytes], *, retain: bool = False) -> None:
+    """Publish each topic's payload at QoS 1 as the operator."""
+    async with client_for(broker.url()) as client:
+        for topic, payload in messages.items():
+            await client.publish(topic, payload, qos=1, retain=retain)

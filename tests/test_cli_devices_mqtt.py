@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 
-import aiomqtt
 import pytest
 from cli_helpers import run_main
-from mqtt_broker import Broker, free_port, require_mosquitto
+from mqtt_broker import Broker, free_port, publish, require_mosquitto
 
 from tpdevice.mqtt.fleet import guns_of
-from tpdevice.mqtt.settings import MqttSettings
 
 DEVICES = json.dumps([{"id": "gun-1", "name": "Room 2", "address": "sim?id=1",
                        "driver": "native", "model": None, "firmware": "1.4"}]).encode()  # fmt: skip
@@ -82,21 +80,10 @@ def test_a_broker_without_daemons_lists_nothing(
     assert err.startswith("tpdevice devices: no daemon publishes guns on mqtt://")
 
 
-async def _retain(broker: Broker, messages: dict[str, bytes]) -> None:
-    settings = MqttSettings.from_url(broker.url())
-    async with aiomqtt.Client(
-        settings.host, settings.port, username=settings.username, password=settings.password,
-        protocol=aiomqtt.ProtocolVersion.V5 if settings.protocol == 5
-        else aiomqtt.ProtocolVersion.V311,
-    ) as client:  # fmt: skip
-        for topic, payload in messages.items():
-            await client.publish(topic, payload, qos=1, retain=True)
-
-
 def test_the_table_has_a_row_per_gun_of_every_node(
     broker: Broker, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    asyncio.run(_retain(broker, {
+    asyncio.run(publish(broker, retain=True, messages={
         "tpdevice/room-2/bridge/state": ONLINE,
         "tpdevice/room-2/bridge/devices": DEVICES,
         "tpdevice/room-2/gun-1": b'{"state":"running","session":null}',

@@ -6,32 +6,14 @@ import json
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from cli_helpers import sim_process
 
 from tpdevice.cli.app import main
 
 NOISE = ("Traceback", "Task was destroyed", "Exception ignored")
-
-
-@contextmanager
-def sim_process(*args: str) -> Iterator[subprocess.Popen[str]]:
-    """Start `tpdevice sim ARGS`; kill it if the test did not stop it."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tpdevice", "sim", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
 
 
 def read_addresses(proc: subprocess.Popen[str], count: int) -> list[str]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+
+from cli_helpers import sim_process
 
 from tpdevice.protocol import (
     Ack,
@@ -33,24 +33,6 @@ BROKEN_WATCHDOG = (
     "from tpdevice.cli.entry import main\n"
     "main()\n"
 )
-
-
-@contextmanager
-def sim(*args: str, code: str | None = None) -> Iterator[subprocess.Popen[str]]:
-    """`tpdevice sim ARGS` as a process (or the CLI run by `code`); killed if still running."""
-    launch = ["-c", code] if code else ["-m", "tpdevice"]
-    proc = subprocess.Popen(
-        [sys.executable, *launch, "sim", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
 
 
 class Host:
@@ -100,7 +82,7 @@ def stop(proc: subprocess.Popen[str]) -> list[str]:
 
 def test_exit_record_counts_faults_trips_and_violations() -> None:
     # Device time runs 100x slower: its 1 Hz telemetry stays quiet, the watchdog counts real time.
-    with sim("--transport", "tcp", "--faults", "dup=1", "--time-scale", "0.01") as proc:
+    with sim_process("--transport", "tcp", "--faults", "dup=1", "--time-scale", "0.01") as proc:
         assert proc.stdout is not None
         host = Host(proc.stdout.readline().strip())
         host.start_unfed()
@@ -125,7 +107,7 @@ def test_exit_record_counts_faults_trips_and_violations() -> None:
 
 
 def test_violation_is_said_without_verbose_then_counted() -> None:
-    with sim("--transport", "tcp", code=BROKEN_WATCHDOG) as proc:
+    with sim_process("--transport", "tcp", code=BROKEN_WATCHDOG) as proc:
         assert proc.stdout is not None and proc.stderr is not None
         host = Host(proc.stdout.readline().strip())
         host.start_unfed()
@@ -139,7 +121,7 @@ def test_violation_is_said_without_verbose_then_counted() -> None:
 
 
 def test_ctrl_c_also_prints_the_record() -> None:
-    with sim("--transport", "serial", "--count", "3") as proc:
+    with sim_process("--transport", "serial", "--count", "3") as proc:
         assert proc.stdout is not None
         for _ in range(3):
             proc.stdout.readline()
@@ -150,7 +132,7 @@ def test_ctrl_c_also_prints_the_record() -> None:
 
 
 def test_simulated_theraguns_print_the_record_too() -> None:
-    with sim("--transport", "ble", "--model", "theragun-pro", "--count", "2") as proc:
+    with sim_process("--transport", "ble", "--model", "theragun-pro", "--count", "2") as proc:
         assert proc.stdout is not None
         for _ in range(2):
             proc.stdout.readline()

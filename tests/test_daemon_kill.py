@@ -62,6 +62,14 @@ async def _daemon(tmp_path: Path, config: Path, env: dict[str, str]) -> asyncio.
     return process
 
 
+async def until_the_watchdog_stops(gun: asyncio.subprocess.Process) -> None:
+    """Read the gun's stderr until its watchdog stopped the motor: nobody beats any more."""
+    assert gun.stderr is not None
+    seen = b""
+    while b"watchdog" not in seen.lower():
+        seen += await asyncio.wait_for(gun.stderr.readline(), 5)
+
+
 async def start_into_the_hold(tmp_path: Path) -> str:
     """Through the daemon's socket: wait for gun-1, start kill-test, return once in its hold."""
     transport = httpx.AsyncHTTPTransport(uds=str(tmp_path / "run" / "api.sock"))
@@ -88,10 +96,7 @@ async def test_a_killed_daemon_leaves_no_motor_running_and_an_interrupted_sessio
     session_id = await start_into_the_hold(tmp_path)
     daemon.send_signal(signal.SIGKILL)
     await daemon.wait()
-    assert gun.stderr is not None
-    seen = b""
-    while b"watchdog" not in seen.lower():  # the gun stops its own motor: nobody beats
-        seen += await asyncio.wait_for(gun.stderr.readline(), 5)
+    await until_the_watchdog_stops(gun)
     with sqlite3.connect(tmp_path / "journal.sqlite3") as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     daemon = await _daemon(tmp_path, config, env)

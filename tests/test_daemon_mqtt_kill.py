@@ -9,7 +9,13 @@ import signal
 from pathlib import Path
 
 from mqtt_broker import Broker, Subscriber
-from test_daemon_kill import _setup, _spawn, start_into_the_hold, tcp_gun  # noqa: F401 - fixture
+from test_daemon_kill import (  # noqa: F401 - tcp_gun is a fixture
+    _setup,
+    _spawn,
+    start_into_the_hold,
+    tcp_gun,
+    until_the_watchdog_stops,
+)
 
 STATE = "tpdevice/kill/bridge/state"
 
@@ -45,10 +51,7 @@ async def test_a_killed_daemon_says_offline_by_its_will_and_the_motor_stops(
     assert _states(subscriber)[-1] == "online"
     daemon.send_signal(signal.SIGKILL)
     await daemon.wait()
-    assert gun.stderr is not None
-    seen = b""
-    while b"watchdog" not in seen.lower():  # the gun stops its own motor: nobody beats
-        seen += await asyncio.wait_for(gun.stderr.readline(), 5)
+    await until_the_watchdog_stops(gun)
     for _ in range(500):
         if _states(subscriber)[-1] == "offline":
             break

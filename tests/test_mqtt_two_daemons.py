@@ -10,13 +10,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiomqtt
 import httpx
 from daemon_run import running_daemon, until_session
-from mqtt_broker import Broker, Subscriber
+from mqtt_broker import Broker, Subscriber, publish
 
 from tpdevice.mqtt.extension import mqtt_extension
-from tpdevice.mqtt.settings import MqttSettings
 
 START = json.dumps({"profile": "upper-trapezius", "side": "left", "transaction": 7}).encode()
 
@@ -39,21 +37,11 @@ async def _two_daemons(broker: Broker, folder: Path) -> AsyncIterator[dict[str, 
         yield clients
 
 
-async def _publish(broker: Broker, topic: str, payload: bytes) -> None:
-    settings = MqttSettings.from_url(broker.url())
-    async with aiomqtt.Client(
-        settings.host, settings.port, username=settings.username, password=settings.password,
-        protocol=aiomqtt.ProtocolVersion.V5 if settings.protocol == 5
-        else aiomqtt.ProtocolVersion.V311,
-    ) as client:  # fmt: skip
-        await client.publish(topic, payload, qos=1)
-
-
 async def _start_over_mqtt(
     broker: Broker, subscriber: Subscriber, http: httpx.AsyncClient, node: str, gun: str
 ) -> str:
     """Start a session on NODE's GUN over MQTT; its id once its first event was published."""
-    await _publish(broker, f"tpdevice/{node}/{gun}/request/start", START)
+    await publish(broker, {f"tpdevice/{node}/{gun}/request/start": START})
     await subscriber.wait_for(1, f"tpdevice/{node}/{gun}/response/start")
     reply = _payloads(subscriber, f"tpdevice/{node}/{gun}/response/start")[-1]
     assert (reply["status"], reply["transaction"]) == ("ok", 7), reply
