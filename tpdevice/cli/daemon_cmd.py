@@ -73,9 +73,12 @@ def _extensions(config: DaemonConfig, mqtt_url: str | None) -> list[Extension]:
     if url is None:
         return []
     from tpdevice.mqtt.extension import mqtt_extension
-    from tpdevice.mqtt.settings import MqttSettings
+    from tpdevice.mqtt.settings import MqttSettings, MqttSettingsError
 
-    MqttSettings.from_url(url)
+    try:
+        MqttSettings.from_url(url)
+    except MqttSettingsError as err:
+        raise CliError(f"{'--mqtt' if mqtt_url else 'mqtt.url'}: {err}") from None
     return [mqtt_extension(url)]
 
 
