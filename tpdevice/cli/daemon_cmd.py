@@ -21,9 +21,17 @@ __all__ = ["check_config", "run_daemon"]
 MAX_SIM_GUNS = 1000
 
 
-def check_config(path: Path) -> None:
-    """Validate a config file and say what it holds (nothing is started)."""
+def check_config(path: Path | None, mqtt_url: str | None = None) -> None:
+    """Validate a config file (default: the per-user one) and its broker URL; nothing starts."""
+    if path is None:
+        path = default_config_path()
+        if not path.is_file():
+            raise CliError(
+                f"--check: no config to check: {path} does not exist"
+                " (give --config FILE, or add guns with tpdevice devices add)"
+            )
     config = load_config(path)
+    _extensions(config, mqtt_url)
     ids = ", ".join(d.id for d in config.devices) or "no guns"
     print(f"{path}: ok ({len(config.devices)} gun{'s' if len(config.devices) != 1 else ''}: {ids})")
 
