@@ -77,6 +77,7 @@ def daemon(
         return
     run_daemon(
         build_config(config, sim),
+        config_file=config,
         socket=socket,
         journal=journal,
         mqtt_url=mqtt,

@@ -59,10 +59,11 @@ def build_config(path: Path | None, sim_count: int) -> DaemonConfig:
 
 
 def run_daemon(
-    config: DaemonConfig, *, socket: Path | None, journal: Path | None, mqtt_url: str | None,
-    time_scale: float,
+    config: DaemonConfig, *, config_file: Path | None, socket: Path | None,
+    journal: Path | None, mqtt_url: str | None, time_scale: float,
 ) -> None:  # fmt: skip
-    """Serve until SIGTERM or Ctrl-C; every motor is stopped before it returns."""
+    """Serve until SIGTERM or Ctrl-C; every motor is stopped before it returns. Guns added
+    while it runs are kept in `config_file` (default: the per-user config)."""
     from tpdevice.daemon.service import DaemonService, ServiceOptions
 
     if time_scale != 1.0 and any(not d.address.startswith("sim") for d in config.devices):
@@ -70,6 +71,7 @@ def run_daemon(
     options = ServiceOptions(
         socket_path=socket or config.api.socket or default_socket_path(),
         journal_path=journal or config.journal or default_journal_path(),
+        config_path=(config_file or default_config_path()).absolute(),
         time_scale=time_scale, extensions=_extensions(config, mqtt_url),
     )  # fmt: skip
     asyncio.run(_serve(DaemonService(config, options)))
