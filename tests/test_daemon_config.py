@@ -6,8 +6,10 @@ import os
 from pathlib import Path
 
 import pytest
+from cli_helpers import run_main
 
 from tpdevice.daemon.config import ConfigError, load_config
+from tpdevice.daemon.config_edit import default_config_path
 
 GOOD = """\
 node: room-2
@@ -94,3 +96,36 @@ def test_special_and_huge_files_are_refused_before_reading(tmp_path: Path) -> No
     (tmp_path / "loop.yaml").symlink_to(tmp_path / "loop.yaml")
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "loop.yaml")
+
+
+def test_check_says_what_a_config_holds_and_starts_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(tmp_path, GOOD)
+    code, out, err = run_main(capsys, "daemon", "--check", "--config", str(path))
+    assert (code, out, err) == (0, f"{path}: ok (2 guns: gun-1, gun-2)\n", "")
+
+
+def test_check_without_config_checks_the_per_user_file(capsys: pytest.CaptureFixture[str]) -> None:
+    path = default_config_path()
+    code, out, err = run_main(capsys, "daemon", "--check")
+    assert (code, out) == (2, "")
+    assert err == (
+        f"tpdevice: error: --check: no config to check: {path} does not exist"
+        " (give --config FILE, or add guns with tpdevice devices add)\n"
+    )
+    path.parent.mkdir(parents=True)
+    path.write_text("devices:\n  - id: gun-9\n    address: tcp://10.0.0.9:7000\n")
+    code, out, err = run_main(capsys, "daemon", "--check")
+    assert (code, out, err) == (0, f"{path}: ok (1 gun: gun-9)\n", "")
+
+
+def test_check_also_checks_the_broker_url(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(tmp_path, GOOD)
+    code, out, err = run_main(
+        capsys, "daemon", "--check", "--config", str(path), "--mqtt", "mqtts://b?ca=/no/ca.pem"
+    )
+    assert (code, out) == (2, "")
+    assert err == "tpdevice: error: --mqtt: mqtts://b?ca=/no/ca.pem: ca=/no/ca.pem: no such file\n"

@@ -65,6 +65,28 @@ async def test_duplicates_and_unknown_ids_are_one_line(tmp_path: Path) -> None:
     assert config.read_text() == CONFIG
 
 
+async def test_the_running_daemon_s_own_config_is_the_one_edited(tmp_path: Path) -> None:
+    config = tmp_path / "clinic.yaml"
+    config.write_text(CONFIG)
+    other = tmp_path / "other.yaml"
+    async with daemon_process(tmp_path, "--config", str(config)) as (env, http):
+        info = (await http.get("/v1/daemon")).json()
+        assert info["config"] == str(config) and info["journal"].endswith(".sqlite3")
+        code, out, err = await cli(env, "devices", "add", "gun-2", "sim?id=2")  # no --config
+        assert (code, err) == (0, "") and f"to {config}; the daemon drives it now" in out
+        code, out, err = await cli(
+            env, "devices", "add", "gun-3", "sim?id=3", "--config", str(other)
+        )
+        assert (code, out) == (2, "")
+        assert err == (
+            f"tpdevice: error: --config: the running daemon keeps its guns in {config}, not"
+            f" {other}: give that file (or no --config), or stop the daemon first\n"
+        )
+        code, out, _ = await cli(env, "devices", "remove", "gun-2")
+        assert code == 0 and f"removed gun-2 from {config}; the daemon dropped it" in out
+    assert config.read_text() == CONFIG and not other.exists()
+
+
 async def test_without_a_daemon_the_default_config_is_edited_and_read(tmp_path: Path) -> None:
     socket = tmp_path / "none.sock"
     from daemon_proc import cli_env

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import trustme
+from cli_helpers import run_main
 from daemon_run import running_daemon, until_session
 from mqtt_broker import USERS, Broker, Subscriber, require_mosquitto
 
@@ -80,3 +81,22 @@ async def test_a_broker_signed_by_another_ca_is_refused_in_one_line(
     assert "certificate verify failed" in line.lower() and "\n" not in line, line
     assert all(r.exc_info is None for r in refusals)
     assert not any(USERS["operator"] in r.getMessage() for r in caplog.records)
+
+
+def test_a_client_key_of_another_certificate_stops_the_daemon_before_it_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    ca.issue_cert("tpdevice-daemon").cert_chain_pems[0].write_to_path(str(tmp_path / "c.pem"))
+    trustme.CA().issue_cert("x").private_key_pem.write_to_path(str(tmp_path / "c.key"))
+    url = f"mqtts://127.0.0.1:1?ca={tmp_path}/ca.pem&cert={tmp_path}/c.pem&key={tmp_path}/c.key"
+    socket = tmp_path / "api.sock"
+    argv = ("daemon", "--sim", "1", "--mqtt", url, "--socket", str(socket))
+    code, out, err = run_main(capsys, *argv)
+    assert (code, out) == (2, "")
+    assert err == (
+        f"tpdevice: error: --mqtt: mqtts://127.0.0.1:1: cert={tmp_path}/c.pem,"
+        f" key={tmp_path}/c.key: key values mismatch\n"
+    )
+    assert not socket.exists()

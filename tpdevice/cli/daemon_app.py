@@ -53,7 +53,13 @@ def daemon(
     sim: Annotated[
         int, typer.Option("--sim", metavar="N", help="Add N simulated guns (sim-1..N).")
     ] = 0,
-    check: Annotated[bool, typer.Option("--check", help="Validate the config and exit.")] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Check the config (default: the per-user one) and the broker URL, then exit.",
+        ),
+    ] = False,
     mqtt: Annotated[
         str | None, typer.Option("--mqtt", metavar="URL", help="Publish to this MQTT broker.")
     ] = None,
@@ -65,15 +71,13 @@ def daemon(
 ) -> None:
     """Drive many guns in the foreground: keep them connected, run sessions, serve the API."""
     from tpdevice.cli.daemon_cmd import build_config, check_config, run_daemon
-    from tpdevice.cli.errors import CliError
 
     if check:
-        if config is None:
-            raise CliError("--check needs --config FILE")
-        check_config(config)
+        check_config(config, mqtt)
         return
     run_daemon(
         build_config(config, sim),
+        config_file=config,
         socket=socket,
         journal=journal,
         mqtt_url=mqtt,

@@ -21,9 +21,17 @@ __all__ = ["check_config", "run_daemon"]
 MAX_SIM_GUNS = 1000
 
 
-def check_config(path: Path) -> None:
-    """Validate a config file and say what it holds (nothing is started)."""
+def check_config(path: Path | None, mqtt_url: str | None = None) -> None:
+    """Validate a config file (default: the per-user one) and its broker URL; nothing starts."""
+    if path is None:
+        path = default_config_path()
+        if not path.is_file():
+            raise CliError(
+                f"--check: no config to check: {path} does not exist"
+                " (give --config FILE, or add guns with tpdevice devices add)"
+            )
     config = load_config(path)
+    _extensions(config, mqtt_url)
     ids = ", ".join(d.id for d in config.devices) or "no guns"
     print(f"{path}: ok ({len(config.devices)} gun{'s' if len(config.devices) != 1 else ''}: {ids})")
 
@@ -51,10 +59,11 @@ def build_config(path: Path | None, sim_count: int) -> DaemonConfig:
 
 
 def run_daemon(
-    config: DaemonConfig, *, socket: Path | None, journal: Path | None, mqtt_url: str | None,
-    time_scale: float,
+    config: DaemonConfig, *, config_file: Path | None, socket: Path | None,
+    journal: Path | None, mqtt_url: str | None, time_scale: float,
 ) -> None:  # fmt: skip
-    """Serve until SIGTERM or Ctrl-C; every motor is stopped before it returns."""
+    """Serve until SIGTERM or Ctrl-C; every motor is stopped before it returns. Guns added
+    while it runs are kept in `config_file` (default: the per-user config)."""
     from tpdevice.daemon.service import DaemonService, ServiceOptions
 
     if time_scale != 1.0 and any(not d.address.startswith("sim") for d in config.devices):
@@ -62,6 +71,7 @@ def run_daemon(
     options = ServiceOptions(
         socket_path=socket or config.api.socket or default_socket_path(),
         journal_path=journal or config.journal or default_journal_path(),
+        config_path=(config_file or default_config_path()).absolute(),
         time_scale=time_scale, extensions=_extensions(config, mqtt_url),
     )  # fmt: skip
     asyncio.run(_serve(DaemonService(config, options)))
@@ -73,9 +83,12 @@ def _extensions(config: DaemonConfig, mqtt_url: str | None) -> list[Extension]:
     if url is None:
         return []
     from tpdevice.mqtt.extension import mqtt_extension
-    from tpdevice.mqtt.settings import MqttSettings
+    from tpdevice.mqtt.settings import MqttSettings, MqttSettingsError
 
-    MqttSettings.from_url(url)
+    try:
+        MqttSettings.from_url(url)
+    except MqttSettingsError as err:
+        raise CliError(f"{'--mqtt' if mqtt_url else 'mqtt.url'}: {err}") from None
     return [mqtt_extension(url)]
 
 

@@ -41,22 +41,35 @@ def device_config(device_id: str, address: str, name: str, auto_connect: bool) -
         raise CliError(f"{label}: {message}") from None
 
 
-def _daemon_devices(client: DaemonClient) -> list[dict[str, Any]] | None:
-    """The running daemon's guns, None when no daemon runs."""
+def _daemon_view(
+    client: DaemonClient, config: Path | None
+) -> tuple[Path, list[dict[str, Any]] | None]:
+    """The config file to edit and the running daemon's guns (None when no daemon runs).
+
+    A running daemon keeps its guns in one file: that one is edited, so a gun added now is
+    still there when the daemon next starts; another --config is refused.
+    """
     try:
         devices: list[dict[str, Any]] = client.get("/v1/devices")
     except NoDaemonError:
-        return None
-    return devices
+        return config or default_config_path(), None
+    kept = client.get("/v1/daemon").get("config")
+    if kept is None:
+        return config or default_config_path(), devices
+    if config is not None and config.absolute() != Path(kept):
+        raise CliError(
+            f"--config: the running daemon keeps its guns in {kept}, not {config}:"
+            " give that file (or no --config), or stop the daemon first"
+        )
+    return Path(kept), devices
 
 
 def add_device(device: DeviceConfig, config: Path | None, socket: Path | None) -> None:
     """Write the gun into the config; the running daemon adopts it at once."""
-    path = config or default_config_path()
     client = DaemonClient(socket)
     try:
-        live = _daemon_devices(client)
-        for other in [*(d.model_dump() for d in _configured(config)), *(live or ())]:
+        path, live = _daemon_view(client, config)
+        for other in [*(d.model_dump() for d in _configured(path)), *(live or ())]:
             if device.id == other["id"] or device.address == other["address"]:
                 raise CliError(
                     f"{other['address']} is already configured as {other['id']}"
@@ -80,10 +93,9 @@ def add_device(device: DeviceConfig, config: Path | None, socket: Path | None) -
 
 def remove_device(device_id: str, config: Path | None, socket: Path | None) -> None:
     """Take the gun out of the config; the running daemon drops it (never mid-session)."""
-    path = config or default_config_path()
     client = DaemonClient(socket)
     try:
-        live = _daemon_devices(client)
+        path, live = _daemon_view(client, config)
         held = next((d for d in live or () if d["id"] == device_id), None)
         if held is not None and held.get("session_id"):
             raise CliError(
@@ -128,7 +140,12 @@ def add_scanned(
     if device_id is not None and len(results) != 1:
         names = ", ".join(r.name or r.address for r in results)
         raise CliError(f"--id: {len(results)} guns heard ({names}); --id names exactly one")
-    configured = _configured(config)
+    client = DaemonClient(socket)
+    try:
+        path, _ = _daemon_view(client, config)
+    finally:
+        client.close()
+    configured = _configured(path)
     taken = {d.id for d in configured}
     known = {d.address for d in configured}
     for result in results:
@@ -138,9 +155,8 @@ def add_scanned(
         chosen = device_id or id_from_name(result.name, taken)
         taken.add(chosen)
         device = device_config(chosen, result.url, (result.name or "")[:64], True)
-        add_device(device, config, socket)
+        add_device(device, path, socket)
 
 
-def _configured(config: Path | None) -> list[DeviceConfig]:
-    path = config or default_config_path()
+def _configured(path: Path) -> list[DeviceConfig]:
     return list(load_config(path).devices) if path.is_file() else []

@@ -21,6 +21,7 @@ from tpdevice.daemon.control import (
     ControlError,
     DaemonAdmin,
     DaemonControl,
+    DaemonInfo,
     DeviceInfo,
     ErrorCode,
     SessionCommand,
@@ -58,10 +59,10 @@ class ErrorBody(BaseModel):
 
 def create_app(
     control: DaemonControl, *, token: str | None = None, metrics: Metrics | None = None,
-    admin: DaemonAdmin | None = None,
+    admin: DaemonAdmin | None = None, info: DaemonInfo | None = None,
 ) -> FastAPI:  # fmt: skip
-    """The API over `control` (and `admin`: guns adopted and dropped live); with `token`, every
-    route wants `Authorization: Bearer <token>`."""
+    """The API over `control` (and `admin`: guns adopted and dropped live; `info`: which daemon
+    this is); with `token`, every route wants `Authorization: Bearer <token>`."""
     app = FastAPI(
         title="tpdevice control API",
         version=__version__,
@@ -73,12 +74,21 @@ def create_app(
     app.add_exception_handler(ControlError, _control_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    if info is not None:
+        _info_route(app, info)
     _device_routes(app, control)
     if admin is not None:
         _admin_routes(app, admin)
     _session_routes(app, control)
     _stream_routes(app, control, metrics)
     return app
+
+
+def _info_route(app: FastAPI, info: DaemonInfo) -> None:
+    @app.get("/v1/daemon", operation_id="get_daemon")
+    async def get_daemon() -> DaemonInfo:
+        """This daemon: its version, the config file its guns are kept in, its journal."""
+        return info
 
 
 def _device_routes(app: FastAPI, control: DaemonControl) -> None:

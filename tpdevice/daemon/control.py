@@ -17,6 +17,7 @@ __all__ = [
     "ControlError",
     "DaemonAdmin",
     "DaemonControl",
+    "DaemonInfo",
     "DeviceInfo",
     "ErrorCode",
     "EventEnvelope",
@@ -64,6 +65,14 @@ class ControlError(TpDeviceError):
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DaemonInfo(_Model):
+    """Which daemon answers: its version and the files it keeps."""
+
+    version: str
+    config: str | None = None  # the file its guns are kept in (devices add/remove edit it)
+    journal: str
 
 
 class DeviceInfo(_Model):

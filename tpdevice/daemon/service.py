@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from tpdevice import __version__
 from tpdevice.daemon.api import create_app
 from tpdevice.daemon.config import DaemonConfig, default_journal_path
+from tpdevice.daemon.control import DaemonInfo
 from tpdevice.daemon.core import GunDaemon
 from tpdevice.daemon.journal import Journal
 from tpdevice.daemon.paths import default_socket_path
@@ -45,6 +47,7 @@ class ServiceOptions:
 
     socket_path: Path = field(default_factory=default_socket_path)
     journal_path: Path = field(default_factory=default_journal_path)
+    config_path: Path | None = None  # the file its guns are kept in (what devices add edits)
     time_scale: float = 1.0
     session_mode: ExecutionMode = ExecutionMode.AUTO  # HOST: the daemon times every step
     client_options: dict[str, Any] = field(default_factory=dict)
@@ -100,8 +103,13 @@ class DaemonService:
         async def metrics() -> bytes:
             return guns.metrics.render()
 
+        info = DaemonInfo(
+            version=__version__,
+            config=None if self.options.config_path is None else str(self.options.config_path),
+            journal=str(self.options.journal_path),
+        )
         local = ApiServer.on_unix_socket(
-            create_app(guns, metrics=metrics, admin=guns), self.options.socket_path
+            create_app(guns, metrics=metrics, admin=guns, info=info), self.options.socket_path
         )
         await local.start()
         stack.push_async_callback(local.close)
@@ -109,7 +117,7 @@ class DaemonService:
         if api.tcp is not None and api.token_file is not None:
             token = _read_token(api.token_file)
             host, _, port = api.tcp.rpartition(":")
-            app = create_app(guns, token=token, metrics=metrics, admin=guns)
+            app = create_app(guns, token=token, metrics=metrics, admin=guns, info=info)
             remote = ApiServer.on_tcp(app, host, int(port))
             await remote.start()
             stack.push_async_callback(remote.close)

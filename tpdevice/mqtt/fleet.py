@@ -10,7 +10,6 @@ from typing import Any
 import aiomqtt
 
 from tpdevice.errors import TpDeviceError
-from tpdevice.mqtt.link import _tls_context
 from tpdevice.mqtt.settings import MqttSettings
 
 __all__ = ["FleetError", "FleetGun", "read_fleet"]
@@ -72,7 +71,7 @@ def _client(settings: MqttSettings) -> aiomqtt.Client:
         identifier=settings.client_id or None, keepalive=settings.keepalive_s, timeout=10,
         protocol=aiomqtt.ProtocolVersion.V5 if settings.protocol == 5
         else aiomqtt.ProtocolVersion.V311,
-        tls_context=_tls_context(settings),
+        tls_context=settings.tls_context(),
     )  # fmt: skip
 
 

@@ -9,7 +9,6 @@ import json
 import logging
 import random
 import socket
-import ssl
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
@@ -198,7 +197,7 @@ class MqttLink:
             else (aiomqtt.ProtocolVersion.V311),
             will=aiomqtt.Will(self.topics.bridge("state"), OFFLINE, qos=1, retain=True),
             keepalive=settings.keepalive_s,
-            tls_context=_tls_context(settings),
+            tls_context=settings.tls_context(),
             max_inflight_messages=MAX_INFLIGHT,
             max_queued_outgoing_messages=0,  # unbounded in paho: our outbox bounds itself
             # Nagle + delayed ACK stall small publishes by ~40 ms after an idle gap.
@@ -234,16 +233,6 @@ def _cancelled_when(lost: asyncio.Future[None]) -> Iterator[Callable[[], bool]]:
     finally:
         state["inside"] = False
         lost.remove_done_callback(on_lost)
-
-
-def _tls_context(settings: MqttSettings) -> ssl.SSLContext | None:
-    if not settings.tls:
-        return None
-    context = ssl.create_default_context(cafile=str(settings.ca) if settings.ca else None)
-    if settings.cert is not None:
-        key = str(settings.key) if settings.key else None
-        context.load_cert_chain(str(settings.cert), key)
-    return context
 
 
 def _log_failure(task: asyncio.Future[None]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+import ssl
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -49,7 +50,7 @@ class MqttSettings:
         except ValueError:
             raise MqttSettingsError(f"{_safe(url)}: the port must be 1..65535") from None
         options = _options(url, parts.query)
-        return cls(
+        settings = cls(
             host=parts.hostname,
             port=port,
             tls=parts.scheme == "mqtts",
@@ -57,6 +58,27 @@ class MqttSettings:
             password=unquote(parts.password) if parts.password else None,
             **options,  # type: ignore[arg-type]
         )
+        settings.tls_context()  # a CA, certificate or key that TLS cannot use fails here, once
+        return settings
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """The TLS context of mqtts:// (None for mqtt://); MqttSettingsError for unusable files."""
+        if not self.tls:
+            return None
+        try:
+            context = ssl.create_default_context(cafile=str(self.ca) if self.ca else None)
+        except (ssl.SSLError, OSError) as err:
+            raise MqttSettingsError(f"{self.safe_url}: ca={self.ca}: {_tls_reason(err)}") from None
+        if self.cert is None:
+            if self.key is not None:
+                raise MqttSettingsError(f"{self.safe_url}: key= needs cert= beside it")
+            return context
+        try:
+            context.load_cert_chain(str(self.cert), str(self.key) if self.key else None)
+        except (ssl.SSLError, OSError) as err:
+            named = f"cert={self.cert}" + (f", key={self.key}" if self.key else "")
+            raise MqttSettingsError(f"{self.safe_url}: {named}: {_tls_reason(err)}") from None
+        return context
 
     @property
     def safe_url(self) -> str:
@@ -64,6 +86,16 @@ class MqttSettings:
         scheme = "mqtts" if self.tls else "mqtt"
         user = f"{self.username}@" if self.username else ""
         return f"{scheme}://{user}{self.host}:{self.port}"
+
+
+def _tls_reason(err: ssl.SSLError | OSError) -> str:
+    """What TLS said about a file, in a few words (OpenSSL's reason, not its codes)."""
+    reason = getattr(err, "reason", None)
+    if isinstance(reason, str):
+        return reason.lower().replace("_", " ")
+    if "PEM lib" in str(err):  # OpenSSL's words for "no usable certificate or key in the PEM"
+        return "no certificate with its private key found in PEM form"
+    return err.strerror or str(err)
 
 
 def _safe(url: str) -> str:
