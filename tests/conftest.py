@@ -19,7 +19,9 @@ if TYPE_CHECKING:  # bumble is optional: the BLE fixtures import it only when us
 
 @pytest.fixture(autouse=True)
 def _private_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Each test caches profiles and journals sessions in its own dirs, never in the user's."""
+    """Each test caches profiles, journals sessions and keeps its config in its own dirs,
+    never in the user's."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
 

@@ -216,6 +216,43 @@ async def test_step_events_of_the_old_program_repeated_after_a_reconnect_are_ign
     assert len(starts) == len(summary.steps) and starts == sorted(starts)
 
 
+class _DropsBeforeDoneGun(FakeGun):
+    """The link drops right after the last step's COMPLETED: PROGRAM_DONE is never heard."""
+
+    def __init__(self, clock: VirtualClock) -> None:
+        super().__init__(clock, fake_caps(features=int(Feature.FORCE_SENSOR | Feature.PROGRAM)))
+        self.dropped = False
+
+    def emit(self, event: Any) -> None:
+        super().emit(event)
+        last = len(self.program) - 1
+        done = isinstance(event, StepEvent) and event.kind is StepEventKind.COMPLETED
+        if done and event.step_index == last and not self.dropped:
+            self.dropped = True
+            self._cancel_program()
+            self.set_state(ConnectionState.DISCONNECTED)
+            self.clock.call_later(2.0, self.set_state, ConnectionState.READY)
+
+
+async def test_a_link_lost_after_the_last_step_ends_the_session_completed() -> None:
+    """Recovery uploaded the rest of the session, here nothing: a program of 0 steps, which
+    the device refuses, so a session whose every step ran ended failed."""
+    gun = _DropsBeforeDoneGun(VirtualClock())
+    gun.hold_steady()
+    session = fake_session(
+        gun, small_profile(hold_policy="wall"), mode=ExecutionMode.FIRMWARE,
+        options=SessionOptions(reconnect_grace_s=10.0),
+    )  # fmt: skip
+    summary = await session.run()
+    gun.shutdown()
+    assert gun.dropped
+    assert summary.outcome == "completed"
+    assert summary.steps_completed == len(session.timeline.steps)
+    assert [call.args["count"] for call in gun.calls("upload_program")] == [
+        len(session.timeline.steps)
+    ]
+
+
 def test_an_arrival_far_behind_the_map_starts_a_new_map() -> None:
     """Devices without TIME_SYNC: a rebooted clock (device time near 0) was never adopted."""
     ctx: Any = SimpleNamespace(time_map=DeviceTimeMap(), client=SimpleNamespace(address="x"))

@@ -7,6 +7,7 @@ import json
 import signal
 import sys
 
+import pytest
 from mqtt_broker import Broker, Subscriber
 
 from tpdevice.mqtt.link import LinkState, MqttLink
@@ -84,5 +85,28 @@ async def test_the_link_comes_back_after_the_broker_does(broker: Broker) -> None
         assert retained.messages[0][2] is True  # retained: a late subscriber sees it at once
         assert _states(retained) == ["online"]
     finally:
+        await link.close()
+        await task
+
+
+async def test_a_packet_leaves_in_the_publishing_call_not_loop_turns_later(broker: Broker) -> None:
+    subscriber = Subscriber(broker, "test/node-w/t")
+    await subscriber.start()
+    link = MqttLink(MqttSettings.from_url(broker.url()), Topics("node-w"))
+    task = asyncio.create_task(link.run())
+    try:
+        await asyncio.wait_for(link.connected.wait(), 10)
+        for n in range(20):
+            publishing = link.publish("test/node-w/t", str(n).encode())
+            # Written to the socket inside the call: a QoS 0 publish completes without once
+            # handing control back to the loop (a socket writer would need two loop turns).
+            with pytest.raises(StopIteration):
+                publishing.send(None)
+        await subscriber.wait_for(20)
+        assert [payload for _, payload, _ in subscriber.messages] == [
+            str(n).encode() for n in range(20)
+        ]
+    finally:
+        await subscriber.stop()
         await link.close()
         await task

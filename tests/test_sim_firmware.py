@@ -35,7 +35,7 @@ from tpdevice.protocol import (
     encode_frame,
     encode_message,
 )
-from tpdevice_sim.config import ALL_FEATURES, FirmwareConfig
+from tpdevice_sim.config import ALL_FEATURES, FirmwareConfig, spread_phase
 from tpdevice_sim.firmware import Firmware
 from tpdevice_sim.invariants import InvariantMonitor
 from tpdevice_sim.physics import ContactScenario
@@ -99,6 +99,28 @@ def test_telemetry_flows_at_the_granted_rate_from_hello_on() -> None:
     last = telemetry[-1]
     assert isinstance(last, Telemetry)
     assert (last.state, last.step_index, last.battery_pct) == (MotorState.IDLE, NO_STEP, 100)
+
+
+def test_guns_greeted_together_send_on_their_own_grids() -> None:
+    """A fleet greeted at one instant spreads its telemetry over the period, as real guns do."""
+    first_ms = []
+    for seed in range(8):
+        host = FirmwareHarness(FirmwareConfig(telemetry_phase=spread_phase(seed)))
+        host.run(1.0)
+        host.hello(telemetry_hz=20)
+        host.run(0.2, step_s=0.001)
+        times = [t.device_time_ms for t in host.messages(Telemetry) if isinstance(t, Telemetry)]
+        assert {b - a for a, b in itertools.pairwise(times)} == {50}  # the rate is unchanged
+        assert 1000 < times[0] <= 1050  # the first sample within one period of the greeting
+        first_ms.append(times[0])
+    assert first_ms[0] == 1050  # seed 0 (a lone simulated gun) keeps the greeting's grid
+    gaps = [b - a for a, b in itertools.pairwise(sorted(first_ms))]
+    assert min(gaps) >= 3, first_ms  # 8 guns over 50 ms: none within 3 ms of another
+
+
+def test_a_telemetry_phase_outside_a_period_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"telemetry_phase=1.0 must be in \[0, 1\)"):
+        FirmwareConfig(telemetry_phase=1.0)
 
 
 def test_hello_stops_a_running_motor_and_says_why(host: FirmwareHarness) -> None:

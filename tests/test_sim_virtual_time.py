@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections.abc import AsyncIterator
 
 import pytest
@@ -14,6 +15,7 @@ from tpdevice.therapy.clock import VirtualClock
 from tpdevice.therapy.devicetime import DeviceTimeMap, sync_device_time
 from tpdevice.transport import LoopbackTransport
 from tpdevice_sim.clock import ManualClock
+from tpdevice_sim.config import spread_phase
 from tpdevice_sim.gun import SimulatorFleet
 from tpdevice_sim.links import LoopbackLink
 
@@ -118,7 +120,7 @@ async def test_heartbeats_on_virtual_time_keep_the_motor_running_past_the_watchd
 
 async def test_time_sync_on_the_virtual_clock_maps_device_time_exactly() -> None:
     clock = VirtualClock(0.0)
-    async with fleet_client(clock) as (client, _fleet, _events):
+    async with fleet_client(clock) as (client, fleet, _events):
         heartbeat = asyncio.create_task(beat(client, clock))  # keeps virtual time moving
         await clock.sleep(12.5)
         for _ in range(20):
@@ -131,8 +133,10 @@ async def test_time_sync_on_the_virtual_clock_maps_device_time_exactly() -> None
         await clock.sleep(3.0)
         telemetry = client.last_telemetry
         heartbeat.cancel()
-        assert telemetry is not None and telemetry.device_time_ms == 15_500
-        assert time_map.to_session_s(telemetry.device_time_ms) == 15.5
+        # The gun samples on its own grid: the last sample before 15.5 s is that much earlier.
+        lag_ms = 1000 * fleet.guns[0].config.telemetry_phase / TELEMETRY_HZ
+        assert telemetry is not None and abs(telemetry.device_time_ms - (15_500 - lag_ms)) < 1
+        assert time_map.to_session_s(telemetry.device_time_ms) == telemetry.device_time_ms / 1000
 
 
 async def _trace(seed: int) -> list[Telemetry | None]:
@@ -152,7 +156,10 @@ async def _trace(seed: int) -> list[Telemetry | None]:
 async def test_a_virtual_run_is_deterministic() -> None:
     first, second = await _trace(seed=5), await _trace(seed=5)
     assert first == second and None not in first
-    assert [t.device_time_ms for t in first if t is not None] == list(range(500, 10_001, 500))
+    times_ms = [t.device_time_ms for t in first if t is not None]
+    lag_ms = 1000 * spread_phase(5) / TELEMETRY_HZ  # the gun's own sampling grid
+    assert abs(times_ms[0] - (500 - lag_ms)) < 1
+    assert [b - a for a, b in itertools.pairwise(times_ms)] == [500] * 19
 
 
 async def test_fleet_guns_share_the_external_clock() -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from tpdevice.protocol import Feature
 from tpdevice_sim.physics import DEFAULT_MODEL, PRESETS, GunModelSpec
 
-__all__ = ["ALL_FEATURES", "FirmwareConfig"]
+__all__ = ["ALL_FEATURES", "FirmwareConfig", "spread_phase"]
 
 ALL_FEATURES = (
     Feature.FORCE_SENSOR
@@ -18,6 +18,14 @@ ALL_FEATURES = (
     | Feature.BATTERY
     | Feature.TEMPERATURE
 )
+
+
+_GOLDEN_STEP = 0.6180339887498949  # consecutive multiples stay evenly spread over 0..1
+
+
+def spread_phase(seed: int) -> float:
+    """A telemetry phase for the gun of this seed: seed 0 at 0, the next ones spread evenly."""
+    return (seed * _GOLDEN_STEP) % 1.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,6 +48,9 @@ class FirmwareConfig:
     quiet_step_s: float = 0.25
     # Longest physics step while idle: only heat and charge change, both slowly.
     idle_step_s: float = 1.0
+    # Where this gun's telemetry falls within a period (0..1): each gun samples on its own
+    # clock, so guns greeted at one instant do not all send at one instant.
+    telemetry_phase: float = 0.0
     # Device seconds per real second. The link timers (watchdog, event retransmits, pull
     # repeats) guard a real host connection, so they keep real time under a time scale.
     time_scale: float = 1.0
@@ -62,6 +73,8 @@ class FirmwareConfig:
             raise ValueError("need 0 < tick_s <= idle_step_s")
         if not self.quiet_step_s > 0.0:
             raise ValueError(f"quiet_step_s={self.quiet_step_s} must be > 0")
+        if not 0.0 <= self.telemetry_phase < 1.0:
+            raise ValueError(f"telemetry_phase={self.telemetry_phase} must be in [0, 1)")
         if not self.time_scale > 0.0:
             raise ValueError(f"time_scale={self.time_scale} must be > 0")
 

@@ -158,7 +158,7 @@ class Firmware(FirmwareCore):
         self.hello_done = True
         self.watchdog.timeout_ms = self.config.grant_watchdog_ms(hello.watchdog_ms)
         self.telemetry_hz = self.config.grant_telemetry_hz(hello.telemetry_hz)
-        self._pace_telemetry(now_s)
+        self._pace_telemetry(now_s - self.config.telemetry_phase / self.telemetry_hz)
         _LOGGER.info(
             "%s: hello, watchdog %d ms, telemetry %d Hz",
             self.config.serial,

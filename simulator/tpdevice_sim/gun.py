@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from tpdevice.protocol import Frame
 from tpdevice_sim.clock import EventClock, RealClock, ScaledClock, SimClock, TimerHandle
-from tpdevice_sim.config import FirmwareConfig
+from tpdevice_sim.config import FirmwareConfig, spread_phase
 from tpdevice_sim.faults import FaultSpec
 from tpdevice_sim.firmware import Firmware
 from tpdevice_sim.fleet import Fleet, serve
@@ -63,7 +63,9 @@ class SimulatedGun:
             self._event_clock = self.clock
         else:
             self._sim_clock = self.clock
-        self.config = config or FirmwareConfig(serial=f"SIM-{seed:04d}")
+        self.config = config or FirmwareConfig(
+            serial=f"SIM-{seed:04d}", telemetry_phase=spread_phase(seed)
+        )
         spec = self.config.spec
         self.physics = GunPhysics.from_spec(spec, random.Random(seed), scenario)
         self.monitor = InvariantMonitor.for_config(self.config)
@@ -224,6 +226,7 @@ class SimulatorFleet(Fleet[SimulatedGun]):
                 config=FirmwareConfig(
                     spec=PRESETS[model],
                     serial=f"SIM-{seed + i:04d}",
+                    telemetry_phase=spread_phase(seed + i),
                     tick_s=tick_s,
                     time_scale=time_scale,
                 ),

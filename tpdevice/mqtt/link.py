@@ -9,6 +9,7 @@ import json
 import logging
 import random
 import socket
+import threading
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
@@ -205,7 +206,36 @@ class MqttLink:
         )
         # A full outbox window is normal here, not the warning aiomqtt logs above 10 by default.
         client.pending_calls_threshold = MAX_INFLIGHT + 16
+        _write_in_the_publishing_call(client)
         return client
+
+
+def _write_in_the_publishing_call(client: aiomqtt.Client) -> None:
+    """Let paho write a queued packet at once, on the loop's thread, as it does without a loop.
+
+    aiomqtt registers a socket writer for every packet, through call_soon_threadsafe: the
+    packet leaves two loop turns later (and costs a wake-up and two epoll changes), so under
+    load a publish waits behind every callback of those turns. Writing at once is what paho
+    itself does when no loop drives it; only a packet the socket cannot take now waits for
+    the writer.
+    """
+    paho = client._client  # the one hook aiomqtt offers no option for
+    register_writer = paho.on_socket_register_write
+    assert register_writer is not None  # aiomqtt's, set when the client was made
+    loop_thread = threading.get_ident()
+
+    def write_now(mqttc: Any, userdata: Any, sock: Any) -> None:
+        # paho's own condition for writing directly: not inside one of its callbacks.
+        if threading.get_ident() == loop_thread and paho._in_callback_mutex.acquire(False):
+            paho._in_callback_mutex.release()
+            # On an error the writer below meets it too, and reports the lost link.
+            with contextlib.suppress(OSError):
+                paho.loop_write()
+            if not paho.want_write():
+                return
+        register_writer(mqttc, userdata, sock)
+
+    paho.on_socket_register_write = write_now
 
 
 @contextlib.contextmanager

@@ -231,6 +231,9 @@ class FirmwareRunner(ModeRunner):
     async def _continue(self, now_s: float) -> None:
         """Upload the frozen step's remainder plus the rest; thaw and run."""
         progress = self.ctx.progress
+        if progress.finished:  # the last step ended while the link was down: nothing to upload
+            self.done = True
+            return
         timer = progress.timer
         head = [] if timer is None else [_continued(timer, now_s)]
         if not await self._upload_or_fall_back(progress.next_index, head):
