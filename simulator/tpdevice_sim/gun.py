@@ -130,20 +130,14 @@ class SimulatedGun:
     def _tick(self) -> None:
         self._timer = None
         now_s = self.clock.now_s()
-        if self._woke_early(now_s):
+        clock = self._sim_clock  # woke before the deadline (real time still left): re-arm
+        if clock is not None and clock.real_delay_s(self._deadline_s - now_s) > 0.0:
             self._schedule(_TIMER_SLACK_S)
             return
         out = self.firmware.tick(now_s)
         if out:
             self.link.send(out)
         self._schedule()
-
-    def _woke_early(self, now_s: float) -> bool:
-        """True if the loop's timer fired while real time is still left before the deadline."""
-        clock = self._sim_clock
-        if clock is None:
-            return False
-        return clock.real_delay_s(self._deadline_s - now_s) > 0.0
 
     def _schedule(self, slack_s: float = 0.0) -> None:
         """(Re)arm the timer for the firmware's next deadline (plus slack_s), if that is sooner."""

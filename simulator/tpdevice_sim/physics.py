@@ -241,7 +241,13 @@ class ContactModel:
     ) -> tuple[float, float]:
         """Force the hand aims at now and the time constant it gets there with."""
         engaged = motor_running or target_n > 0.0
-        if self.scenario is ContactScenario.NONE or not engaged or self._lifting(dt_s):
+        # Ask _lifting only when it could say yes: a lift-off under way or random ones possible.
+        may_lift = self.lift_rate_per_s > 0.0 or self.time_s < self._lifted_until_s
+        if (
+            self.scenario is ContactScenario.NONE
+            or not engaged
+            or (may_lift and self._lifting(dt_s))
+        ):
             return 0.0, self.release_tau_s
         if self.scenario is ContactScenario.STEADY:
             return self.steady_force_n, self.tau_s
