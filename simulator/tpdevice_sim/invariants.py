@@ -203,9 +203,25 @@ class InvariantMonitor:
     ) -> None:
         """One physics step ended; `driven` is False while the motor ramps down or is off."""
         running = driven and freq_hz > 0.0
+        if not self._flagged and self._all_kept(now_s, dt_s, running, driven, force_n, force_cap_n):
+            self._over_cap_since_s = None  # what the checks below do when nothing is broken
+            return
         self._check_watchdog(now_s, dt_s, running=running)
         self._check_owner(now_s, running=running)
         self._check_force_cap(now_s, dt_s, driven, force_n, force_cap_n)
+
+    def _all_kept(
+        self, now_s: float, dt_s: float, running: bool, driven: bool, force_n: float,
+        cap_n: float | None,
+    ) -> bool:  # fmt: skip
+        """True if no check below is broken now (the common case, asked once per step)."""
+        if cap_n is not None and driven and force_n > cap_n:
+            return False
+        if not running:
+            return True
+        if now_s - self._fed_s > self.watchdog_ms / 1000.0 * self.time_scale + dt_s:
+            return False
+        return not (self._owner is not None and self._owner != self._session)
 
     def _check_watchdog(self, now_s: float, dt_s: float, *, running: bool) -> None:
         """The motor must not be driven past the watchdog timeout (plus one tick) unfed."""

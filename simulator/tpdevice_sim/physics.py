@@ -92,10 +92,20 @@ class MotorModel:
     def step(self, dt_s: float, force_n: float = 0.0, *, powered: bool = True) -> float:
         """Advance dt_s under force_n; return the measured (noisy) rate in Hz."""
         _check_dt(dt_s)
-        goal_hz = self.goal_freq_hz if powered else 0.0
-        if self.stalling(force_n):
+        return self._advance(dt_s, force_n, powered)
+
+    def _advance(self, dt_s: float, force_n: float, powered: bool) -> float:
+        """`step` for a checked dt_s (goal_freq_hz and stalling inlined: once per step)."""
+        target_hz = self.target_freq_hz
+        goal_hz = (
+            min(max(target_hz, self.freq_min_hz), self.freq_max_hz)
+            if powered and target_hz > 0.0
+            else 0.0
+        )
+        stall_n = self.stall_force_n
+        if force_n > stall_n:
             # Torque is exhausted above stall: the rate falls roughly inversely with load.
-            goal_hz *= self.stall_force_n / force_n
+            goal_hz *= stall_n / force_n
         if goal_hz > self.freq_hz:
             self.freq_hz = min(goal_hz, self.freq_hz + self.slew_hz_per_s * dt_s)
         else:
@@ -210,6 +220,13 @@ class ContactModel:
     ) -> float:
         """Advance dt_s toward the band target_n ± tolerance_n; return the measured force in N."""
         _check_dt(dt_s)
+        return self._advance(dt_s, target_n, tolerance_n, motor_running, cap_n)
+
+    def _advance(
+        self, dt_s: float, target_n: float, tolerance_n: float, motor_running: bool,
+        cap_n: float | None,
+    ) -> float:  # fmt: skip
+        """`step` for a checked dt_s."""
         self.time_s += dt_s
         goal_n, tau_s = self._goal(dt_s, target_n, tolerance_n, motor_running, cap_n)
         self._hand_n = _approach(self._hand_n, goal_n, dt_s, tau_s)
@@ -224,7 +241,13 @@ class ContactModel:
     ) -> tuple[float, float]:
         """Force the hand aims at now and the time constant it gets there with."""
         engaged = motor_running or target_n > 0.0
-        if self.scenario is ContactScenario.NONE or not engaged or self._lifting(dt_s):
+        # Ask _lifting only when it could say yes: a lift-off under way or random ones possible.
+        may_lift = self.lift_rate_per_s > 0.0 or self.time_s < self._lifted_until_s
+        if (
+            self.scenario is ContactScenario.NONE
+            or not engaged
+            or (may_lift and self._lifting(dt_s))
+        ):
             return 0.0, self.release_tau_s
         if self.scenario is ContactScenario.STEADY:
             return self.steady_force_n, self.tau_s
@@ -289,6 +312,10 @@ class BatteryModel:
     def step(self, dt_s: float, freq_hz: float = 0.0, force_n: float = 0.0) -> float:
         """Drain for dt_s at this load; return battery_pct (never rises, never below 0)."""
         _check_dt(dt_s)
+        return self._advance(dt_s, freq_hz, force_n)
+
+    def _advance(self, dt_s: float, freq_hz: float, force_n: float) -> float:
+        """`step` for a checked dt_s."""
         freq_hz, force_n = max(0.0, freq_hz), max(0.0, force_n)
         self.power_w = (
             self.idle_power_w
@@ -328,6 +355,10 @@ class ThermalModel:
     def step(self, dt_s: float, freq_hz: float = 0.0, force_n: float = 0.0) -> float:
         """Advance dt_s at this load; return motor_temp_c and update overheated."""
         _check_dt(dt_s)
+        return self._advance(dt_s, freq_hz, force_n)
+
+    def _advance(self, dt_s: float, freq_hz: float, force_n: float) -> float:
+        """`step` for a checked dt_s."""
         goal_c = self.steady_temp_c(max(0.0, freq_hz), max(0.0, force_n))
         self.motor_temp_c = _approach(self.motor_temp_c, goal_c, dt_s, self.tau_s)
         if self.motor_temp_c > self.cutoff_c:
@@ -432,13 +463,14 @@ class GunPhysics:
         cap_n: float | None = None,
     ) -> PhysicsReading:
         """Advance every model by dt_s under the current pressure band; return the readings."""
+        _check_dt(dt_s)  # once here: the models' own checks are skipped
         motor, contact, battery, thermal = self.motor, self.contact, self.battery, self.thermal
         engaged = motor.freq_hz > 0.0 or motor.target_freq_hz > 0.0
-        force_n = contact.step(dt_s, target_n, tolerance_n, motor_running=engaged, cap_n=cap_n)
-        motor.step(dt_s, force_n, powered=battery.battery_pct > 0.0)
+        force_n = contact._advance(dt_s, target_n, tolerance_n, engaged, cap_n)
+        motor._advance(dt_s, force_n, battery.battery_pct > 0.0)
         freq_hz = motor.freq_hz
-        battery.step(dt_s, freq_hz, force_n)
-        thermal.step(dt_s, freq_hz, force_n)
+        battery._advance(dt_s, freq_hz, force_n)
+        thermal._advance(dt_s, freq_hz, force_n)
         return self._reading(motor, contact, battery, thermal)
 
     def reading(self) -> PhysicsReading:

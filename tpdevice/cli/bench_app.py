@@ -135,6 +135,23 @@ def bench_scale(
     bench.run(settings)
 
 
+@bench_app.command("sim")
+def bench_sim(
+    devices: Annotated[int, typer.Option(metavar="N", help="Simulated guns in one process.")] = 200,
+    transport: Annotated[
+        str, typer.Option(metavar="NAME", help="serial (ptys) or tcp.")
+    ] = "serial",
+    seconds: Annotated[
+        float, typer.Option(metavar="SECONDS", help="Measured time of each child (1-600 s).")
+    ] = 10.0,
+    loop: LoopOpt = "auto",
+) -> None:
+    """The simulator alone at 20 Hz telemetry: CPU per gun-second against a no-firmware floor."""
+    from tpdevice.cli import bench_sim as bench
+
+    bench.run(bench.SimBenchSettings(devices, transport, seconds, loop))
+
+
 @bench_app.command("startup")
 def bench_startup(
     runs: Annotated[
