@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from tpdevice.therapy.profile_dirs import (
     profile_files,
     shipped_profiles_dir,
     user_profiles_dir,
+    write_cache_file,
 )
 
 __all__ = ["ListingCache", "Row", "listing_key"]
@@ -80,14 +79,6 @@ class ListingCache:
     def put(self, key: list[Any], rows: list[Row]) -> None:
         """Store the rows under the key; any failure only leaves the file unwritten."""
         try:
-            self.file.parent.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(dir=self.file.parent, prefix=".listing-", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as stream:
-                    json.dump({"key": key, "rows": rows}, stream)
-                os.replace(temp, self.file)
-            except BaseException:
-                Path(temp).unlink(missing_ok=True)
-                raise
+            write_cache_file(self.file, {"key": key, "rows": rows})
         except OSError as err:
             _LOGGER.debug("profile listing %s not written: %s", self.file, err)

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from tpdevice import __version__
 from tpdevice.therapy.loader import FileCheck, display_path
 from tpdevice.therapy.profile import DEFER_CHECKS, Profile
-from tpdevice.therapy.profile_dirs import CACHE_DIR_ENV, code_stamp, default_cache_file, file_stamp
+from tpdevice.therapy.profile_dirs import (
+    CACHE_DIR_ENV,
+    code_stamp,
+    default_cache_file,
+    file_stamp,
+    write_cache_file,
+)
 from tpdevice.therapy.profile_errors import ProfileProblem
 
 __all__ = ["CACHE_DIR_ENV", "ProfileCache", "default_cache_file"]
@@ -74,15 +78,7 @@ class ProfileCache:
             "entries": self._entries,
         }
         try:
-            self.file.parent.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(dir=self.file.parent, prefix=".profiles-", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as stream:
-                    json.dump(document, stream)
-                os.replace(temp, self.file)
-            except BaseException:
-                Path(temp).unlink(missing_ok=True)
-                raise
+            write_cache_file(self.file, document)
         except OSError as err:
             _LOGGER.debug("profile cache %s not written: %s", self.file, err)
             return

@@ -16,6 +16,7 @@ __all__ = [
     "profile_files",
     "shipped_profiles_dir",
     "user_profiles_dir",
+    "write_cache_file",
 ]
 
 PROFILES_DIR_ENV = "TPDEVICE_PROFILES_DIR"
@@ -30,6 +31,22 @@ def default_cache_file() -> Path:
     """$XDG_CACHE_HOME/tpdevice/profiles.json (default ~/.cache/tpdevice/profiles.json)."""
     base = os.environ.get(CACHE_DIR_ENV) or str(Path.home() / ".cache")
     return Path(base) / "tpdevice" / "profiles.json"
+
+
+def write_cache_file(file: Path, document: object) -> None:
+    """Write `document` as JSON to `file` by atomic replace; OSError when it cannot be written."""
+    import json
+    import tempfile  # only when a cache is written: a listing served from one never needs it
+
+    file.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=file.parent, prefix=f".{file.stem}-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            json.dump(document, stream)
+        os.replace(temp, file)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
 
 
 def file_stamp(path: Path) -> list[int] | None:
