@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -125,6 +126,37 @@ def test_a_run_on_the_fast_path_completes(
     assert code == 0, err
     summary = json.loads(out.splitlines()[-1])
     assert (summary["type"], summary["outcome"]) == ("summary", "completed")
+
+
+STARTUP_GC = """
+import gc, sys
+from tpdevice.cli import entry
+seen = []
+real = entry.startup_done
+entry.startup_done = lambda: (seen.append(gc.isenabled()), real())
+try:
+    entry.main()
+finally:
+    print(seen, gc.isenabled(), gc.get_freeze_count() > 0, file=sys.stderr)
+"""
+
+
+def test_start_up_collects_no_garbage_then_the_session_does(profiles: Path) -> None:
+    argv = ["run", "sweeps", "--json", "--time-scale", "1000", "--profiles-dir", str(profiles)]
+    done = subprocess.run(
+        [sys.executable, "-c", STARTUP_GC, *argv],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[-1] == "[False] True True"
+
+
+def test_an_in_process_call_leaves_garbage_collection_as_it_was(
+    capsys: pytest.CaptureFixture[str], profiles: Path
+) -> None:
+    argv = ["run", "sweeps", "--json", "--time-scale", "1000", "--profiles-dir", str(profiles)]
+    assert _outcome(capsys, entry.main, argv)[0] == 0
+    assert gc.isenabled() and gc.get_freeze_count() == 0
 
 
 @pytest.mark.parametrize("argv", TYPER_ARGVS, ids=" ".join)

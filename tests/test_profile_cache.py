@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_helpers import run_main
 
 from tpdevice.therapy import loader
-from tpdevice.therapy.loader import PROFILES_DIR_ENV, FileCheck, load_catalogue
+from tpdevice.therapy.loader import (
+    PROFILES_DIR_ENV,
+    FileCheck,
+    load_catalogue,
+    profile_files,
+    shipped_profiles_dir,
+)
 from tpdevice.therapy.profile_cache import ProfileCache, default_cache_file
+from tpdevice.therapy.profile_dump import profile_from_dump
 
 DATA = Path(__file__).parent / "data"
 OK = DATA / "profiles_ok"
@@ -139,3 +150,67 @@ def test_the_cli_uses_xdg_cache_home_and_survives_a_bad_one(
     assert run_main(capsys, "profiles", "list") == first
     monkeypatch.setenv("XDG_CACHE_HOME", str(default_cache_file()))  # a file, not a dir
     assert run_main(capsys, "profiles", "list") == first
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda profile: profile.pop("caps"),
+        lambda profile: profile.update(surprise=1),
+        lambda profile: profile["steps"][0].update(kind="spin"),
+        lambda profile: profile["steps"][0].pop("duration_s"),
+        lambda profile: profile.update(laterality="sideways"),
+        lambda profile: profile.update(steps=7),
+    ],
+)
+def test_a_cached_profile_that_is_not_a_whole_dump_is_read_again(
+    profiles: Path, tmp_path: Path, mangle: Callable[[dict[str, Any]], object]
+) -> None:
+    cache_file = tmp_path / "profiles.json"
+    expected = _load(profiles, cache_file)
+    document = json.loads(cache_file.read_text())
+    for entry in document["entries"].values():
+        profile = json.loads(entry["profile"])
+        mangle(profile)
+        entry["profile"] = json.dumps(profile)
+    cache_file.write_text(json.dumps(document))
+    catalogue = _load(profiles, cache_file)
+    assert [entry.profile for entry in catalogue] == [entry.profile for entry in expected]
+
+
+def test_every_shipped_profile_comes_back_from_its_dump_as_it_was() -> None:
+    shipped = shipped_profiles_dir()
+    assert shipped is not None
+    for path in profile_files(shipped):
+        profile = loader.load_profile(path)
+        back = profile_from_dump(json.loads(profile.model_dump_json()))
+        assert back == profile
+        assert repr(back) == repr(profile)
+        assert back.model_dump_json() == profile.model_dump_json()
+
+
+LOAD_FROM_CACHE = """
+import json, sys
+from pathlib import Path
+from tpdevice.therapy import profile
+from tpdevice.therapy.loader import load_catalogue
+from tpdevice.therapy.profile_cache import ProfileCache
+cache = ProfileCache(Path(sys.argv[1]))
+catalogue = load_catalogue([], include_shipped=True, user_dir=Path(sys.argv[2]), cache=cache)
+cache.save()
+models = [profile.Profile, profile.SafetyCaps, profile.SweepStep, profile.HoldStep,
+          profile.ReleaseStep, profile.RestStep, profile.HoldTimer, profile.Progression]
+print(json.dumps([len(catalogue), [m.__name__ for m in models if m.__pydantic_complete__]]))
+"""
+
+
+def test_profiles_from_the_cache_build_no_validator(tmp_path: Path) -> None:
+    def load() -> list[Any]:
+        argv = [sys.executable, "-c", LOAD_FROM_CACHE, str(tmp_path / "c.json"), str(tmp_path)]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
+        result: list[Any] = json.loads(done.stdout)
+        return result
+
+    count, built_reading_yaml = load()
+    assert count >= 14 and built_reading_yaml
+    assert load() == [count, []]

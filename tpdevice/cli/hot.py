@@ -144,7 +144,10 @@ def start_run(
 ) -> None:
     """`tpdevice run` once its options are parsed: check them all, then run the session."""
     from tpdevice.cli import run_cmd, run_route
+    from tpdevice.cli.entry import startup_done
     from tpdevice.daemon.paths import default_journal_path
+
+    startup_done()
 
     device, daemon_gun = run_route.route(device)
     if daemon_gun is not None:

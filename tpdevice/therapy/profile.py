@@ -179,7 +179,8 @@ class FieldProblem(NamedTuple):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Validators are built on first validation: a profile read back from the cache needs none.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Progression(_Model):
@@ -299,7 +300,7 @@ class HoldStep(_Model):
     release_freq_hz: FreqHz = 0.0
     cycles: Cycles = 1
     progression: Progression | None = None
-    hold_timer: HoldTimer = HoldTimer()
+    hold_timer: HoldTimer = HoldTimer.model_construct()
     cue: LongText = ""
 
     def force_target_for_cycle(self, cycle: int) -> float:

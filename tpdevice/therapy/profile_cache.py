@@ -13,7 +13,6 @@ from typing import Any
 
 from tpdevice import __version__
 from tpdevice.therapy.loader import FileCheck, display_path
-from tpdevice.therapy.profile import DEFER_CHECKS, Profile
 from tpdevice.therapy.profile_dirs import (
     CACHE_DIR_ENV,
     code_stamp,
@@ -21,6 +20,7 @@ from tpdevice.therapy.profile_dirs import (
     file_stamp,
     write_cache_file,
 )
+from tpdevice.therapy.profile_dump import profile_from_dump
 from tpdevice.therapy.profile_errors import ProfileProblem
 
 __all__ = ["CACHE_DIR_ENV", "ProfileCache", "default_cache_file"]
@@ -44,13 +44,13 @@ class ProfileCache:
         if entry is None or entry.get("stamp") != file_stamp(path):
             return None
         try:
-            profile = Profile.model_validate_json(entry["profile"], context={DEFER_CHECKS: True})
+            profile = profile_from_dump(json.loads(entry["profile"]))
             advice = tuple(
                 ProfileProblem(str(message), display_path(path), int(line), warning=True)
                 for message, line in entry["advice"]
             )
             id_line = int(entry["id_line"])
-        except (KeyError, TypeError, ValueError):  # pydantic's ValidationError is a ValueError
+        except (KeyError, TypeError, ValueError, AttributeError):
             return None
         return FileCheck(path, profile, (), advice, id_line)
 
