@@ -353,3 +353,25 @@ async def test_link_lost_under_a_setpoint_starts_that_step_after_reconnect(gun: 
     assert [e.reason for e in events_of(session, SessionResumed)] == ["reconnected"]
     assert summary.outcome == "completed" and summary.steps_completed == 7
     assert summary.actual_duration_s == pytest.approx(72.0)
+
+
+async def test_progress_says_what_the_summary_says_at_every_point(gun: FakeGun) -> None:
+    def agree() -> None:
+        progress, summary = session.progress(), session.summary()
+        assert (progress.side, progress.steps_completed, progress.steps_planned) == (
+            summary.side, summary.steps_completed, summary.steps_planned,
+        )  # fmt: skip
+        assert (progress.elapsed_s, progress.planned_duration_s, progress.cause) == (
+            summary.actual_duration_s, summary.planned_duration_s, summary.cause,
+        )  # fmt: skip
+
+    session = fake_session(gun)
+    agree()
+    run = asyncio.create_task(session.run())
+    await until_event(session, StepCompleted)
+    agree()
+    assert session.progress().steps_completed == 1 and session.progress().elapsed_s > 0
+    await session.stop()
+    await run
+    agree()
+    assert session.progress().cause != ""

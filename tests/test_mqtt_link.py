@@ -6,9 +6,12 @@ import asyncio
 import json
 import signal
 import sys
+from typing import Any
 
 import pytest
 from mqtt_broker import Broker, Subscriber
+from paho.mqtt import client as paho_client
+from paho.mqtt.properties import Properties
 
 from tpdevice.mqtt.link import LinkState, MqttLink
 from tpdevice.mqtt.settings import MqttSettings
@@ -106,6 +109,35 @@ async def test_a_packet_leaves_in_the_publishing_call_not_loop_turns_later(broke
         assert [payload for _, payload, _ in subscriber.messages] == [
             str(n).encode() for n in range(20)
         ]
+    finally:
+        await subscriber.stop()
+        await link.close()
+        await task
+
+
+async def test_a_qos0_packet_written_at_once_costs_paho_no_callback_objects(
+    broker: Broker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[int] = []
+    real: Any = Properties
+
+    def counting(packet_type: int) -> Any:
+        built.append(packet_type)
+        return real(packet_type)
+
+    monkeypatch.setattr(paho_client, "Properties", counting)
+    subscriber = Subscriber(broker, "test/node-p/t")
+    await subscriber.start()
+    link = MqttLink(MqttSettings.from_url(broker.url()), Topics("node-p"))
+    task = asyncio.create_task(link.run())
+    try:
+        await asyncio.wait_for(link.connected.wait(), 10)
+        built.clear()
+        for n in range(10):
+            await link.publish("test/node-p/t", str(n).encode())
+        assert built == []
+        await link.publish("test/node-p/t", b"acked", qos=1)  # confirmed by its PUBACK
+        await subscriber.wait_for(11)
     finally:
         await subscriber.stop()
         await link.close()

@@ -94,14 +94,14 @@ class SessionManager:
         """One session as the API and MQTT describe it."""
         running = self._get(session_id)
         session = running.session
-        summary = session.summary()
+        progress = session.progress()
         return SessionInfo(
             id=session.id, device_id=session.device_id, profile_id=session.profile.id,
-            side=summary.side, state=session.state.value, client=running.client,
-            step_index=summary.steps_completed if session.state.value == "running" else None,
-            steps_total=summary.steps_planned, elapsed_s=summary.actual_duration_s,
-            remaining_s=max(0.0, summary.planned_duration_s - summary.actual_duration_s),
-            cause=summary.cause,
+            side=progress.side, state=session.state.value, client=running.client,
+            step_index=progress.steps_completed if session.state.value == "running" else None,
+            steps_total=progress.steps_planned, elapsed_s=progress.elapsed_s,
+            remaining_s=max(0.0, progress.planned_duration_s - progress.elapsed_s),
+            cause=progress.cause,
         )  # fmt: skip
 
     def all(self) -> list[SessionInfo]:

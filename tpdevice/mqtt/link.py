@@ -230,12 +230,32 @@ def _write_in_the_publishing_call(client: aiomqtt.Client) -> None:
             paho._in_callback_mutex.release()
             # On an error the writer below meets it too, and reports the lost link.
             with contextlib.suppress(OSError):
-                paho.loop_write()
+                _write_queued(paho)
             if not paho.want_write():
                 return
         register_writer(mqttc, userdata, sock)
 
     paho.on_socket_register_write = write_now
+
+
+def _write_queued(paho: Any) -> None:
+    """paho's loop_write; when only this call's packet is queued, without two callbacks.
+
+    The publish callback: for a QoS 0 packet written at once aiomqtt waits for none (it finds
+    the message published when paho's publish returns), yet paho builds a reason code and a
+    property set for it, a tenth of the daemon's work per telemetry message. A QoS 1 packet's
+    comes with its PUBACK, later. The writer's removal: with nothing queued before this packet,
+    no writer was registered. A packet queued earlier may have a caller waiting: both stay.
+    """
+    if len(paho._out_packet) != 1:
+        paho.loop_write()
+        return
+    on_publish, on_unregister = paho.on_publish, paho.on_socket_unregister_write
+    paho.on_publish = paho.on_socket_unregister_write = None
+    try:
+        paho.loop_write()
+    finally:
+        paho.on_publish, paho.on_socket_unregister_write = on_publish, on_unregister
 
 
 @contextlib.contextmanager

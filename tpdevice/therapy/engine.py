@@ -60,7 +60,9 @@ from tpdevice.therapy.session_state import (
     Ending,
     ExecutionMode,
     SessionOptions,
+    SessionProgress,
     SessionState,
+    build_progress,
     build_summary,
     resolve_mode,
 )
@@ -163,20 +165,30 @@ class Session:
         """Call sink(event) for each event, in order, before any subscriber sees it."""
         return self._parts.events.add_sink(sink)
 
+    def progress(self) -> SessionProgress:
+        """Steps done, elapsed and planned time as the summary has them, without its rows."""
+        end_s, _, cause = self._ending()
+        records = self._parts.ctx.progress.records
+        return build_progress(self.timeline, records, self._loop.t0_s, end_s, cause)
+
     def summary(self) -> Summary:
         """Per step planned vs actual, time in band, peak force, cues, faults; totals."""
         parts = self._parts
-        end = parts.end
-        end_s = end.end_s if end.end_s is not None else self.clock.now_s()
-        ending = end.asked
+        end_s, reason, cause = self._ending()
         return build_summary(
             session_id=self.id, profile_id=self.profile.id, device=self.device_id,
-            timeline=self.timeline, mode=self.mode, state=self.state,
-            reason=ending.reason if ending is not None else EndReason.NONE,
-            cause=ending.detail if ending is not None else "",
+            timeline=self.timeline, mode=self.mode, state=self.state, reason=reason, cause=cause,
             records=parts.ctx.progress.records, t0_s=self._loop.t0_s, end_s=end_s,
             paused_s=parts.pause.paused_s(end_s), faults=parts.faults,
         )  # fmt: skip
+
+    def _ending(self) -> tuple[float, EndReason, str]:
+        """The end (or now, while running), why the session ends and what caused it."""
+        end = self._parts.end
+        end_s = end.end_s if end.end_s is not None else self.clock.now_s()
+        if end.asked is None:
+            return end_s, EndReason.NONE, ""
+        return end_s, end.asked.reason, end.asked.detail
 
     # --- commands -----------------------------------------------------------------------
 

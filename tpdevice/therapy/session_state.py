@@ -19,7 +19,9 @@ __all__ = [
     "Ending",
     "ExecutionMode",
     "SessionOptions",
+    "SessionProgress",
     "SessionState",
+    "build_progress",
     "build_summary",
     "resolve_mode",
 ]
@@ -99,6 +101,32 @@ def resolve_mode(mode: ExecutionMode, timeline: Timeline, address: str) -> Execu
     return mode
 
 
+@dataclass(frozen=True, slots=True)
+class SessionProgress:
+    """How far a session is: what its summary's totals say, without the per-step rows."""
+
+    side: str
+    steps_completed: int
+    steps_planned: int
+    elapsed_s: float  # since the session started, pauses included (0 before it starts)
+    planned_duration_s: float
+    cause: str
+
+
+def build_progress(
+    timeline: Timeline, records: list[StepRecord], t0_s: float | None, end_s: float, cause: str
+) -> SessionProgress:
+    """The SessionProgress of a session from its step records."""
+    return SessionProgress(
+        side=timeline.side_label,
+        steps_completed=sum(1 for r in records if r.completed and not r.skipped),
+        steps_planned=len(records),
+        elapsed_s=max(0.0, end_s - t0_s) if t0_s is not None else 0.0,
+        planned_duration_s=timeline.duration_s,
+        cause=cause,
+    )
+
+
 def build_summary(
     *,
     session_id: str,
@@ -117,14 +145,14 @@ def build_summary(
 ) -> Summary:
     """The Summary of a session from its step records."""
     steps = step_summaries(records, t0_s)
+    progress = build_progress(timeline, records, t0_s, end_s, cause)
     lateness = [r.lateness_ms for r in records if r.lateness_ms is not None]
     return Summary(
-        session_id=session_id, profile_id=profile_id, device=device, side=timeline.side_label,
+        session_id=session_id, profile_id=profile_id, device=device, side=progress.side,
         mode=mode.value, outcome=state.value, reason=reason.value, cause=cause,
-        planned_duration_s=timeline.duration_s,
-        actual_duration_s=max(0.0, end_s - t0_s) if t0_s is not None else 0.0,
-        paused_s=paused_s, steps_planned=len(steps), force_sensing=timeline.fit.force_sensing,
-        steps_completed=sum(1 for s in steps if s.completed),
+        planned_duration_s=progress.planned_duration_s, actual_duration_s=progress.elapsed_s,
+        paused_s=paused_s, steps_planned=progress.steps_planned,
+        force_sensing=timeline.fit.force_sensing, steps_completed=progress.steps_completed,
         steps_skipped=sum(1 for s in steps if s.skipped),
         time_in_band_s=sum(s.time_in_band_s for s in steps),
         peak_force_n=max((s.peak_force_n for s in steps), default=0.0),
