@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import re
 from typing import Any
@@ -188,14 +189,14 @@ def test_unknown_keys_are_errors_at_every_level(where: str) -> None:
         "hold_timer": data["steps"][1]["hold_timer"],
     }[where]
     target["surprise"] = 1
-    with pytest.raises(ValidationError, match=r"extra_forbidden|Extra inputs"):
+    with pytest.raises(ValidationError, match=r"unexpected_keyword_argument"):
         make(data)
 
 
 def test_models_are_frozen() -> None:
     profile = make(base())
-    with pytest.raises(ValidationError):
-        profile.caps.max_force_n = 100
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        profile.caps.max_force_n = 100  # type: ignore[misc]
 
 
 def test_json_round_trip() -> None:
@@ -272,4 +273,4 @@ def test_schema_describes_the_contract() -> None:
     hold = schema["$defs"]["HoldStep"]
     assert hold["properties"]["cycles"]["maximum"] == 6
     assert hold["properties"]["freq_hz"]["maximum"] == 60
-    assert set(schema["properties"]) == set(Profile.model_fields)
+    assert set(schema["properties"]) == set(Profile.field_names())

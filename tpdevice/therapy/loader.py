@@ -10,9 +10,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-from pydantic_core import ErrorDetails
-
 from tpdevice.therapy.profile import DEFER_CHECKS, FieldProblem, Profile
 from tpdevice.therapy.profile_dirs import (
     PROFILE_SUFFIXES,
@@ -26,6 +23,8 @@ from tpdevice.therapy.profile_messages import error_loc, error_message
 from tpdevice.therapy.profile_read import read_profile_text
 
 if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
+
     from tpdevice.therapy.profile_cache import ProfileCache
     from tpdevice.therapy.profile_yaml import ParsedYaml
 
@@ -116,6 +115,8 @@ def check_file(path: Path, *, check_stem: bool = True) -> FileCheck:
         parsed = _parse(path)
     except YamlProblem as err:
         return FileCheck(path, None, (ProfileProblem(err.message, display_path(path), err.line),))
+    from pydantic import ValidationError  # a profile from the cache is not validated again
+
     try:
         profile = Profile.model_validate(parsed.data, context={DEFER_CHECKS: True})
     except ValidationError as err:

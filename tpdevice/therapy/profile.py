@@ -1,26 +1,38 @@
-"""Therapy profile models: the YAML contract of docs/session-engine.md §1 and its safety checks."""
+"""Therapy profile records: the YAML contract of docs/session-engine.md §1 and its safety checks.
+
+Records are frozen dataclasses (a session uses them without pydantic); their field types carry
+the checks pydantic applies when it validates one (see profile_fields).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any, Literal, NamedTuple, Self
-
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    GetCoreSchemaHandler,
-    GetJsonSchemaHandler,
-    Strict,
-    ValidationInfo,
-    model_validator,
-)
-from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import PydanticCustomError, core_schema
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple
 
 from tpdevice.therapy.profile_errors import ProfileError
-from tpdevice.therapy.profile_text import multi_line_text, single_line_text
+from tpdevice.therapy.profile_fields import (
+    CapForceN,
+    CapFreqHz,
+    Checks,
+    Cycles,
+    DurationS,
+    ForceN,
+    FreqHz,
+    LongText,
+    ProfileId,
+    RampNPerS,
+    Record,
+    RecoveryH,
+    RestFreqHz,
+    Text,
+    WorkS,
+    fmt_num,
+)
+
+if TYPE_CHECKING:
+    from pydantic import GetCoreSchemaHandler, ValidationInfo
+    from pydantic_core import CoreSchema
 
 __all__ = [
     "DEFER_CHECKS",
@@ -89,75 +101,6 @@ class Attachment(StrEnum):
     FORK = "fork"
 
 
-def fmt_num(value: float) -> str:
-    """A number as a person writes it: 30.0 -> '30', 2.5 -> '2.5'."""
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-class _Range:
-    """Pydantic metadata: an inclusive range with a unit (0 may also mean 'off')."""
-
-    def __init__(self, low: float, high: float, unit: str, *, zero_ok: bool = False) -> None:
-        self.low, self.high, self.unit, self.zero_ok = low, high, unit, zero_ok
-
-    def text(self) -> str:
-        """The allowed values, e.g. '0 or 10..60 Hz'."""
-        span = f"{fmt_num(self.low)}..{fmt_num(self.high)}"
-        span = f"0 or {span}" if self.zero_ok else span
-        return f"{span} {self.unit}".rstrip()
-
-    def check(self, value: float) -> float:
-        """The value itself when allowed; a custom pydantic error naming the range otherwise."""
-        if (self.zero_ok and value == 0) or self.low <= value <= self.high:
-            return value
-        raise PydanticCustomError(
-            "out_of_range", "is outside the allowed range ({allowed})", {"allowed": self.text()}
-        )
-
-    def __get_pydantic_core_schema__(
-        self, source: Any, handler: GetCoreSchemaHandler
-    ) -> core_schema.CoreSchema:
-        return core_schema.no_info_after_validator_function(self.check, handler(source))
-
-    def __get_pydantic_json_schema__(
-        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
-        json_schema = handler(schema)
-        json_schema.update(minimum=0 if self.zero_ok else self.low, maximum=self.high)
-        if self.zero_ok:
-            json_schema["description"] = f"{self.text()} (0 = motor off)"
-        return json_schema
-
-
-FreqHz = Annotated[float, Strict(), _Range(10, 60, "Hz", zero_ok=True)]
-CapFreqHz = Annotated[float, Strict(), _Range(10, 60, "Hz")]
-ForceN = Annotated[float, Strict(), _Range(0, 150, "N")]
-CapForceN = Annotated[float, Strict(), _Range(1, 150, "N")]
-RampNPerS = Annotated[float, Strict(), _Range(0, 150, "N/s")]
-DurationS = Annotated[float, Strict(), _Range(1, 600, "s")]
-WorkS = Annotated[float, Strict(), _Range(1, 3600, "s")]
-RecoveryH = Annotated[float, Strict(), _Range(0, 168, "h")]
-Cycles = Annotated[int, Strict(), _Range(1, 6, "")]
-Text = Annotated[
-    str, Strict(), Field(min_length=1, max_length=2000), AfterValidator(single_line_text)
-]
-LongText = Annotated[str, Strict(), AfterValidator(multi_line_text)]
-ProfileId = Annotated[
-    str, Strict(), Field(min_length=1, max_length=64, pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")
-]
-
-
-def _motor_off(value: float) -> float:
-    if value != 0:
-        raise PydanticCustomError(
-            "rest_freq", "is not allowed: a rest step keeps the motor off (allowed 0 Hz)"
-        )
-    return value
-
-
-RestFreqHz = Annotated[float, Strict(), AfterValidator(_motor_off), Field(ge=0, le=0)]
-
-
 class ForceBand(NamedTuple):
     """The pressure band of a step (or of one hold cycle), in newtons."""
 
@@ -178,26 +121,24 @@ class FieldProblem(NamedTuple):
     message: str
 
 
-class _Model(BaseModel):
-    # Validators are built on first validation: a profile read back from the cache needs none.
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
-
-class Progression(_Model):
+@dataclass(frozen=True, kw_only=True)
+class Progression(Record):
     """Each hold cycle k (0-based) targets min(force_target_n + k * force_step_n, force_max_n)."""
 
     force_step_n: ForceN
     force_max_n: ForceN
 
 
-class HoldTimer(_Model):
+@dataclass(frozen=True, kw_only=True)
+class HoldTimer(Record):
     """Hold timing: `wall` counts wall time; `contact` counts contact time, ended by cap_s."""
 
     policy: HoldTimerPolicy = HoldTimerPolicy.WALL
     cap_s: DurationS | None = None
 
 
-class SafetyCaps(_Model):
+@dataclass(frozen=True, kw_only=True)
+class SafetyCaps(Record):
     """The safety caps of a region; nothing in the profile may exceed them."""
 
     max_force_n: CapForceN
@@ -216,7 +157,8 @@ class SafetyCaps(_Model):
         return f"0 or {fmt_num(self.freq_min_hz)}..{fmt_num(self.freq_max_hz)} Hz"
 
 
-class SweepStep(_Model):
+@dataclass(frozen=True, kw_only=True)
+class SweepStep(Record):
     """Glide along the muscle at freq_hz inside a pressure band for duration_s."""
 
     kind: Literal["sweep"]
@@ -240,7 +182,8 @@ class SweepStep(_Model):
         return self.duration_s if self.freq_hz > 0 else 0.0
 
 
-class ReleaseStep(_Model):
+@dataclass(frozen=True, kw_only=True)
+class ReleaseStep(Record):
     """Ease off for duration_s; the motor runs at freq_hz (0 = off); a band is optional."""
 
     kind: Literal["release"]
@@ -266,7 +209,8 @@ class ReleaseStep(_Model):
         return self.duration_s if self.freq_hz > 0 else 0.0
 
 
-class RestStep(_Model):
+@dataclass(frozen=True, kw_only=True)
+class RestStep(Record):
     """Motor off, no pressure, for duration_s."""
 
     kind: Literal["rest"]
@@ -287,7 +231,8 @@ class RestStep(_Model):
         return 0.0
 
 
-class HoldStep(_Model):
+@dataclass(frozen=True, kw_only=True)
+class HoldStep(Record):
     """`cycles` x (hold for hold_s inside the band, then release for release_s)."""
 
     kind: Literal["hold"]
@@ -300,7 +245,7 @@ class HoldStep(_Model):
     release_freq_hz: FreqHz = 0.0
     cycles: Cycles = 1
     progression: Progression | None = None
-    hold_timer: HoldTimer = HoldTimer.model_construct()
+    hold_timer: HoldTimer = HoldTimer()
     cue: LongText = ""
 
     def force_target_for_cycle(self, cycle: int) -> float:
@@ -336,16 +281,20 @@ class HoldStep(_Model):
         return self.cycles * (hold + release)
 
 
-Step = Annotated[SweepStep | HoldStep | ReleaseStep | RestStep, Field(discriminator="kind")]
+Step = Annotated[
+    SweepStep | HoldStep | ReleaseStep | RestStep,
+    Checks(lambda pydantic: (pydantic.Discriminator("kind"),)),
+]
 
 
-class Profile(_Model):
+@dataclass(frozen=True, kw_only=True)
+class Profile(Record):
     """One region's therapy profile; constructing one runs every check of §1."""
 
     id: ProfileId
     title: Text
     region: Text
-    muscles: tuple[Text, ...] = Field(min_length=1)
+    muscles: Annotated[tuple[Text, ...], Checks(lambda pydantic: (pydantic.Field(min_length=1),))]
     laterality: Laterality
     attachment: Attachment
     description: LongText = ""
@@ -355,16 +304,16 @@ class Profile(_Model):
     sources: tuple[Text, ...] = ()
     caps: SafetyCaps
     contact_threshold_n: ForceN = 3.0
-    steps: tuple[Step, ...] = Field(min_length=1, max_length=64)
+    steps: Annotated[
+        tuple[Step, ...],
+        Checks(lambda pydantic: (pydantic.Field(min_length=1, max_length=64),)),
+    ]
 
-    @model_validator(mode="after")
-    def _cross_checks(self, info: ValidationInfo) -> Self:
-        if info.context and info.context.get(DEFER_CHECKS):
-            return self
-        problems = self.problems()
-        if problems:
-            raise ValueError("; ".join(problem.message for problem in problems))
-        return self
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        from pydantic_core import core_schema
+
+        return core_schema.with_info_after_validator_function(_cross_checked, handler(source))
 
     def problems(self) -> list[FieldProblem]:
         """Every cross-field problem (caps vs steps); empty for a valid profile."""
@@ -403,3 +352,13 @@ class Profile(_Model):
     def duration_s(self, side: str | None = None) -> float:
         """Planned total seconds for `side` (None/'both' on a bilateral profile = two passes)."""
         return self.pass_duration_s() * len(self.passes(side))
+
+
+def _cross_checked(profile: Profile, info: ValidationInfo) -> Profile:
+    """Pydantic: the profile once every cross-field check passes (unless the context defers)."""
+    if info.context and info.context.get(DEFER_CHECKS):
+        return profile
+    problems = profile.problems()
+    if problems:
+        raise ValueError("; ".join(problem.message for problem in problems))
+    return profile

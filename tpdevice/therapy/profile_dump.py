@@ -1,9 +1,8 @@
-"""A profile back from its own JSON dump, without validating it again (and without pydantic's
-validators, which are built on first use)."""
+"""A profile back from its own JSON dump, without validating it again."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from tpdevice.therapy.profile import (
     Attachment,
@@ -19,8 +18,11 @@ from tpdevice.therapy.profile import (
     Step,
     SweepStep,
 )
+from tpdevice.therapy.profile_fields import Record
 
 __all__ = ["profile_from_dump"]
+
+R = TypeVar("R", bound=Record)
 
 _TEXT_TUPLES = ("muscles", "avoid_zones", "contraindications", "sources")
 _FLAT_STEPS: dict[str, type[SweepStep | ReleaseStep | RestStep]] = {
@@ -39,29 +41,26 @@ def profile_from_dump(data: dict[str, Any]) -> Profile:
     fields.update({name: tuple(fields[name]) for name in _TEXT_TUPLES})
     fields["laterality"] = Laterality(fields["laterality"])
     fields["attachment"] = Attachment(fields["attachment"])
-    fields["caps"] = SafetyCaps.model_construct(**fields["caps"])
+    fields["caps"] = _made(SafetyCaps, fields["caps"])
     fields["steps"] = tuple(_step(step) for step in fields["steps"])
-    _require_fields(Profile, fields)
-    return Profile.model_construct(**fields)
+    return _made(Profile, fields)
 
 
 def _step(data: dict[str, Any]) -> Step:
     if data["kind"] != "hold":
-        flat = _FLAT_STEPS[data["kind"]]
-        _require_fields(flat, data)
-        return flat.model_construct(**data)
+        return _made(_FLAT_STEPS[data["kind"]], data)
     fields = dict(data)
     timer = fields["hold_timer"]
-    fields["hold_timer"] = HoldTimer.model_construct(
-        policy=HoldTimerPolicy(timer["policy"]), cap_s=timer["cap_s"]
+    fields["hold_timer"] = _made(
+        HoldTimer, {"policy": HoldTimerPolicy(timer["policy"]), "cap_s": timer["cap_s"]}
     )
     if fields["progression"] is not None:
-        fields["progression"] = Progression.model_construct(**fields["progression"])
-    _require_fields(HoldStep, fields)
-    return HoldStep.model_construct(**fields)
+        fields["progression"] = _made(Progression, fields["progression"])
+    return _made(HoldStep, fields)
 
 
-def _require_fields(model: type[Profile | Step], fields: dict[str, Any]) -> None:
+def _made(record: type[R], fields: dict[str, Any]) -> R:
     """A dump names every field and nothing else; anything else is not one of ours."""
-    if fields.keys() != model.model_fields.keys():
-        raise ValueError(f"not a dump of a {model.__name__}")
+    if fields.keys() != set(record.field_names()):
+        raise ValueError(f"not a dump of a {record.__name__}")
+    return record(**fields)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import BaseModel
-from pydantic_core import ErrorDetails
+from typing import TYPE_CHECKING, Any
 
 from tpdevice.therapy.profile import (
     HoldStep,
@@ -18,16 +15,20 @@ from tpdevice.therapy.profile import (
     SweepStep,
     fmt_num,
 )
+from tpdevice.therapy.profile_fields import Record
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
 
 __all__ = ["dotted", "error_loc", "error_message"]
 
-_STEP_MODELS: dict[str, type[BaseModel]] = {
+_STEP_MODELS: dict[str, type[Record]] = {
     "sweep": SweepStep,
     "hold": HoldStep,
     "release": ReleaseStep,
     "rest": RestStep,
 }
-_NESTED_MODELS: dict[str, type[BaseModel]] = {
+_NESTED_MODELS: dict[str, type[Record]] = {
     "caps": SafetyCaps,
     "progression": Progression,
     "hold_timer": HoldTimer,
@@ -43,6 +44,7 @@ _TYPE_WORDS = {
     "list_type": "a list",
     "dict_type": "a mapping",
     "model_type": "a mapping",
+    "dataclass_type": "a mapping",
     "model_attributes_type": "a mapping",
 }
 
@@ -82,9 +84,9 @@ def error_loc(data: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
     return tuple(clean)
 
 
-def _model_at(data: Any, loc: tuple[str | int, ...]) -> type[BaseModel] | None:
+def _model_at(data: Any, loc: tuple[str | int, ...]) -> type[Record] | None:
     """The model that validates the mapping at `loc` (for 'did you mean' hints)."""
-    model: type[BaseModel] | None = Profile
+    model: type[Record] | None = Profile
     node = data
     for part in loc:
         node = node.get(part) if isinstance(node, dict) else _item(node, part)
@@ -111,10 +113,10 @@ def _unknown_key(data: Any, loc: tuple[str | int, ...]) -> str:
     if model is not None:
         import difflib  # only a bad profile needs it: a run starts without
 
-        close = difflib.get_close_matches(str(key), list(model.model_fields), n=1, cutoff=0.6)
+        close = difflib.get_close_matches(str(key), list(model.field_names()), n=1, cutoff=0.6)
         if close:
             return f"{message} (did you mean {close[0]}?)"
-        return f"{message} (allowed: {', '.join(model.model_fields)})"
+        return f"{message} (allowed: {', '.join(model.field_names())})"
     return message
 
 
@@ -125,7 +127,7 @@ def error_message(data: Any, error: ErrorDetails) -> str:
     if kind == "missing":
         where = f"{dotted(loc[:-1])}: " if len(loc) > 1 else ""
         return f"{where}missing required field {loc[-1]}"
-    if kind == "extra_forbidden":
+    if kind in ("extra_forbidden", "unexpected_keyword_argument"):
         return _unknown_key(data, loc)
     path, value = dotted(loc), show(error.get("input"))
     if kind in _TYPE_WORDS:
