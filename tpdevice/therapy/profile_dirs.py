@@ -24,7 +24,14 @@ PROFILE_SUFFIXES = (".yaml", ".yml")
 CACHE_DIR_ENV = "XDG_CACHE_HOME"
 
 # The modules that decide which files are valid profiles: a change to any drops every cache.
-_RULES = ("profile.py", "profile_checks.py", "profile_text.py", "loader.py", "profile_yaml.py")
+_RULES = (
+    "profile.py",
+    "profile_fields.py",
+    "profile_checks.py",
+    "profile_text.py",
+    "loader.py",
+    "profile_yaml.py",
+)
 
 
 def default_cache_file() -> Path:
