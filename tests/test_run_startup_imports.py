@@ -11,16 +11,21 @@ RUN_ARGV = (
     "--mode", "host", "--no-journal",
 )  # fmt: skip
 
-BUILT_AT_IMPORT = """
-import json
-from tpdevice.therapy import events, summary
-models = [getattr(events, name) for name in events.__all__ if name not in ("AnyEvent",)]
-models += [summary.Summary, summary.StepSummary]
-built = sorted(
-    model.__name__ for model in models
-    if isinstance(model, type) and model.__dict__.get("__pydantic_complete__", False)
-)
-print(json.dumps(built))
+PYDANTIC_AT_FIRST_STEP = """
+import os, sys
+class Out:
+    def __init__(self, inner): self.inner = inner
+    def write(self, text):
+        if '"type": "step.started"' in text:
+            self.inner.write("PYDANTIC " + str("pydantic" in sys.modules) + "\\n")
+            self.inner.flush()
+            os._exit(0)
+        return len(text)
+    def flush(self): pass
+    def __getattr__(self, name): return getattr(self.inner, name)
+sys.stdout = Out(sys.stdout)
+from tpdevice.cli.entry import main
+main(sys.argv[1:])
 """
 
 
@@ -54,15 +59,16 @@ def test_a_no_journal_sim_run_imports_no_journal_theragun_ble_or_difflib() -> No
     assert "tpdevice.drivers.theragun" in running  # still registered as a driver
 
 
-def test_importing_the_events_builds_no_event_or_summary_validator() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", BUILT_AT_IMPORT],
-        capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
-    assert json.loads(done.stdout) == []
+def test_a_sim_run_reaches_its_first_setpoint_without_pydantic() -> None:
+    for _ in range(2):  # the first run may fill the profile cache (that validates)
+        done = subprocess.run(
+            [sys.executable, "-c", PYDANTIC_AT_FIRST_STEP, *RUN_ARGV],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    assert done.stdout.splitlines() == ["PYDANTIC False"], done.stderr
 
 
-def test_deferred_events_still_validate_dump_and_parse() -> None:
+def test_events_still_validate_dump_and_parse() -> None:
     from tpdevice.therapy.events import SessionCompleted, parse_event
     from tpdevice.therapy.summary import Summary
 

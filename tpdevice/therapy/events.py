@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime
-import functools
 from collections.abc import Callable
-from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
-
+from tpdevice.therapy.records import Checks, Record
 from tpdevice.therapy.summary import Summary
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
 
 __all__ = [
     "AnyEvent",
@@ -37,29 +39,28 @@ __all__ = [
 ]
 
 
-class Event(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class Event(Record):
     """What every session event carries: type, session, order, time and where it happened."""
 
-    # Each event class is built on first use: a session's first setpoint waits for two, not 17.
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
     TYPE: ClassVar[str] = ""  # the `type` of a concrete event class, e.g. "hold.started"
 
     type: str
     session_id: str
-    seq: int = Field(ge=1)  # 1, 2, 3 ... per session, no gaps
+    seq: Annotated[int, Checks(lambda pydantic: (pydantic.Field(ge=1),))]  # 1, 2, ... no gaps
     mono_s: float  # session clock (monotonic seconds)
     wall_time: str  # ISO 8601 UTC
     profile_id: str
     device: str
 
-    @classmethod
-    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
         """TYPE mirrors the default of `type`, so each event class names its type once."""
-        super().__pydantic_init_subclass__(**kwargs)
-        default = cls.model_fields["type"].default
+        super().__init_subclass__(**kwargs)
+        default = cls.__dict__.get("type")
         cls.TYPE = default if isinstance(default, str) else ""
 
 
+@dataclass(frozen=True, kw_only=True)
 class StepEvent(Event):
     """An event about one planned step."""
 
@@ -69,6 +70,7 @@ class StepEvent(Event):
     cycle: int  # 1.. for hold/release cycles, 0 otherwise
 
 
+@dataclass(frozen=True, kw_only=True)
 class SessionStarted(Event):
     """The session began on the device."""
 
@@ -84,6 +86,7 @@ class SessionStarted(Event):
     safety_confirmed: str = ""  # enter | --yes | simulator ("" when the caller did not ask)
 
 
+@dataclass(frozen=True, kw_only=True)
 class StepStarted(StepEvent):
     """A step's setpoint was issued (host) or the device started it (firmware)."""
 
@@ -99,6 +102,7 @@ class StepStarted(StepEvent):
     cue: str
 
 
+@dataclass(frozen=True, kw_only=True)
 class HoldStarted(StepEvent):
     """A hold began; `policy` says whether lost contact pauses its timer."""
 
@@ -110,6 +114,7 @@ class HoldStarted(StepEvent):
     band_high_n: float
 
 
+@dataclass(frozen=True, kw_only=True)
 class _HoldCountChange(StepEvent):
     """A contact-policy hold stopped or started counting (the fields of both events)."""
 
@@ -118,6 +123,7 @@ class _HoldCountChange(StepEvent):
     force_n: float
 
 
+@dataclass(frozen=True, kw_only=True)
 class HoldPaused(_HoldCountChange):
     """A contact-policy hold stopped counting: the head left the tissue."""
 
@@ -125,6 +131,7 @@ class HoldPaused(_HoldCountChange):
     reason: str = "lost_contact"
 
 
+@dataclass(frozen=True, kw_only=True)
 class HoldResumed(_HoldCountChange):
     """A contact-policy hold counts again."""
 
@@ -132,6 +139,7 @@ class HoldResumed(_HoldCountChange):
     reason: str = "contact"
 
 
+@dataclass(frozen=True, kw_only=True)
 class ReleaseStarted(StepEvent):
     """The release after a hold began."""
 
@@ -140,6 +148,7 @@ class ReleaseStarted(StepEvent):
     freq_hz: float
 
 
+@dataclass(frozen=True, kw_only=True)
 class StepCompleted(StepEvent):
     """A step ended (ran out or was skipped)."""
 
@@ -150,6 +159,7 @@ class StepCompleted(StepEvent):
     peak_force_n: float
 
 
+@dataclass(frozen=True, kw_only=True)
 class _PressureCoaching(StepEvent):
     """Measured pressure outside the band for longer than the coaching delay (both events)."""
 
@@ -159,6 +169,7 @@ class _PressureCoaching(StepEvent):
     cue: str
 
 
+@dataclass(frozen=True, kw_only=True)
 class PressureLow(_PressureCoaching):
     """Measured pressure below the band for longer than the coaching delay."""
 
@@ -166,6 +177,7 @@ class PressureLow(_PressureCoaching):
     cue: str = "More pressure"
 
 
+@dataclass(frozen=True, kw_only=True)
 class PressureHigh(_PressureCoaching):
     """Measured pressure above the band for longer than the coaching delay."""
 
@@ -173,6 +185,7 @@ class PressureHigh(_PressureCoaching):
     cue: str = "Less pressure"
 
 
+@dataclass(frozen=True, kw_only=True)
 class PressureInBand(StepEvent):
     """Measured pressure is back in the band after a pressure.low or pressure.high."""
 
@@ -183,6 +196,7 @@ class PressureInBand(StepEvent):
     after: str  # low | high: the cue this clears
 
 
+@dataclass(frozen=True, kw_only=True)
 class _PauseChange(Event):
     """The session paused or resumed (the fields of both events)."""
 
@@ -191,18 +205,21 @@ class _PauseChange(Event):
     remaining_s: float | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
 class SessionPaused(_PauseChange):
     """The motor stopped and the timers froze (reason user or link_lost)."""
 
     type: Literal["session.paused"] = "session.paused"
 
 
+@dataclass(frozen=True, kw_only=True)
 class SessionResumed(_PauseChange):
     """The session runs again (reason user or reconnected)."""
 
     type: Literal["session.resumed"] = "session.resumed"
 
 
+@dataclass(frozen=True, kw_only=True)
 class SessionCompleted(Event):
     """Every step ran; the motor is stopped."""
 
@@ -210,6 +227,7 @@ class SessionCompleted(Event):
     summary: Summary
 
 
+@dataclass(frozen=True, kw_only=True)
 class SessionAborted(Event):
     """The session ended early (user, over_pressure, device_fault, cancelled)."""
 
@@ -219,6 +237,7 @@ class SessionAborted(Event):
     summary: Summary
 
 
+@dataclass(frozen=True, kw_only=True)
 class SessionFailed(Event):
     """The session could not go on (link not back in time, device error)."""
 
@@ -228,6 +247,7 @@ class SessionFailed(Event):
     summary: Summary
 
 
+@dataclass(frozen=True, kw_only=True)
 class DeviceFaultEvent(Event):
     """The device raised (active) or cleared a fault."""
 
@@ -238,6 +258,7 @@ class DeviceFaultEvent(Event):
     step_index: int | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
 class CueEvent(Event):
     """Something the therapist should know (a degraded feature, a clamped value)."""
 
@@ -265,15 +286,21 @@ AnyEvent = Annotated[
     | SessionFailed
     | DeviceFaultEvent
     | CueEvent,
-    Field(discriminator="type"),
+    Checks(lambda pydantic: (pydantic.Discriminator("type"),)),
 ]
 E = TypeVar("E", bound=Event)
 
 
-@functools.cache
+_ANY_EVENT: list[TypeAdapter[AnyEvent]] = []
+
+
 def _adapter() -> TypeAdapter[AnyEvent]:
-    """The validator of any event, built when the first event is parsed (it builds them all)."""
-    return TypeAdapter(AnyEvent)
+    """The validator of any event, built when the first event is parsed."""
+    if not _ANY_EVENT:
+        from pydantic import TypeAdapter
+
+        _ANY_EVENT.append(TypeAdapter(AnyEvent))
+    return _ANY_EVENT[0]
 
 
 def parse_event(data: dict[str, Any] | str | bytes) -> Event:

@@ -14,7 +14,6 @@ from tpdevice.therapy.profile_errors import ProfileError
 from tpdevice.therapy.profile_fields import (
     CapForceN,
     CapFreqHz,
-    Checks,
     Cycles,
     DurationS,
     ForceN,
@@ -22,13 +21,13 @@ from tpdevice.therapy.profile_fields import (
     LongText,
     ProfileId,
     RampNPerS,
-    Record,
     RecoveryH,
     RestFreqHz,
     Text,
     WorkS,
     fmt_num,
 )
+from tpdevice.therapy.records import Checks, Record
 
 if TYPE_CHECKING:
     from pydantic import GetCoreSchemaHandler, ValidationInfo

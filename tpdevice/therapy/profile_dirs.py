@@ -27,6 +27,7 @@ CACHE_DIR_ENV = "XDG_CACHE_HOME"
 _RULES = (
     "profile.py",
     "profile_fields.py",
+    "records.py",
     "profile_checks.py",
     "profile_text.py",
     "loader.py",

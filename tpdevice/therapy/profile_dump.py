@@ -18,7 +18,7 @@ from tpdevice.therapy.profile import (
     Step,
     SweepStep,
 )
-from tpdevice.therapy.profile_fields import Record
+from tpdevice.therapy.records import Record
 
 __all__ = ["profile_from_dump"]
 

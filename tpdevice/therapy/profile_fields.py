@@ -1,25 +1,21 @@
-"""What profile records are made of: plain frozen dataclasses, and field types carrying the
-checks pydantic applies when it validates them. Pydantic is imported when a profile is first
-validated, dumped or described, never to use one: a session starts without it."""
+"""The field types of profile records, carrying the checks pydantic applies when it validates
+a profile (made on first validation: a session uses profiles without pydantic)."""
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
-from types import ModuleType
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any
 
 from tpdevice.therapy.profile_text import multi_line_text, single_line_text
+from tpdevice.therapy.records import Checks
 
 if TYPE_CHECKING:
-    from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler, TypeAdapter
+    from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
     from pydantic.json_schema import JsonSchemaValue
     from pydantic_core import CoreSchema
 
 __all__ = [
     "CapForceN",
     "CapFreqHz",
-    "Checks",
     "Cycles",
     "DurationS",
     "ForceN",
@@ -28,7 +24,6 @@ __all__ = [
     "ProfileId",
     "RampNPerS",
     "Range",
-    "Record",
     "RecoveryH",
     "RestFreqHz",
     "Text",
@@ -40,21 +35,6 @@ __all__ = [
 def fmt_num(value: float) -> str:
     """A number as a person writes it: 30.0 -> '30', 2.5 -> '2.5'."""
     return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-class Checks:
-    """Pydantic metadata of a field type, made from the pydantic module on first validation."""
-
-    def __init__(self, make: Callable[[ModuleType], tuple[object, ...]]) -> None:
-        self._make = make
-
-    def __get_pydantic_core_schema__(
-        self, source: Any, handler: GetCoreSchemaHandler
-    ) -> CoreSchema:
-        import pydantic
-
-        annotated: Any = Annotated  # subscripted at run time with metadata made just now
-        return handler.generate_schema(annotated[(source, *self._make(pydantic))])
 
 
 class Range:
@@ -152,62 +132,3 @@ RestFreqHz = Annotated[
         )
     ),
 ]
-
-
-class Record:
-    """A profile record: a frozen dataclass that pydantic validates, dumps and describes."""
-
-    __pydantic_config__: ClassVar[dict[str, Any]] = {"extra": "forbid"}
-
-    @classmethod
-    def model_validate(cls, data: Any, *, context: dict[str, Any] | None = None) -> Self:
-        """The record in `data` (mappings and lists as YAML gives them); ValidationError else."""
-        record: Self = _adapter(cls).validate_python(data, context=context)
-        return record
-
-    @classmethod
-    def model_validate_json(cls, text: str | bytes) -> Self:
-        """The record in JSON text; pydantic's ValidationError otherwise."""
-        record: Self = _adapter(cls).validate_json(text)
-        return record
-
-    def model_dump(
-        self, *, mode: Literal["json", "python"] = "python", exclude_none: bool = False
-    ) -> dict[str, Any]:
-        """The fields as a dict (mode="json": JSON values only)."""
-        adapter = _adapter(type(self))
-        dumped: dict[str, Any] = adapter.dump_python(self, mode=mode, exclude_none=exclude_none)
-        return dumped
-
-    def model_dump_json(self, *, indent: int | None = None) -> str:
-        """The fields as JSON text."""
-        dumped: bytes = _adapter(type(self)).dump_json(self, indent=indent)
-        return dumped.decode()
-
-    @classmethod
-    def model_json_schema(cls) -> dict[str, Any]:
-        """The JSON Schema of the record."""
-        schema: dict[str, Any] = _adapter(cls).json_schema()
-        return schema
-
-    def model_copy(self, *, update: dict[str, Any] | None = None) -> Self:
-        """A copy with the `update` fields replaced, not validated (as pydantic's)."""
-        return dataclasses.replace(self, **(update or {}))  # type: ignore[type-var]
-
-    @classmethod
-    def field_names(cls) -> tuple[str, ...]:
-        """The names of the fields, in order."""
-        return tuple(item.name for item in dataclasses.fields(cls))  # type: ignore[arg-type]
-
-
-_ADAPTERS: dict[type[Record], TypeAdapter[Any]] = {}
-
-
-def _adapter(cls: type[Record]) -> TypeAdapter[Any]:
-    """The record class's pydantic adapter, built on first use."""
-    adapter = _ADAPTERS.get(cls)
-    if adapter is None:
-        from pydantic import TypeAdapter
-
-        adapter = _ADAPTERS[cls] = TypeAdapter(cls)
-    return adapter

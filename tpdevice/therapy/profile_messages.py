@@ -15,7 +15,7 @@ from tpdevice.therapy.profile import (
     SweepStep,
     fmt_num,
 )
-from tpdevice.therapy.profile_fields import Record
+from tpdevice.therapy.records import Record
 
 if TYPE_CHECKING:
     from pydantic_core import ErrorDetails

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from dataclasses import dataclass, field
+
+from tpdevice.therapy.records import Record
 
 __all__ = ["StepSummary", "Summary"]
 
 
-class StepSummary(BaseModel):
+@dataclass(kw_only=True)
+class StepSummary(Record):
     """One planned step as it ran (actual fields None when it never started)."""
-
-    model_config = ConfigDict(extra="forbid", defer_build=True)  # built when a session ends
 
     index: int
     kind: str
@@ -29,13 +30,12 @@ class StepSummary(BaseModel):
     pressure_low: int = 0  # pressure.low cues
     pressure_high: int = 0  # pressure.high cues
     contact_losses: int = 0  # hold.paused by lost contact
-    faults: list[str] = []
+    faults: list[str] = field(default_factory=list)
 
 
-class Summary(BaseModel):
+@dataclass(kw_only=True)
+class Summary(Record):
     """The whole session: outcome, plan vs actual, pressure totals, every step."""
-
-    model_config = ConfigDict(extra="forbid", defer_build=True)  # built when a session ends
 
     session_id: str
     profile_id: str
@@ -56,8 +56,8 @@ class Summary(BaseModel):
     peak_force_n: float = 0.0
     pressure_low: int = 0
     pressure_high: int = 0
-    faults: list[str] = []
+    faults: list[str] = field(default_factory=list)
     lateness_p50_ms: float | None = None
     lateness_max_ms: float | None = None
     shift_max_s: float | None = None  # the most any step's start was moved by pauses and waits
-    steps: list[StepSummary] = []
+    steps: list[StepSummary] = field(default_factory=list)

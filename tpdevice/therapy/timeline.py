@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from tpdevice.protocol import Capabilities
 from tpdevice.therapy.compat import DeviceFit, SessionError, fit_device
 from tpdevice.therapy.profile import (
@@ -26,23 +24,42 @@ __all__ = ["Note", "Overrides", "PlannedStep", "Timeline", "compile_profile"]
 _RELEASE_CUE = "Release: ease off the pressure."
 
 
-class Overrides(BaseModel):
-    """What a user may change at run time; the result is clamped to every cap anyway."""
+# The ranges of what a user may override (inclusive).
+_OVERRIDE_RANGES = {"intensity_pct": (50.0, 120.0), "freq_offset_hz": (-10.0, 10.0)}
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    intensity_pct: float = Field(default=100.0, ge=50.0, le=120.0)  # scales pressure targets
-    freq_offset_hz: float = Field(default=0.0, ge=-10.0, le=10.0)  # added to motor-on frequencies
+@dataclass(frozen=True, kw_only=True)
+class Overrides:
+    """What a user may change at run time; the result is clamped to every cap anyway.
+
+    Making one with a value out of range raises SessionError, in one line naming it.
+    """
+
+    intensity_pct: float = 100.0  # scales pressure targets
+    freq_offset_hz: float = 0.0  # added to motor-on frequencies
+
+    def __post_init__(self) -> None:
+        for name, (low, high) in _OVERRIDE_RANGES.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise SessionError(f"override {name}={value!r}: Input should be a valid number")
+            if not value >= low:  # `not >=`: NaN is out of range too
+                raise SessionError(
+                    f"override {name}={value!r}: Input should be greater than or equal to {low:g}"
+                )
+            if not value <= high:
+                raise SessionError(
+                    f"override {name}={value!r}: Input should be less than or equal to {high:g}"
+                )
 
     @classmethod
     def checked(cls, **values: float) -> Overrides:
-        """Overrides from user input; SessionError with one line when a value is out of range."""
-        try:
-            return cls(**values)
-        except ValidationError as err:
-            first = err.errors()[0]
-            name = ".".join(str(part) for part in first["loc"])
-            raise SessionError(f"override {name}={first.get('input')!r}: {first['msg']}") from None
+        """Overrides from user input; SessionError with one line when a value is unknown or out
+        of range."""
+        for name, value in values.items():
+            if name not in _OVERRIDE_RANGES:
+                raise SessionError(f"override {name}={value!r}: Extra inputs are not permitted")
+        return cls(**values)
 
 
 @dataclass(frozen=True, slots=True)
