@@ -16,7 +16,7 @@ from tpdevice.therapy.events import Event, parse_event
 from tpdevice.therapy.records import Record
 from tpdevice.therapy.summary import StepSummary, Summary
 
-COMMON = {
+COMMON: dict[str, Any] = {
     "session_id": "s1", "seq": 3, "mono_s": 1.5, "wall_time": "2026-12-05T00:00:00.000Z",
     "profile_id": "neck", "device": "sim",
 }  # fmt: skip
@@ -94,3 +94,16 @@ def test_an_event_s_schema_keeps_its_constraints() -> None:
     assert started["properties"]["seq"]["minimum"] == 1
     assert started["additionalProperties"] is False
     assert started["properties"]["type"]["const"] == "step.started"
+
+
+def test_records_compare_hash_and_show_by_their_fields() -> None:
+    paused, resumed = (
+        cls(**COMMON, step_index=1, reason="user", remaining_s=2.0)
+        for cls in (events.SessionPaused, events.SessionResumed)
+    )
+    assert paused != resumed  # the same fields, another class
+    assert small_profile() == small_profile() and hash(small_profile()) == hash(small_profile())
+    assert paused != events.SessionPaused(**{**COMMON, "seq": 4}, reason="user")
+    assert repr(paused).startswith("SessionPaused(type='session.paused', session_id='s1', seq=3,")
+    with pytest.raises(TypeError, match="unhashable type: 'Summary'"):
+        hash(SUMMARY)

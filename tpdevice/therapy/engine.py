@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import uuid
+import os
 from collections.abc import Callable
 
 from tpdevice.device.api import GunClient
@@ -99,7 +99,7 @@ class Session:
         self.profile = profile
         self.clock: SessionClock = clock or RealClock()
         self.options = options or SessionOptions()
-        self.id = session_id or uuid.uuid4().hex[:16]
+        self.id = session_id or os.urandom(8).hex()
         self.device_id = device_id or client.address
         self.timeline: Timeline = compile_profile(
             profile, side, overrides, client.capabilities, address=client.address

@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class Event(Record):
     """What every session event carries: type, session, order, time and where it happened."""
 
@@ -60,7 +60,7 @@ class Event(Record):
         cls.TYPE = default if isinstance(default, str) else ""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class StepEvent(Event):
     """An event about one planned step."""
 
@@ -70,7 +70,7 @@ class StepEvent(Event):
     cycle: int  # 1.. for hold/release cycles, 0 otherwise
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class SessionStarted(Event):
     """The session began on the device."""
 
@@ -86,7 +86,7 @@ class SessionStarted(Event):
     safety_confirmed: str = ""  # enter | --yes | simulator ("" when the caller did not ask)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class StepStarted(StepEvent):
     """A step's setpoint was issued (host) or the device started it (firmware)."""
 
@@ -102,7 +102,7 @@ class StepStarted(StepEvent):
     cue: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class HoldStarted(StepEvent):
     """A hold began; `policy` says whether lost contact pauses its timer."""
 
@@ -114,7 +114,7 @@ class HoldStarted(StepEvent):
     band_high_n: float
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class _HoldCountChange(StepEvent):
     """A contact-policy hold stopped or started counting (the fields of both events)."""
 
@@ -123,7 +123,7 @@ class _HoldCountChange(StepEvent):
     force_n: float
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class HoldPaused(_HoldCountChange):
     """A contact-policy hold stopped counting: the head left the tissue."""
 
@@ -131,7 +131,7 @@ class HoldPaused(_HoldCountChange):
     reason: str = "lost_contact"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class HoldResumed(_HoldCountChange):
     """A contact-policy hold counts again."""
 
@@ -139,7 +139,7 @@ class HoldResumed(_HoldCountChange):
     reason: str = "contact"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class ReleaseStarted(StepEvent):
     """The release after a hold began."""
 
@@ -148,7 +148,7 @@ class ReleaseStarted(StepEvent):
     freq_hz: float
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class StepCompleted(StepEvent):
     """A step ended (ran out or was skipped)."""
 
@@ -159,7 +159,7 @@ class StepCompleted(StepEvent):
     peak_force_n: float
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class _PressureCoaching(StepEvent):
     """Measured pressure outside the band for longer than the coaching delay (both events)."""
 
@@ -169,7 +169,7 @@ class _PressureCoaching(StepEvent):
     cue: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class PressureLow(_PressureCoaching):
     """Measured pressure below the band for longer than the coaching delay."""
 
@@ -177,7 +177,7 @@ class PressureLow(_PressureCoaching):
     cue: str = "More pressure"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class PressureHigh(_PressureCoaching):
     """Measured pressure above the band for longer than the coaching delay."""
 
@@ -185,7 +185,7 @@ class PressureHigh(_PressureCoaching):
     cue: str = "Less pressure"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class PressureInBand(StepEvent):
     """Measured pressure is back in the band after a pressure.low or pressure.high."""
 
@@ -196,7 +196,7 @@ class PressureInBand(StepEvent):
     after: str  # low | high: the cue this clears
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class _PauseChange(Event):
     """The session paused or resumed (the fields of both events)."""
 
@@ -205,21 +205,21 @@ class _PauseChange(Event):
     remaining_s: float | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class SessionPaused(_PauseChange):
     """The motor stopped and the timers froze (reason user or link_lost)."""
 
     type: Literal["session.paused"] = "session.paused"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class SessionResumed(_PauseChange):
     """The session runs again (reason user or reconnected)."""
 
     type: Literal["session.resumed"] = "session.resumed"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class SessionCompleted(Event):
     """Every step ran; the motor is stopped."""
 
@@ -227,7 +227,7 @@ class SessionCompleted(Event):
     summary: Summary
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class SessionAborted(Event):
     """The session ended early (user, over_pressure, device_fault, cancelled)."""
 
@@ -237,7 +237,7 @@ class SessionAborted(Event):
     summary: Summary
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class SessionFailed(Event):
     """The session could not go on (link not back in time, device error)."""
 
@@ -247,7 +247,7 @@ class SessionFailed(Event):
     summary: Summary
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class DeviceFaultEvent(Event):
     """The device raised (active) or cleared a fault."""
 
@@ -258,7 +258,7 @@ class DeviceFaultEvent(Event):
     step_index: int | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class CueEvent(Event):
     """Something the therapist should know (a degraded feature, a clamped value)."""
 

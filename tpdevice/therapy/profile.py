@@ -120,7 +120,7 @@ class FieldProblem(NamedTuple):
     message: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class Progression(Record):
     """Each hold cycle k (0-based) targets min(force_target_n + k * force_step_n, force_max_n)."""
 
@@ -128,7 +128,7 @@ class Progression(Record):
     force_max_n: ForceN
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class HoldTimer(Record):
     """Hold timing: `wall` counts wall time; `contact` counts contact time, ended by cap_s."""
 
@@ -136,7 +136,7 @@ class HoldTimer(Record):
     cap_s: DurationS | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class SafetyCaps(Record):
     """The safety caps of a region; nothing in the profile may exceed them."""
 
@@ -156,7 +156,7 @@ class SafetyCaps(Record):
         return f"0 or {fmt_num(self.freq_min_hz)}..{fmt_num(self.freq_max_hz)} Hz"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class SweepStep(Record):
     """Glide along the muscle at freq_hz inside a pressure band for duration_s."""
 
@@ -181,7 +181,7 @@ class SweepStep(Record):
         return self.duration_s if self.freq_hz > 0 else 0.0
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class ReleaseStep(Record):
     """Ease off for duration_s; the motor runs at freq_hz (0 = off); a band is optional."""
 
@@ -208,7 +208,7 @@ class ReleaseStep(Record):
         return self.duration_s if self.freq_hz > 0 else 0.0
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class RestStep(Record):
     """Motor off, no pressure, for duration_s."""
 
@@ -230,7 +230,7 @@ class RestStep(Record):
         return 0.0
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class HoldStep(Record):
     """`cycles` x (hold for hold_s inside the band, then release for release_s)."""
 
@@ -286,7 +286,7 @@ Step = Annotated[
 ]
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class Profile(Record):
     """One region's therapy profile; constructing one runs every check of §1."""
 

@@ -9,7 +9,7 @@ from tpdevice.therapy.records import Record
 __all__ = ["StepSummary", "Summary"]
 
 
-@dataclass(kw_only=True)
+@dataclass(kw_only=True, eq=False, repr=False)
 class StepSummary(Record):
     """One planned step as it ran (actual fields None when it never started)."""
 
@@ -33,7 +33,7 @@ class StepSummary(Record):
     faults: list[str] = field(default_factory=list)
 
 
-@dataclass(kw_only=True)
+@dataclass(kw_only=True, eq=False, repr=False)
 class Summary(Record):
     """The whole session: outcome, plan vs actual, pressure totals, every step."""
 
