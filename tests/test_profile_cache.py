@@ -161,6 +161,7 @@ def test_the_cli_uses_xdg_cache_home_and_survives_a_bad_one(
         lambda profile: profile["steps"][0].pop("duration_s"),
         lambda profile: profile.update(laterality="sideways"),
         lambda profile: profile.update(steps=7),
+        lambda profile: profile.update(caps=[1, 2]),
     ],
 )
 def test_a_cached_profile_that_is_not_a_whole_dump_is_read_again(

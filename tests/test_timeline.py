@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from engine_helpers import fake_caps, small_profile
 
@@ -151,6 +153,8 @@ def test_values_land_on_the_wire_grid_below_the_caps() -> None:
         ({"intensity_pct": 10}, "override intensity_pct=10: Input should be greater than"),
         ({"freq_offset_hz": -11}, "override freq_offset_hz=-11:"),
         ({"speed": 1}, "override speed=1: Extra inputs are not permitted"),
+        ({"intensity_pct": math.nan}, "override intensity_pct=nan: Input should be greater than"),
+        ({"freq_offset_hz": "up"}, "override freq_offset_hz='up': Input should be a valid number"),
     ],
 )
 def test_bad_overrides_are_one_line_errors(values: dict[str, float], text: str) -> None:

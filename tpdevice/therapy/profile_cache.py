@@ -50,7 +50,7 @@ class ProfileCache:
                 for message, line in entry["advice"]
             )
             id_line = int(entry["id_line"])
-        except (KeyError, TypeError, ValueError, AttributeError):
+        except (KeyError, TypeError, ValueError):
             return None
         return FileCheck(path, profile, (), advice, id_line)
 

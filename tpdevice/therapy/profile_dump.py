@@ -61,6 +61,6 @@ def _step(data: dict[str, Any]) -> Step:
 
 def _made(record: type[R], fields: dict[str, Any]) -> R:
     """A dump names every field and nothing else; anything else is not one of ours."""
-    if fields.keys() != set(record.field_names()):
+    if not isinstance(fields, dict) or fields.keys() != set(record.field_names()):
         raise ValueError(f"not a dump of a {record.__name__}")
     return record(**fields)
